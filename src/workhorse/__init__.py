@@ -1,0 +1,4 @@
+"""workhorse: processes, threads, queues, locks and pools that never hang.
+
+(The public API is assembled here once every module exists.)
+"""

@@ -1,0 +1,105 @@
+"""Cooperative cancellation of threads, and the one blocking-wait loop everything uses.
+
+A thread cannot be killed, so a task group stops a member thread by *cancelling* it: it sets
+the member's :class:`CancelScope`, and the next time the member blocks in, or enters, a
+workhorse call, that call raises :class:`~workhorse.Cancelled`.
+
+Every blocking call in workhorse funnels through :func:`block`. When the calling thread has
+no active scope, ``block`` hands the whole timeout to the underlying primitive, so the fast
+path costs nothing. Inside a scope it waits in slices of at most ``SLICE`` seconds and checks
+the scope between slices: a wake-up by the primitive itself (a release, a put) is still
+immediate, and only the reaction to a cancellation is delayed, by at most one slice.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from ._errors import Cancelled
+
+__all__ = ["SLICE", "CancelScope", "block", "checkpoint", "current_scope", "entered"]
+
+#: Longest uninterrupted wait inside a cancel scope, in seconds.
+SLICE = 0.02
+
+
+class CancelScope:
+    """A flag that cancels the thread(s) running inside it.
+
+    Example::
+
+        scope = CancelScope()
+        with entered(scope):
+            ...            # in another thread: scope.cancel()
+    """
+
+    __slots__ = ("_event", "reason")
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.reason = "cancelled"
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        """Ask every thread inside the scope to stop at its next workhorse call."""
+        self.reason = reason
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        """True once :meth:`cancel` was called."""
+        return self._event.is_set()
+
+
+_local = threading.local()
+
+
+def current_scope() -> CancelScope | None:
+    """The cancel scope of the calling thread, if any."""
+    scope: CancelScope | None = getattr(_local, "scope", None)
+    return scope
+
+
+@contextmanager
+def entered(scope: CancelScope) -> Iterator[CancelScope]:
+    """Run the body of the ``with`` block inside ``scope`` (in the calling thread)."""
+    previous = current_scope()
+    _local.scope = scope
+    try:
+        yield scope
+    finally:
+        _local.scope = previous
+
+
+def checkpoint() -> None:
+    """Raise :class:`Cancelled` if the calling thread's scope was cancelled."""
+    scope = current_scope()
+    if scope is not None and scope.cancelled:
+        raise Cancelled(scope.reason)
+
+
+def block(attempt: Callable[[float | None], bool], timeout: float | None) -> bool:
+    """Call ``attempt(t)`` until it returns True or ``timeout`` seconds have passed.
+
+    ``attempt(t)`` must block for at most ``t`` seconds (``None``: until it succeeds) and
+    return whether it succeeded. Returns False on timeout; raises :class:`Cancelled` if the
+    calling thread's scope is cancelled meanwhile.
+    """
+    scope = current_scope()
+    if scope is None:
+        return attempt(timeout)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        if scope.cancelled:
+            raise Cancelled(scope.reason)
+        if deadline is None:
+            step: float = SLICE
+        else:
+            left = deadline - time.monotonic()
+            step = max(0.0, min(SLICE, left))
+        if attempt(step):
+            return True
+        if deadline is not None and time.monotonic() >= deadline:
+            return False

@@ -1,0 +1,154 @@
+"""The whole exception tree of workhorse, re-exported at the top level.
+
+::
+
+    WorkhorseError(Exception)            base of the errors workhorse raises on its own account
+    ├── QueueShutDown(WorkhorseError, queue.ShutDown on 3.13+)
+    │       put() on a shut-down queue; get() once a shut-down queue is drained
+    ├── RemoteError(WorkhorseError)      a child's exception that could not be re-created here
+    ├── SerializationError(WorkhorseError, pickle.PicklingError)
+    │       an object could not be pickled; raised by put()/send()/start() in the caller
+    └── BrokenResourceError(WorkhorseError, RuntimeError)
+            a shared resource can no longer be used (its internal lock is held by a dead process)
+    Cancelled(BaseException)             raised inside a cancelled task-group member
+    RemoteTraceback(Exception)           attached as ``__cause__`` of a child's exception
+
+Each error also subclasses the stdlib exception it refines, so ``except queue.ShutDown``
+(3.13+), ``except pickle.PicklingError`` and ``except RuntimeError`` keep working.
+``Cancelled`` is a ``BaseException`` on purpose: a member's ``except Exception:`` must not
+swallow the request to stop.
+"""
+
+from __future__ import annotations
+
+import pickle
+import queue
+
+__all__ = [
+    "BrokenResourceError",
+    "Cancelled",
+    "QueueShutDown",
+    "RemoteError",
+    "RemoteTraceback",
+    "SerializationError",
+    "WorkhorseError",
+]
+
+# queue.ShutDown exists from 3.13 on; subclassing it there keeps `except queue.ShutDown` working.
+_QueueShutDownBase: type[Exception] = getattr(queue, "ShutDown", Exception)
+
+
+class WorkhorseError(Exception):
+    """Base class of every error workhorse raises on its own account.
+
+    Example::
+
+        try:
+            q.put(item)
+        except workhorse.WorkhorseError as exc:
+            log.warning("workhorse refused: %s", exc)
+    """
+
+
+class QueueShutDown(WorkhorseError, _QueueShutDownBase):  # type: ignore[misc,valid-type]
+    """Raised by ``put`` on a shut-down queue, and by ``get`` once it is drained.
+
+    On Python 3.13 and later it also subclasses :class:`queue.ShutDown`.
+
+    Example::
+
+        q.shutdown()
+        try:
+            q.put(1)
+        except workhorse.QueueShutDown:
+            pass
+    """
+
+
+class RemoteError(WorkhorseError):
+    """A child's exception that could not be re-created in this process.
+
+    ``str()`` holds the original type and message; the child's traceback is attached as
+    ``__cause__`` (a :class:`RemoteTraceback`). ``type_name`` names the original type.
+
+    Example::
+
+        try:
+            proc.result()
+        except workhorse.RemoteError as exc:
+            print(exc.type_name, exc)
+    """
+
+    def __init__(self, message: str, type_name: str = "") -> None:
+        super().__init__(message, type_name)
+        self.type_name = type_name
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class SerializationError(WorkhorseError, pickle.PicklingError):
+    """An object could not be pickled (with pickle or cloudpickle).
+
+    Raised in the caller by ``put``, ``send`` or ``Process.start``, naming the object's type,
+    instead of being dropped in a background thread as the stdlib does.
+
+    Example::
+
+        try:
+            q.put(threading.Lock())
+        except workhorse.SerializationError as exc:
+            print(exc)  # cannot pickle '_thread.lock' object ...
+    """
+
+
+class BrokenResourceError(WorkhorseError, RuntimeError):
+    """A shared resource can no longer be used safely.
+
+    Raised, for example, when a queue's internal lock is held by a process that has died:
+    the queue's state may be half-updated, so every later call fails instead of hanging.
+
+    Example::
+
+        try:
+            q.get(timeout=5)
+        except workhorse.BrokenResourceError:
+            q = workhorse.Queue()  # start over
+    """
+
+
+class Cancelled(BaseException):  # noqa: N818 - named for the event, as trio does
+    """Raised inside a task-group member thread that the group cancelled.
+
+    A thread blocked in a workhorse call (``Queue.get``, ``Event.wait``, ``Lock.acquire`` ...)
+    wakes with it. It derives from ``BaseException`` so that ``except Exception:`` in user
+    code does not swallow it; the task group treats it as a clean stop, not a failure.
+
+    Example::
+
+        with workhorse.threads.group() as g:
+            g.start(consumer, q)  # if a sibling fails, consumer's q.get() raises Cancelled
+    """
+
+
+class RemoteTraceback(Exception):  # noqa: N818 - mirrors concurrent.futures' _RemoteTraceback
+    """The formatted traceback of an exception raised in another process.
+
+    Attached as ``__cause__`` of the re-raised exception, so the child's frames print below
+    the parent's, the way :mod:`concurrent.futures` does it.
+
+    Example::
+
+        try:
+            proc.result()
+        except ValueError as exc:
+            print(exc.__cause__)  # the child's traceback
+    """
+
+    def __init__(self, tb: str) -> None:
+        super().__init__(tb)
+        self.tb = tb
+
+    def __str__(self) -> str:
+        return self.tb
+

@@ -1,0 +1,66 @@
+"""Exceptions crossing a process boundary: keep the type, the message and the traceback.
+
+The child pickles the exception together with its traceback (tblib makes traceback objects
+picklable), so the parent re-raises the *original type* with the child's frames in its
+``__traceback__`` -- ``except ValueError`` keeps working and a debugger can walk the child's
+frames. A note names the process it came from. An exception that cannot be pickled, or not
+re-created in the parent (a custom ``__init__`` with other arguments), becomes
+:class:`~workhorse.RemoteError` carrying the type name, the message and the formatted
+traceback as ``__cause__`` (a :class:`~workhorse.RemoteTraceback`).
+"""
+
+from __future__ import annotations
+
+import traceback
+
+from tblib import pickling_support
+
+from ._errors import RemoteError, RemoteTraceback
+from ._serialize import dumps, loads
+
+__all__ = ["dump_exception", "load_exception"]
+
+
+def dump_exception(exc: BaseException, origin: str) -> bytes:
+    """Pickle ``exc`` with its traceback; never raises (falls back to text)."""
+    text = "".join(traceback.format_exception(exc))
+    try:
+        pickling_support.install(exc)
+        blob = dumps(exc)
+        loads(blob)  # catch exceptions that pickle but cannot be rebuilt, here and now
+        return dumps(("exc", blob, origin, text))
+    except BaseException:  # noqa: BLE001 - any failure means "send it as text"
+        summary = f"{type(exc).__qualname__}: {_safe_str(exc)}"
+        return dumps(("text", summary, origin, text, _type_name(exc)))
+
+
+def load_exception(data: bytes) -> BaseException:
+    """Rebuild an exception made by :func:`dump_exception` in another process."""
+    payload = loads(data)
+    if payload[0] == "exc":
+        _, blob, origin, text = payload
+        try:
+            exc: BaseException = loads(blob)
+        except Exception as rebuild_error:
+            exc = RemoteError(
+                f"{text.strip().splitlines()[-1]} (could not be re-created: {rebuild_error})"
+            )
+            exc.__cause__ = RemoteTraceback(text)
+    else:
+        _, summary, origin, text, type_name = payload
+        exc = RemoteError(f"{summary} (could not be sent between processes)", type_name)
+        exc.__cause__ = RemoteTraceback(text)
+    exc.add_note(f"[raised in {origin}]")
+    return exc
+
+
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:
+        return "<str() failed>"
+
+
+def _type_name(exc: BaseException) -> str:
+    cls = type(exc)
+    return f"{cls.__module__}.{cls.__qualname__}"

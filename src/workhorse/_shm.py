@@ -1,0 +1,92 @@
+"""Named shared-memory segments that any process can map by name.
+
+Written on ``_posixshmem`` and ``mmap`` instead of :class:`multiprocessing.shared_memory
+.SharedMemory` because, before 3.13, *attaching* to a segment registers it with the resource
+tracker, which then unlinks it (with a "leaked shared_memory" warning) when the attaching
+process exits -- the segment must outlive its readers. Here only the creator registers it.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import weakref
+
+import _posixshmem
+from multiprocessing import resource_tracker
+
+__all__ = ["Segment"]
+
+
+def _unlink(name: str, creator: int) -> None:
+    if os.getpid() != creator:
+        return
+    try:
+        _posixshmem.shm_unlink(name)
+    except OSError:
+        pass
+    try:
+        resource_tracker.unregister(name, "shared_memory")
+    except Exception:
+        pass
+
+
+class Segment:
+    """A mapped shared-memory segment; ``buf`` is a writable memoryview of ``size`` bytes.
+
+    The creator unlinks it when its ``Segment`` is garbage collected or :meth:`unlink` is
+    called (the resource tracker does it if the creator is killed). Other processes map it
+    with :meth:`attach`.
+
+    Example::
+
+        seg = Segment.create(4096)
+        other = Segment.attach(seg.name)   # in any process
+        other.buf[0] = 1
+    """
+
+    __slots__ = ("__weakref__", "_finalizer", "_mmap", "buf", "name", "size")
+
+    def __init__(self, name: str, size: int, *, create: bool) -> None:
+        flags = os.O_RDWR | (os.O_CREAT | os.O_EXCL if create else 0)
+        fd = _posixshmem.shm_open(name, flags, mode=0o600)
+        try:
+            if create:
+                os.ftruncate(fd, size)
+            else:
+                size = os.fstat(fd).st_size
+            self._mmap = mmap.mmap(fd, size)
+        finally:
+            os.close(fd)
+        self.name, self.size = name, size
+        self.buf = memoryview(self._mmap)
+        self._finalizer: weakref.finalize[..., Segment] | None = None
+        if create:
+            resource_tracker.register(name, "shared_memory")
+            self._finalizer = weakref.finalize(self, _unlink, name, os.getpid())
+
+    @classmethod
+    def create(cls, size: int, prefix: str = "wh") -> Segment:
+        """Create and map a new zero-filled segment of ``size`` bytes."""
+        name = f"/{prefix}-{os.getpid()}-{os.urandom(6).hex()}"
+        return cls(name, max(1, size), create=True)
+
+    @classmethod
+    def attach(cls, name: str) -> Segment:
+        """Map an existing segment by name (``FileNotFoundError`` if it is gone)."""
+        return cls(name, 0, create=False)
+
+    def unlink(self) -> None:
+        """Remove the name now (the creator only); mappings stay valid until closed."""
+        if self._finalizer is not None:
+            self._finalizer()
+        else:
+            try:
+                _posixshmem.shm_unlink(self.name)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        """Unmap this process's view (views taken from ``buf`` must be released first)."""
+        self.buf.release()
+        self._mmap.close()

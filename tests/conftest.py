@@ -1,0 +1,82 @@
+"""Shared fixtures: the leak guard around every test and the start-method parametrisation."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+
+import psutil
+import pytest
+
+START_METHODS = ("fork", "spawn", "forkserver")
+
+# Helper processes the stdlib keeps for the whole session; they are not leaks.
+_PERSISTENT = ("resource_tracker", "forkserver")
+
+
+def _children() -> set[int]:
+    found = set()
+    for child in psutil.Process().children(recursive=True):
+        try:
+            cmdline = " ".join(child.cmdline())
+        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+            continue
+        if not any(name in cmdline for name in _PERSISTENT):
+            found.add(child.pid)
+    return found
+
+
+def _shm_entries() -> set[str]:
+    try:
+        return {name for name in os.listdir("/dev/shm") if "wh-" in name}
+    except FileNotFoundError:
+        return set()
+
+
+def _threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t is not threading.main_thread()}
+
+
+def _settle(check: object, deadline: float) -> None:
+    """Leaks often vanish a moment after a test (a child being reaped): poll, bounded."""
+    while time.monotonic() < deadline:
+        if not check():  # type: ignore[operator]
+            return
+        time.sleep(0.02)
+
+
+@pytest.fixture(autouse=True)
+def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test if it leaves child processes, threads or /dev/shm entries behind."""
+    if request.node.get_closest_marker("leaks_ok"):
+        yield
+        return
+    children, threads, shm = _children(), _threads(), _shm_entries()
+    yield
+    import gc
+
+    gc.collect()
+    deadline = time.monotonic() + 5.0
+    _settle(lambda: _children() - children, deadline)
+    _settle(lambda: {t for t in _threads() - threads if t.is_alive()}, deadline)
+    _settle(lambda: _shm_entries() - shm, deadline)
+    leaked_children = _children() - children
+    leaked_threads = {t.name for t in _threads() - threads if t.is_alive()}
+    leaked_shm = _shm_entries() - shm
+    for pid in leaked_children:  # do not let one leak cascade into every later test
+        try:
+            psutil.Process(pid).kill()
+        except psutil.NoSuchProcess:
+            pass
+    assert not leaked_children, f"test left child processes running: {sorted(leaked_children)}"
+    assert not leaked_threads, f"test left threads running: {sorted(leaked_threads)}"
+    assert not leaked_shm, f"test left /dev/shm entries: {sorted(leaked_shm)}"
+
+
+@pytest.fixture(params=START_METHODS)
+def start_method(request: pytest.FixtureRequest) -> str:
+    """Each start method in turn."""
+    method: str = request.param
+    return method
