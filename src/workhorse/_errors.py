@@ -117,7 +117,7 @@ class BrokenResourceError(WorkhorseError, RuntimeError):
     """
 
 
-class Cancelled(BaseException):  # noqa: N818 - named for the event, as trio does
+class Cancelled(BaseException):
     """Raised inside a task-group member thread that the group cancelled.
 
     A thread blocked in a workhorse call (``Queue.get``, ``Event.wait``, ``Lock.acquire`` ...)
@@ -131,7 +131,7 @@ class Cancelled(BaseException):  # noqa: N818 - named for the event, as trio doe
     """
 
 
-class RemoteTraceback(Exception):  # noqa: N818 - mirrors concurrent.futures' _RemoteTraceback
+class RemoteTraceback(Exception):
     """The formatted traceback of an exception raised in another process.
 
     Attached as ``__cause__`` of the re-raised exception, so the child's frames print below
@@ -151,4 +151,3 @@ class RemoteTraceback(Exception):  # noqa: N818 - mirrors concurrent.futures' _R
 
     def __str__(self) -> str:
         return self.tb
-

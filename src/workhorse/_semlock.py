@@ -14,12 +14,11 @@ another process while its creator still holds it.
 
 from __future__ import annotations
 
+import _multiprocessing
 import os
 import weakref
 from multiprocessing import resource_tracker
 from typing import Any
-
-import _multiprocessing
 
 from . import _cancel
 

@@ -8,11 +8,10 @@ process exits -- the segment must outlive its readers. Here only the creator reg
 
 from __future__ import annotations
 
+import _posixshmem
 import mmap
 import os
 import weakref
-
-import _posixshmem
 from multiprocessing import resource_tracker
 
 __all__ = ["Segment"]
