@@ -6,6 +6,8 @@
     ├── QueueShutDown(WorkhorseError, queue.ShutDown on 3.13+)
     │       put() on a shut-down queue; get() once a shut-down queue is drained
     ├── RemoteError(WorkhorseError)      a child's exception that could not be re-created here
+    ├── WorkerCrashed(WorkhorseError, concurrent.futures.process.BrokenProcessPool)
+    │       a process died (signal, os._exit, OOM kill) before delivering its result
     ├── SerializationError(WorkhorseError, pickle.PicklingError)
     │       an object could not be pickled; raised by put()/send()/start() in the caller
     └── BrokenResourceError(WorkhorseError, RuntimeError)
@@ -23,6 +25,8 @@ from __future__ import annotations
 
 import pickle
 import queue
+import signal
+from concurrent.futures.process import BrokenProcessPool
 
 __all__ = [
     "BrokenResourceError",
@@ -31,6 +35,7 @@ __all__ = [
     "RemoteError",
     "RemoteTraceback",
     "SerializationError",
+    "WorkerCrashed",
     "WorkhorseError",
 ]
 
@@ -85,6 +90,49 @@ class RemoteError(WorkhorseError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class WorkerCrashed(WorkhorseError, BrokenProcessPool):
+    """A process died -- killed by a signal, ``os._exit``, the OOM killer -- before it
+    delivered its result.
+
+    ``pid``, ``exitcode`` (negative for a signal, as ``Process.exitcode``) and
+    ``signal_name`` (e.g. ``"SIGKILL"``, or ``None``) say how; ``what`` names the process or
+    task. Subclasses :class:`concurrent.futures.process.BrokenProcessPool` so stdlib-style
+    handlers keep catching it.
+
+    Example::
+
+        try:
+            proc.result()
+        except workhorse.WorkerCrashed as exc:
+            print(exc.signal_name or exc.exitcode)
+    """
+
+    def __init__(self, what: str, pid: int | None, exitcode: int | None) -> None:
+        self.what, self.pid, self.exitcode = what, pid, exitcode
+        self.signal_name = _signal_name(exitcode)
+        if self.signal_name is not None:
+            how = f"was killed by {self.signal_name}"
+            if self.signal_name == "SIGKILL":
+                how += " (for instance by the OOM killer, a memory limit or a timeout)"
+            elif self.signal_name in ("SIGSEGV", "SIGBUS", "SIGABRT"):
+                how += " (a crash in native code)"
+        else:
+            how = f"exited with code {exitcode} (os._exit, or a crash in native code)"
+        super().__init__(f"{what} (pid {pid}) {how} before delivering its result")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.what, self.pid, self.exitcode))
+
+
+def _signal_name(exitcode: int | None) -> str | None:
+    if exitcode is None or exitcode >= 0:
+        return None
+    try:
+        return signal.Signals(-exitcode).name
+    except ValueError:
+        return f"signal {-exitcode}"
 
 
 class SerializationError(WorkhorseError, pickle.PicklingError):
