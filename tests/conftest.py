@@ -28,11 +28,36 @@ def _children() -> set[int]:
     return found
 
 
+def _creator(name: str) -> int | None:
+    """The pid in a workhorse /dev/shm name (``[sem.]wh-[kind-|uid-]<pid>-<random>``)."""
+    for token in name.split("-")[1:]:
+        if token.isdigit() and len(token) < 20:
+            return int(token)
+    return None
+
+
+def _alive_elsewhere(pid: int) -> bool:
+    """True for a live process outside this test run (another session's tests, say)."""
+    if pid == os.getpid():
+        return False
+    try:
+        process = psutil.Process(pid)
+        return os.getpid() not in {p.pid for p in process.parents()}
+    except psutil.NoSuchProcess:
+        return False
+
+
 def _shm_entries() -> set[str]:
     try:
-        return {name for name in os.listdir("/dev/shm") if "wh-" in name}
+        names = [name for name in os.listdir("/dev/shm") if "wh-" in name]
     except FileNotFoundError:
         return set()
+    found = set()
+    for name in names:
+        pid = _creator(name)
+        if pid is None or not _alive_elsewhere(pid):
+            found.add(name)
+    return found
 
 
 def _threads() -> set[threading.Thread]:

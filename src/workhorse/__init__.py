@@ -1,4 +1,92 @@
-"""workhorse: processes, threads, queues, locks and pools that never hang.
+"""workhorse: processes, threads, queues, locks and task groups that never hang.
 
-(The public API is assembled here once every module exists.)
+The top level is the process flavour, as in :mod:`multiprocessing` (plus :class:`Thread`);
+``workhorse.threads`` has the same names for threads. See the README for the tour.
+
+Example::
+
+    import workhorse
+
+    if __name__ == "__main__":
+        p = workhorse.Process(target=lambda: 6 * 7)
+        p.start()
+        print(p.result())   # 42
 """
+
+from . import processes as processes
+from . import threads as threads
+from ._context import Context as Context
+from ._context import ProcessContext as ProcessContext
+from ._context import ThreadContext as ThreadContext
+from ._context import get_context as get_context
+from ._errors import BrokenResourceError as BrokenResourceError
+from ._errors import Cancelled as Cancelled
+from ._errors import QueueShutDown as QueueShutDown
+from ._errors import RemoteError as RemoteError
+from ._errors import RemoteTraceback as RemoteTraceback
+from ._errors import SerializationError as SerializationError
+from ._errors import WorkerCrashed as WorkerCrashed
+from ._errors import WorkhorseError as WorkhorseError
+from ._timeouts import TIMEOUT_MAX as TIMEOUT_MAX
+from .processes import Barrier as Barrier
+from .processes import BoundedSemaphore as BoundedSemaphore
+from .processes import Condition as Condition
+from .processes import Connection as Connection
+from .processes import Event as Event
+from .processes import JoinableQueue as JoinableQueue
+from .processes import Lock as Lock
+from .processes import Pipe as Pipe
+from .processes import Process as Process
+from .processes import Queue as Queue
+from .processes import RLock as RLock
+from .processes import Semaphore as Semaphore
+from .processes import SimpleQueue as SimpleQueue
+from .processes import TaskGroup as TaskGroup
+from .processes import active_children as active_children
+from .processes import cpu_count as cpu_count
+from .processes import current_process as current_process
+from .processes import get_start_method as get_start_method
+from .processes import group as group
+from .processes import with_start_method as with_start_method
+from .threads import Thread as Thread
+
+__version__ = "0.1.0"
+
+__all__ = (
+    "TIMEOUT_MAX",
+    "Barrier",
+    "BoundedSemaphore",
+    "BrokenResourceError",
+    "Cancelled",
+    "Condition",
+    "Connection",
+    "Context",
+    "Event",
+    "JoinableQueue",
+    "Lock",
+    "Pipe",
+    "Process",
+    "ProcessContext",
+    "Queue",
+    "QueueShutDown",
+    "RLock",
+    "RemoteError",
+    "RemoteTraceback",
+    "Semaphore",
+    "SerializationError",
+    "SimpleQueue",
+    "TaskGroup",
+    "Thread",
+    "ThreadContext",
+    "WorkerCrashed",
+    "WorkhorseError",
+    "active_children",
+    "cpu_count",
+    "current_process",
+    "get_context",
+    "get_start_method",
+    "group",
+    "processes",
+    "threads",
+    "with_start_method",
+)

@@ -8,6 +8,10 @@
     ├── RemoteError(WorkhorseError)      a child's exception that could not be re-created here
     ├── WorkerCrashed(WorkhorseError, concurrent.futures.process.BrokenProcessPool)
     │       a process died (signal, os._exit, OOM kill) before delivering its result
+    ├── TaskTimeout(WorkhorseError, TimeoutError)
+    │       a pool task ran past its timeout and was stopped
+    ├── PoolBroken(WorkhorseError, concurrent.futures.BrokenExecutor)
+    │       a pool cannot go on (its initializer failed, workers die at start-up)
     ├── SerializationError(WorkhorseError, pickle.PicklingError)
     │       an object could not be pickled; raised by put()/send()/start() in the caller
     └── BrokenResourceError(WorkhorseError, RuntimeError)
@@ -26,15 +30,18 @@ from __future__ import annotations
 import pickle
 import queue
 import signal
+from concurrent.futures import BrokenExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 __all__ = [
     "BrokenResourceError",
     "Cancelled",
+    "PoolBroken",
     "QueueShutDown",
     "RemoteError",
     "RemoteTraceback",
     "SerializationError",
+    "TaskTimeout",
     "WorkerCrashed",
     "WorkhorseError",
 ]
@@ -124,6 +131,38 @@ class WorkerCrashed(WorkhorseError, BrokenProcessPool):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.what, self.pid, self.exitcode))
+
+
+class TaskTimeout(WorkhorseError, TimeoutError):
+    """A pool task ran longer than its ``timeout`` and was stopped.
+
+    In a process pool the worker running it is killed and replaced, so the task really stops.
+    A thread cannot be killed: a thread pool fails the future on time and leaves the thread
+    to finish on its own (its result is discarded). Subclasses :class:`TimeoutError`.
+
+    Example::
+
+        pool = workhorse.ProcessPoolExecutor(timeout=1.0)
+        try:
+            pool.submit(time.sleep, 10).result()
+        except workhorse.TaskTimeout:
+            pass
+    """
+
+
+class PoolBroken(WorkhorseError, BrokenExecutor):
+    """A pool cannot run tasks any more: its initializer failed, or workers keep dying at
+    start-up. Pending tasks fail with it and ``submit`` raises it.
+
+    Subclasses :class:`concurrent.futures.BrokenExecutor`; ``__cause__`` holds the reason.
+
+    Example::
+
+        try:
+            future.result()
+        except workhorse.PoolBroken as exc:
+            print("pool broken:", exc.__cause__)
+    """
 
 
 def _signal_name(exitcode: int | None) -> str | None:

@@ -4,7 +4,7 @@ The child pickles the exception together with its traceback (tblib makes traceba
 picklable), so the parent re-raises the *original type* with the child's frames in its
 ``__traceback__`` -- ``except ValueError`` keeps working and a debugger can walk the child's
 frames. A note names the process it came from. An exception that cannot be pickled, or not
-re-created in the parent (a custom ``__init__`` with other arguments), becomes
+re-created in the parent, becomes
 :class:`~workhorse.RemoteError` carrying the type name, the message and the formatted
 traceback as ``__cause__`` (a :class:`~workhorse.RemoteTraceback`).
 """
@@ -41,6 +41,9 @@ def load_exception(data: bytes) -> BaseException:
         _, blob, origin, text = payload
         try:
             exc: BaseException = loads(blob)
+            if isinstance(exc, SystemExit) and exc.code is None and exc.args:
+                # tblib rebuilds without calling __init__, which is what sets `code`
+                exc.code = exc.args[0] if len(exc.args) == 1 else exc.args  # type: ignore[assignment]
         except Exception as rebuild_error:
             exc = RemoteError(
                 f"{text.strip().splitlines()[-1]} (could not be re-created: {rebuild_error})"

@@ -1,0 +1,30 @@
+"""Process pool executor, submit.
+
+Each ``submit`` returns a future at once; ``result()`` blocks until that task is done and
+returns its value (or raises its exception). It uses the stdlib's
+``concurrent.futures.ProcessPoolExecutor`` until workhorse's executors land (a one-line import
+change).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor  # later: from workhorse import ...
+
+TOTALS = [100, 1_000, 10_000, 100_000]
+
+
+def task(total: int) -> int:
+    """CPU-bound work: the sum of 0 .. total-1."""
+    return sum(range(total))
+
+
+def main() -> None:
+    with ProcessPoolExecutor(max_workers=5) as pool:
+        futures = [pool.submit(task, total) for total in TOTALS]
+        print(f"submitted {len(futures)} tasks")
+        for total, future in zip(TOTALS, futures, strict=True):
+            print(f"task({total}) = {future.result()}")  # waits for this task only
+
+
+if __name__ == "__main__":
+    main()

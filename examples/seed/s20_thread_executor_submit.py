@@ -1,0 +1,36 @@
+"""Thread pool executor, submit.
+
+The same 3 page fetches with ``submit``: each returns a future at once, and ``result()`` waits
+for that page's status code. It uses the stdlib's ``concurrent.futures.ThreadPoolExecutor``
+until workhorse's executors land (a one-line import change).
+"""
+
+from __future__ import annotations
+
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor  # later: from workhorse.threads import ...
+from urllib.parse import urlsplit
+
+from . import local_pages  # a tiny local web server: the tour needs no internet
+
+# Talk to the local server directly, even where a proxy is configured.
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def fetch(url: str) -> int:
+    """Download one page and return its HTTP status code."""
+    with opener.open(url, timeout=10) as response:
+        response.read()
+        status: int = response.status
+        return status
+
+
+def main() -> None:
+    with local_pages(3) as urls, ThreadPoolExecutor(max_workers=3) as pool:
+        futures = {url: pool.submit(fetch, url) for url in urls}
+        for url, future in futures.items():
+            print(f"{urlsplit(url).path} -> {future.result()}")
+
+
+if __name__ == "__main__":
+    main()

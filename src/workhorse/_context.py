@@ -1,0 +1,137 @@
+"""Contexts: one set of names per backend.
+
+A context bundles a backend's worker class and primitives under the same names, as
+:func:`multiprocessing.get_context` does. ``workhorse.processes`` and ``workhorse.threads``
+are the public modules of the two built-in contexts; :func:`get_context` returns them by
+name, and ``processes.with_start_method(m)`` returns a :class:`ProcessContext` whose
+``Process`` (and task groups) use start method ``m``. A new backend is one more ``Context``
+built from its own modules.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from typing import Any, ClassVar
+
+from . import _condition, _pipe, _queue, _sync, _thread, _thread_queue, _thread_sync
+from ._process import DEFAULT_START_METHOD, Process, process_class
+from ._taskgroup import TaskGroup
+from ._thread import Thread
+
+__all__ = ["Context", "ProcessContext", "ThreadContext", "get_context"]
+
+
+class Context:
+    """The names every backend provides (see ``docs/design.md``).
+
+    Example::
+
+        ctx = workhorse.get_context("threads")
+        q = ctx.Queue()
+        with ctx.group() as g:
+            g.start(print, "hello")
+    """
+
+    name: ClassVar[str]
+    Pipe = staticmethod(_pipe.Pipe)
+
+    def group(self) -> TaskGroup[Any]:
+        """A new task group whose members run as this context's workers."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<workhorse context {self.name!r}>"
+
+
+class ProcessContext(Context):
+    """The process backend, for one start method (``fork``, ``spawn`` or ``forkserver``).
+
+    Example::
+
+        spawn = workhorse.processes.with_start_method("spawn")
+        p = spawn.Process(target=lambda: 42)
+        p.start()
+        assert p.result() == 42
+    """
+
+    name = "processes"
+    Queue = _queue.Queue
+    SimpleQueue = _queue.SimpleQueue
+    JoinableQueue = _queue.JoinableQueue
+    Lock = _sync.Lock
+    RLock = _sync.RLock
+    Semaphore = _sync.Semaphore
+    BoundedSemaphore = _sync.BoundedSemaphore
+    Condition = _condition.Condition
+    Event = _condition.Event
+    Barrier = _condition.Barrier
+
+    def __init__(self, start_method: str = DEFAULT_START_METHOD) -> None:
+        methods = multiprocessing.get_all_start_methods()
+        if start_method not in methods:
+            raise ValueError(f"start_method must be one of {methods}, not {start_method!r}")
+        self._start_method = start_method
+        self.Process: type[Process] = process_class(start_method)
+
+    def get_start_method(self) -> str:
+        """The start method of this context's processes."""
+        return self._start_method
+
+    def with_start_method(self, method: str) -> ProcessContext:
+        """A context with the same names whose processes use start method ``method``."""
+        return ProcessContext(method)
+
+    def group(self) -> TaskGroup[Process]:
+        """A new task group whose members are processes of this start method."""
+        return TaskGroup(self.Process)
+
+    def __repr__(self) -> str:
+        return f"<workhorse context 'processes' start_method={self._start_method!r}>"
+
+
+class ThreadContext(Context):
+    """The thread backend.
+
+    Example::
+
+        ctx = workhorse.get_context("threads")
+        t = ctx.Thread(target=sum, args=([1, 2],))
+        t.start()
+        assert t.result() == 3
+    """
+
+    name = "threads"
+    Thread = Thread
+    Queue = _thread_queue.Queue
+    SimpleQueue = _thread_queue.SimpleQueue
+    JoinableQueue = _thread_queue.JoinableQueue
+    Lock = _thread_sync.Lock
+    RLock = _thread_sync.RLock
+    Semaphore = _thread_sync.Semaphore
+    BoundedSemaphore = _thread_sync.BoundedSemaphore
+    Condition = _thread_sync.Condition
+    Event = _thread_sync.Event
+    Barrier = _thread_sync.Barrier
+
+    def group(self) -> TaskGroup[_thread.Thread]:
+        """A new task group whose members are threads."""
+        return TaskGroup(Thread)
+
+
+def get_context(name: str = "processes") -> Context:
+    """The context called ``name``: ``"processes"``, ``"threads"``, or a start method.
+
+    Example::
+
+        ctx = workhorse.get_context("spawn")   # processes started with spawn
+    """
+    if name == "threads":
+        return ThreadContext()
+    if name == "processes":
+        return ProcessContext()
+    if name in multiprocessing.get_all_start_methods():
+        return ProcessContext(name)
+    raise LookupError(
+        f"unknown context {name!r}: use 'processes', 'threads' or a start method "
+        f"({', '.join(multiprocessing.get_all_start_methods())})"
+    )

@@ -1,0 +1,509 @@
+"""``Process``: :class:`multiprocessing.Process` with results, exceptions and lambdas.
+
+A :class:`Process` *is* a multiprocessing process object (a subclass of the start method's
+class), so ``multiprocessing.active_children()``, ``current_process()`` and
+``isinstance(p, multiprocessing.process.BaseProcess)`` keep working. What it adds:
+
+* ``result(timeout)`` / ``exception(timeout)``: the child sends the return value of ``run()``
+  (or the exception it raised, original type and traceback kept) back over a one-way pipe.
+  The parent drains that pipe while it waits in ``join()``/``is_alive()``, so a 10 MB result
+  cannot deadlock ``join()`` -- the classic hang of a child blocked writing into a full pipe
+  that nobody reads -- and keeps the result after the child exited.
+* lambdas, closures and local functions as ``target``/``args``/``kwargs`` under every start
+  method: under spawn and forkserver, ``(target, args, kwargs)`` travel as one cloudpickle
+  blob, made while the child is being launched so that pipes, sockets and stdlib
+  multiprocessing objects among the arguments still go through multiprocessing's own
+  reducers. Under fork nothing is pickled.
+* ``WorkerCrashed`` (naming the exit code or the signal) when the child died without
+  delivering a result, and ``SerializationError`` from ``start()`` naming the argument that
+  cannot be pickled, before any process exists.
+
+Default start method: **forkserver**. Measured from ``Process(...).start()`` to the first
+``result()``, with two threads running in the parent (each waking every millisecond), on a
+2-core Linux box, Python 3.11, median of 20 starts (the first start in brackets):
+
+* fork: 4-5 ms (first 5-7 ms) -- but unsafe once the parent runs threads: the child can
+  inherit a lock another thread held at the fork and hang (3.12 warns about it);
+* forkserver: 17 ms (first 145-195 ms, which starts the server) -- 73 ms without the
+  preload below, because every child would import workhorse again;
+* spawn: 120-160 ms for every start.
+
+3.14 made forkserver the default on Linux too. It is safe with threads and, once its server
+runs, within about 12 ms of fork; spawn is an order of magnitude slower. So that children do
+not re-import workhorse, importing this module adds ``workhorse._process`` to the
+forkserver's preload list (``multiprocessing.set_forkserver_preload``; it takes effect if the
+server is not running yet). ``process_class("fork")`` and friends give the other methods.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.context as mpc
+import os
+import pickle
+import threading
+from collections import ChainMap
+from collections.abc import Callable, Mapping
+from functools import cache
+from multiprocessing import connection as mpconn
+from multiprocessing.process import BaseProcess
+from multiprocessing.reduction import ForkingPickler
+from typing import Any, ClassVar, cast
+
+import cloudpickle
+
+from . import _cancel, _pipe
+from ._errors import SerializationError, WorkerCrashed
+from ._remote import dump_exception, load_exception
+from ._serialize import PROTOCOL, dumps, loads
+from ._timeouts import Deadline, wait_timeout
+
+__all__ = ["DEFAULT_START_METHOD", "Process", "process_class"]
+
+DEFAULT_START_METHOD = "forkserver"
+
+_OK, _RAISED = b"R", b"E"  # first byte of the child's one message
+
+
+class _ChildPickler(cloudpickle.Pickler):  # type: ignore[misc]
+    # cloudpickle for lambdas and closures, plus multiprocessing's reducers (Connection,
+    # socket ...) so that file descriptors are handed to the child the way the stdlib does.
+    dispatch_table: ClassVar[ChainMap[type, Any]] = ChainMap(
+        ForkingPickler._extra_reducers,  # type: ignore[attr-defined]
+        cloudpickle.Pickler.dispatch_table,
+    )
+
+
+class _Call:
+    """``(target, args, kwargs)``, pickled by value only when the child is being launched."""
+
+    __slots__ = ("blob", "call", "owner")
+
+    def __init__(self, call: tuple[Any, tuple[Any, ...], dict[str, Any]], owner: str) -> None:
+        self.call: tuple[Any, tuple[Any, ...], dict[str, Any]] | None = call
+        self.blob: bytes | None = None
+        self.owner = owner
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        assert self.call is not None
+        return (_Call._from_blob, (_dumps_call(self.call, self.owner),))
+
+    @staticmethod
+    def _from_blob(blob: bytes) -> _Call:
+        self = _Call.__new__(_Call)
+        self.call, self.blob, self.owner = None, blob, ""
+        return self
+
+    def load(self) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
+        # Unpickled inside the child's run(), so an import error becomes the result.
+        if self.call is None:
+            assert self.blob is not None
+            self.call = loads(self.blob)
+        return self.call
+
+
+def _pickle(obj: object) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    _ChildPickler(buf, PROTOCOL).dump(obj)
+    return buf.getvalue()
+
+
+def _dumps_call(call: tuple[Any, tuple[Any, ...], dict[str, Any]], owner: str) -> bytes:
+    try:
+        return _pickle(call)
+    except Exception as exc:
+        target, args, kwargs = call
+        parts = [("target", target)] + [(f"args[{i}]", a) for i, a in enumerate(args)]
+        parts += [(f"kwargs[{k!r}]", v) for k, v in kwargs.items()]
+        what, culprit = "the arguments", call
+        for name, part in parts:
+            try:
+                _pickle(part)
+            except Exception:
+                what, culprit = name, part
+                break
+        cls = type(culprit)
+        tname = (
+            cls.__qualname__
+            if cls.__module__ == "builtins"
+            else f"{cls.__module__}.{cls.__qualname__}"
+        )
+        raise SerializationError(
+            f"cannot pickle {what} of type {tname} for {owner}: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+class Process(BaseProcess):
+    """A process running ``target(*args, **kwargs)`` (or an overriding ``run()``).
+
+    Same constructor and methods as :class:`multiprocessing.Process`, plus :meth:`result` and
+    :meth:`exception`. Uses the default start method (:data:`DEFAULT_START_METHOD`);
+    :func:`process_class` gives the class of another method.
+
+    Example::
+
+        p = Process(target=lambda x: x * 2, args=(21,))
+        p.start()
+        assert p.result(timeout=10) == 42
+        p.join()
+
+    Differences from the stdlib:
+        * ``run()`` returns the target's return value, which the child sends to the parent
+          (after pickling it; a result that cannot be pickled becomes a
+          ``SerializationError`` from :meth:`result`, and the child still exits 0).
+        * A large result is collected while the parent waits in ``join()``, ``is_alive()``,
+          ``result()`` or ``exception()``; a child whose result exceeds the pipe buffer
+          (64 KiB) stays alive until then, so code that waits only on ``sentinel`` should
+          call one of these.
+        * Starting twice, or ``join()``/``result()`` before ``start()``, raises
+          ``RuntimeError`` (the stdlib uses ``assert``, which ``python -O`` removes).
+        * A non-callable ``target`` raises ``TypeError`` at construction.
+        * Lambdas and closures work as target and arguments under every start method.
+    """
+
+    _start_method: str = DEFAULT_START_METHOD
+    # Private attributes of BaseProcess that typeshed does not declare.
+    _popen: Any
+    _closed: bool
+    _parent_pid: int
+    _target: Any
+    _args: tuple[Any, ...]
+    _kwargs: dict[str, Any]
+
+    def __init__(
+        self,
+        group: None = None,
+        target: Callable[..., Any] | None = None,
+        name: str | None = None,
+        args: Any = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        daemon: bool | None = None,
+    ) -> None:
+        if target is not None and not callable(target):
+            raise TypeError(f"target must be callable, not {type(target).__name__}")
+        super().__init__(group, target, name, args, {} if kwargs is None else kwargs, daemon=daemon)
+        self._wh_lock = threading.Lock()
+        self._wh_poll_lock = threading.Lock()
+        self._wh_reader: mpconn.Connection | None = None
+        self._wh_pending = False  # the child's message may still arrive
+        self._wh_message: bytes | None = None
+        self._wh_pid: int | None = None
+        self._wh_exitcode: int | None = None
+        self._wh_outcome: tuple[bool, Any] | None = None
+
+    @staticmethod
+    def _Popen(process_obj: BaseProcess) -> Any:
+        method = cast(Process, process_obj)._start_method
+        return multiprocessing.get_context(method).Process._Popen(process_obj)  # type: ignore[attr-defined]
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickled (by multiprocessing) only while a spawn/forkserver child is launched.
+        state = self.__dict__.copy()
+        for key in ("_wh_lock", "_wh_poll_lock", "_wh_reader", "_wh_outcome"):
+            state.pop(key, None)
+        return state
+
+    def run(self) -> Any:
+        """Run ``target(*args, **kwargs)`` in the child and return its value."""
+        if self._target is not None:
+            return self._target(*self._args, **self._kwargs)
+        return None
+
+    # -- parent side -----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the child.
+
+        Raises:
+            RuntimeError: if the process was already started.
+            SerializationError: (spawn, forkserver) if the target or an argument cannot be
+                pickled; no process is started then.
+            ValueError: if the process object is closed.
+        """
+        self._ensure_open()
+        if self._popen is not None:
+            raise RuntimeError("cannot start a process twice")
+        target, args, kwargs = self._target, self._args, self._kwargs
+        reader, writer = mpconn.Pipe(duplex=False)
+        self._wh_reader, self._wh_writer = reader, writer
+        if self._start_method != "fork":
+            self._wh_call = _Call((target, args, kwargs), f"process {self.name!r}")
+            self._target, self._args, self._kwargs = None, (), {}
+        try:
+            super().start()
+        except BaseException as exc:
+            reader.close()
+            self._wh_reader = None
+            self._target, self._args, self._kwargs = target, args, kwargs
+            if isinstance(exc, (pickle.PicklingError, TypeError, AttributeError)) and not (
+                isinstance(exc, SerializationError)
+            ):
+                raise SerializationError(
+                    f"cannot pickle the process object of type {type(self).__qualname__} "
+                    f"for the {self._start_method} start method: {type(exc).__name__}: {exc}"
+                ) from exc
+            raise
+        finally:
+            writer.close()  # the child has its copy; ours would hide its exit
+            self.__dict__.pop("_wh_writer", None)
+            self.__dict__.pop("_wh_call", None)
+        popen: Any = self._popen
+        self._wh_pid = popen.pid
+        self._wh_pending = True
+        for value in (*args, *kwargs.values()):
+            if isinstance(value, _pipe.Connection):
+                value._handed_to(self)
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait until the child exits, or ``timeout`` seconds (collecting its result)."""
+        self._check_child("join")
+        if _cancel.block(self._wait_exit, wait_timeout(timeout)):
+            self._poll(block=True)  # the sentinel fired: reap the child (immediate)
+            self._finish()
+
+    def is_alive(self) -> bool:
+        """Return whether the child is running (collecting its result if it is ready)."""
+        self._ensure_open()
+        if self is multiprocessing.current_process():
+            return True
+        if self._popen is None:
+            return False
+        self._check_child("test")
+        if self._poll() is None and self._wh_pending:
+            self._collect()
+        if self._poll() is None:
+            return True
+        self._finish()
+        return False
+
+    def close(self) -> None:
+        """Release the process object's resources (``ValueError`` if it is still running)."""
+        if self._popen is not None and self._poll() is not None:
+            self._finish()
+        super().close()
+        if self._wh_reader is not None:
+            self._wh_reader.close()
+            self._wh_reader = None
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Wait for the child to finish and return the value its ``run()`` returned.
+
+        Raises:
+            TimeoutError: if the child is still running after ``timeout`` seconds.
+            WorkerCrashed: if the child died without delivering a result (``os._exit``,
+                a signal such as SIGKILL or SIGSEGV).
+            BaseException: the child's own exception, with its original type and the child's
+                traceback (a :class:`~workhorse.RemoteError` if it cannot be re-created).
+                ``sys.exit(code)`` in the child: ``result()`` returns ``None`` when the exit
+                code is 0 (``sys.exit()``, ``sys.exit(0)``), and raises the ``SystemExit``
+                otherwise.
+            RuntimeError: if the process was never started.
+
+        Example::
+
+            p = Process(target=divmod, args=(7, 2)); p.start()
+            assert p.result() == (3, 1)
+        """
+        ok, value = self._outcome(timeout)
+        if ok:
+            return value
+        raise value
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """Wait like :meth:`result` and return the child's exception, or ``None``.
+
+        A crash is returned as :class:`~workhorse.WorkerCrashed`; only ``TimeoutError`` (and
+        ``RuntimeError`` before ``start()``) are raised.
+        """
+        ok, value = self._outcome(timeout)
+        return None if ok else cast(BaseException, value)
+
+    # -- internals -------------------------------------------------------------------
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise ValueError("process object is closed")
+
+    def _check_child(self, action: str) -> None:
+        self._ensure_open()
+        if self._popen is None:
+            raise RuntimeError(f"can only {action} a started process")
+        if self._parent_pid != os.getpid():
+            raise RuntimeError(f"can only {action} a child process")
+
+    def _poll(self, *, block: bool = False) -> int | None:
+        # One waitpid() at a time: a thread that loses the race gets ECHILD, which the
+        # stdlib's Popen.poll() reports as "still running".
+        with self._wh_poll_lock:
+            code: int | None = self._popen.wait(None) if block else self._popen.poll()
+        return code
+
+    def _wh_handles(self) -> list[Any]:
+        """What a watcher waits on: the sentinel, and the result pipe while it may fill."""
+        reader = self._wh_reader if self._wh_pending else None
+        return [self._popen.sentinel] + ([] if reader is None else [reader])
+
+    def _wait_exit(self, timeout: float | None) -> bool:
+        """Wait for the sentinel for up to ``timeout`` s, draining the result meanwhile."""
+        deadline = Deadline(timeout)
+        sentinel = self._popen.sentinel
+        while True:
+            reader = self._wh_reader if self._wh_pending else None
+            handles: list[Any] = [sentinel] if reader is None else [sentinel, reader]
+            ready = mpconn.wait(handles, deadline.remaining())
+            if reader is not None and reader in ready:
+                self._collect()
+            if sentinel in ready:
+                return True
+            if deadline.expired():
+                return False
+
+    def _collect(self) -> None:
+        """Read the child's message if one is ready (or note that none will come)."""
+        with self._wh_lock:
+            reader = self._wh_reader
+            if not self._wh_pending or reader is None or not reader.poll(0):
+                return
+            try:
+                self._wh_message = reader.recv_bytes()
+            except (EOFError, OSError):
+                pass  # the child died before (or while) sending
+            self._wh_pending = False
+
+    def _finish(self) -> None:
+        """The child has exited: take what is left in the pipe and its exit code."""
+        self._collect()
+        self._wh_pending = False
+        if self._wh_exitcode is None and self._popen is not None:
+            self._wh_exitcode = self._poll()
+            multiprocessing.process._children.discard(self)  # type: ignore[attr-defined]
+
+    def _wh_exited(self) -> bool:
+        return self._closed or (self._popen is not None and self._poll() is not None)
+
+    def _outcome(self, timeout: float | None) -> tuple[bool, Any]:
+        if self._wh_outcome is not None:
+            return self._wh_outcome
+        if self._wh_pid is None:
+            raise RuntimeError("cannot get the result of a process before it is started")
+        if not self._closed:
+            self.join(timeout)
+            if self._poll() is None:
+                raise TimeoutError(f"process {self.name!r} did not finish within {timeout} s")
+            self._finish()
+        with self._wh_lock:
+            if self._wh_outcome is None:
+                self._wh_outcome = self._decode()
+            return self._wh_outcome
+
+    def _decode(self) -> tuple[bool, Any]:
+        data = self._wh_message
+        if data is None:
+            return False, WorkerCrashed(f"process {self.name!r}", self._wh_pid, self._wh_exitcode)
+        view = memoryview(data)[1:]
+        if data[:1] == _OK:
+            return True, loads(view)
+        exc = load_exception(bytes(view))
+        if isinstance(exc, SystemExit) and exc.code is None and exc.args:
+            # tblib rebuilds exceptions without __init__, which is what sets `code`.
+            exc.code = exc.args[0] if len(exc.args) == 1 else exc.args  # type: ignore[assignment]
+        if isinstance(exc, SystemExit) and self._wh_exitcode == 0:
+            return True, None
+        return False, exc
+
+    # -- child side ------------------------------------------------------------------
+
+    def _bootstrap(self, parent_sentinel: int | None = None) -> int:
+        reader = self.__dict__.pop("_wh_reader", None)
+        if reader is not None:
+            reader.close()  # fork: the parent's end of the result pipe
+        writer: mpconn.Connection = self.__dict__.pop("_wh_writer")
+        call: _Call | None = self.__dict__.pop("_wh_call", None)
+        run = self.run
+        origin = f"process {self.name!r} (pid {os.getpid()})"
+
+        def run_and_deliver() -> Any:
+            try:
+                if call is not None:
+                    self._target, self._args, self._kwargs = call.load()
+                value = run()
+            except BaseException as exc:
+                _deliver(writer, _RAISED + dump_exception(exc, origin))
+                raise  # the stdlib prints it and sets the exit code
+            try:
+                blob = _OK + dumps(value, what="the result")
+            except SerializationError as exc:
+                blob = _RAISED + dump_exception(exc, origin)
+            _deliver(writer, blob)
+            return value
+
+        self.run = run_and_deliver  # type: ignore[method-assign]
+        code: int = super()._bootstrap(parent_sentinel)  # type: ignore[misc]
+        return code
+
+
+def _deliver(writer: mpconn.Connection, blob: bytes) -> None:
+    try:
+        writer.send_bytes(blob)
+    except OSError:
+        pass  # the parent is gone; nobody wants the result
+    finally:
+        writer.close()
+
+
+class ForkProcess(Process, mpc.ForkProcess):
+    """:class:`Process` started with ``fork``."""
+
+    _start_method = "fork"
+
+
+class SpawnProcess(Process, mpc.SpawnProcess):
+    """:class:`Process` started with ``spawn``."""
+
+    _start_method = "spawn"
+
+
+class ForkServerProcess(Process, mpc.ForkServerProcess):
+    """:class:`Process` started with ``forkserver``."""
+
+    _start_method = "forkserver"
+
+
+_CLASSES: dict[str, type[Process]] = {
+    "fork": ForkProcess,
+    "spawn": SpawnProcess,
+    "forkserver": ForkServerProcess,
+}
+
+
+def _preload_into_forkserver() -> None:
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    modules = list(getattr(server, "_preload_modules", None) or ["__main__"])
+    if __name__ not in modules:
+        forkserver.set_forkserver_preload([*modules, __name__])
+
+
+_preload_into_forkserver()
+
+
+@cache
+def process_class(start_method: str) -> type[Process]:
+    """The :class:`Process` class that starts children with ``start_method``.
+
+    It subclasses both :class:`Process` and the stdlib's class for that method
+    (``multiprocessing.context.SpawnProcess`` ...). Subclass it to override ``run()``.
+
+    Example::
+
+        SpawnProcess = process_class("spawn")
+        p = SpawnProcess(target=print, args=("hi",)); p.start(); p.join()
+    """
+    try:
+        return _CLASSES[start_method]
+    except KeyError:
+        raise ValueError(f"cannot find context for {start_method!r}") from None

@@ -1,0 +1,619 @@
+"""Process-flavour synchronisation primitives: sharing, the threading contract, faults, cancel."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from workhorse import _cancel
+from workhorse._condition import Barrier, Condition, Event
+from workhorse._errors import BrokenResourceError, Cancelled
+from workhorse._sync import BoundedSemaphore, Lock, RLock, Semaphore
+
+Q = Any  # a multiprocessing SimpleQueue of some context
+
+THREADING = SimpleNamespace(
+    Lock=threading.Lock,
+    RLock=threading.RLock,
+    Semaphore=threading.Semaphore,
+    BoundedSemaphore=threading.BoundedSemaphore,
+    Condition=threading.Condition,
+    Event=threading.Event,
+    Barrier=threading.Barrier,
+)
+WORKHORSE = SimpleNamespace(
+    Lock=Lock,
+    RLock=RLock,
+    Semaphore=Semaphore,
+    BoundedSemaphore=BoundedSemaphore,
+    Condition=Condition,
+    Event=Event,
+    Barrier=Barrier,
+)
+BOTH = [pytest.param(THREADING, id="threading"), pytest.param(WORKHORSE, id="workhorse")]
+
+
+@contextmanager
+def running(target: Callable[..., Any], *args: Any) -> Iterator[threading.Thread]:
+    """Run ``target`` in a thread for the duration of the block, then join it (bounded)."""
+    thread = threading.Thread(target=target, args=args)
+    thread.start()
+    try:
+        yield thread
+    finally:
+        thread.join(10)
+        assert not thread.is_alive()
+
+
+def until(check: Callable[[], bool], limit: float = 10.0) -> None:
+    """Poll an observable state (never to order events blindly), bounded."""
+    deadline = time.monotonic() + limit
+    while not check():
+        assert time.monotonic() < deadline, "state not reached in time"
+        time.sleep(0.001)
+
+
+def elapsed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    start = time.monotonic()
+    result = fn()
+    return result, time.monotonic() - start
+
+
+# --------------------------------------------------------------------------- across processes
+
+
+def _all_child(prims: dict[str, Any], inbox: Q, outbox: Q) -> None:
+    lock, rlock, sem = prims["lock"], prims["rlock"], prims["sem"]
+    bsem, cond, ev, bar = prims["bsem"], prims["cond"], prims["ev"], prims["bar"]
+    late = inbox.get()  # the same primitives, sent after the child started
+    r: dict[str, Any] = {"identity": all(late[k] is prims[k] for k in prims)}
+    r["again"] = pickle.loads(pickle.dumps(lock)) is lock
+    r["held"] = (not lock.acquire(False), not rlock.acquire(False), not sem.acquire(False))
+    r["holder"] = lock.holder_pid
+    bar.wait(10)  # 1: the parent releases everything after this
+    r["bar_index"] = bar.wait(10)  # 2
+    r["got"] = (
+        lock.acquire(timeout=5),
+        rlock.acquire(timeout=5) and rlock.acquire(timeout=5),
+        sem.acquire(timeout=5) and sem.acquire(timeout=5),
+    )
+    try:
+        bsem.release()
+    except ValueError as exc:
+        r["bounded"] = str(exc)
+    outbox.put(r)
+    r = {"event": ev.wait(10)}
+    with cond:
+        outbox.put("waiting")
+        r["cond"] = cond.wait(10)
+    lock.release()
+    rlock.release()
+    rlock.release()
+    sem.release(2)
+    outbox.put(r)
+
+
+def test_primitives_shared_across_processes(start_method: str) -> None:
+    ctx: Any = multiprocessing.get_context(start_method)
+    prims: dict[str, Any] = {
+        "lock": Lock(),
+        "rlock": RLock(),
+        "sem": Semaphore(2),
+        "bsem": BoundedSemaphore(1),
+        "cond": Condition(Lock()),
+        "ev": Event(),
+        "bar": Barrier(2),
+    }
+    lock, rlock, sem, bar = prims["lock"], prims["rlock"], prims["sem"], prims["bar"]
+    assert lock.acquire()
+    assert rlock.acquire()
+    assert sem.acquire()
+    assert sem.acquire()
+    inbox, outbox = ctx.SimpleQueue(), ctx.SimpleQueue()
+    proc = ctx.Process(target=_all_child, args=(prims, inbox, outbox))
+    proc.start()
+    try:
+        inbox.put(prims)
+        bar.wait(30)  # 1
+        lock.release()
+        rlock.release()
+        sem.release(2)
+        assert bar.wait(10) in (0, 1)  # 2
+        r = outbox.get()
+        assert r["identity"]
+        assert r["again"]
+        assert r["held"] == (True, True, True)
+        assert r["holder"] == os.getpid()
+        assert r["got"] == (True, True, True)
+        assert r["bounded"] == "Semaphore released too many times"
+        assert lock.locked()
+        assert lock.holder_pid == proc.pid
+        assert f"locked by pid {proc.pid}" in repr(lock)
+        assert not rlock.acquire(False)
+        assert not sem.acquire(False)
+        prims["ev"].set()
+        assert outbox.get() == "waiting"
+        with prims["cond"]:  # the child is inside wait() once we hold the lock
+            prims["cond"].notify()
+        assert outbox.get() == {"event": True, "cond": True}
+        assert lock.acquire(timeout=5)
+        assert rlock.acquire(timeout=5)
+        assert sem.get_value() == 2
+    finally:
+        proc.join(10)
+    assert proc.exitcode == 0
+
+
+def test_primitives_unpickle_to_the_same_object() -> None:
+    for obj in (Lock(), RLock(), Semaphore(3), BoundedSemaphore(2), Condition(), Event()):
+        data = pickle.dumps(obj)
+        assert pickle.loads(data) is obj
+        assert pickle.loads(data) is obj
+    bar = Barrier(2, action=lambda: None)
+    assert pickle.loads(pickle.dumps(bar)) is bar
+
+
+def _barrier_child(bar: Barrier, passes: int, outbox: Q) -> None:
+    indices = [bar.wait(10) for _ in range(passes)]
+    outbox.put(indices)
+
+
+def test_barrier_many_passes_across_three_processes(start_method: str) -> None:
+    ctx: Any = multiprocessing.get_context(start_method)
+    actions = Semaphore(0)
+    bar = Barrier(3, action=actions.release, timeout=20)
+    outbox = ctx.SimpleQueue()
+    procs = [ctx.Process(target=_barrier_child, args=(bar, 60, outbox)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    try:
+        mine = [bar.wait() for _ in range(60)]
+        theirs = [outbox.get(), outbox.get()]
+    finally:
+        for p in procs:
+            p.join(10)
+    for i in range(60):
+        assert sorted([mine[i], theirs[0][i], theirs[1][i]]) == [0, 1, 2]
+    assert actions.get_value() == 60  # the action ran exactly once per pass
+    assert not bar.broken
+    assert bar.n_waiting == 0
+
+
+def _slot_child(sem: Semaphore, lock: Lock, counts: Any, go: Event) -> None:
+    for i in range(20):
+        with sem:
+            with lock:
+                counts[0] += 1
+                counts[1] = max(counts[1], counts[0])
+            if i == 0:
+                go.wait(20)  # the first four hold their slot until the parent has seen them
+            with lock:
+                counts[0] -= 1
+
+
+def test_semaphore_high_water_across_ten_processes() -> None:
+    ctx: Any = multiprocessing.get_context("fork")
+    sem, lock, go = Semaphore(4), Lock(), Event()
+    counts = ctx.Array("i", 2, lock=False)  # [inside now, high-water mark]
+    procs = [ctx.Process(target=_slot_child, args=(sem, lock, counts, go)) for _ in range(10)]
+    for p in procs:
+        p.start()
+    try:
+        until(lambda: counts[0] == 4)
+        assert sem.get_value() == 0
+    finally:
+        go.set()
+        for p in procs:
+            p.join(30)
+    assert [p.exitcode for p in procs] == [0] * 10
+    assert counts[1] == 4
+    assert counts[0] == 0
+    assert sem.get_value() == 4
+
+
+# --------------------------------------------------------------------------- threading contract
+
+
+@pytest.mark.parametrize("ns", BOTH)
+def test_lock_contract(ns: Any) -> None:
+    lock = ns.Lock()
+    with pytest.raises(RuntimeError, match="release unlocked lock"):
+        lock.release()
+    with pytest.raises(ValueError, match="can't specify a timeout for a non-blocking call"):
+        lock.acquire(False, 1)
+    with pytest.raises(ValueError, match="timeout value must be"):
+        lock.acquire(timeout=-100)
+    with pytest.raises(OverflowError):
+        lock.acquire(timeout=1e100)
+    assert lock.acquire(True, threading.TIMEOUT_MAX)
+    assert lock.locked()
+    assert not lock.acquire(False)
+    assert not lock.acquire(timeout=0)
+    got, took = elapsed(lambda: lock.acquire(timeout=0.1))
+    assert got is False
+    assert 0.08 <= took < 2
+    with running(lock.release):  # any thread may release a Lock
+        pass
+    assert not lock.locked()
+    with lock:
+        assert lock.locked()
+    assert not lock.locked()
+
+
+@pytest.mark.parametrize("ns", BOTH)
+def test_rlock_contract(ns: Any) -> None:
+    rlock = ns.RLock()
+    with pytest.raises(RuntimeError, match="cannot release un-acquired lock"):
+        rlock.release()
+    with pytest.raises(ValueError, match="can't specify a timeout for a non-blocking call"):
+        rlock.acquire(False, 1)
+    with pytest.raises(ValueError):
+        rlock.acquire(timeout=-100)
+    with pytest.raises(OverflowError):
+        rlock.acquire(timeout=1e100)
+    assert rlock.acquire()
+    assert rlock.acquire(True, threading.TIMEOUT_MAX)
+    seen: dict[str, Any] = {}
+
+    def other() -> None:
+        seen["try"] = rlock.acquire(False)
+        seen["timed"] = elapsed(lambda: rlock.acquire(timeout=0.1))
+        try:
+            rlock.release()
+        except RuntimeError as exc:
+            seen["release"] = str(exc)
+
+    with running(other):
+        pass
+    assert seen["try"] is False
+    assert seen["timed"][0] is False
+    assert seen["timed"][1] >= 0.08
+    assert seen["release"] == "cannot release un-acquired lock"
+    rlock.release()
+    rlock.release()
+    with pytest.raises(RuntimeError):
+        rlock.release()
+    with rlock, rlock:
+        pass
+    with running(lambda: seen.update(free=rlock.acquire(False) and (rlock.release() or True))):
+        pass
+    assert seen["free"]
+
+
+@pytest.mark.parametrize("ns", BOTH)
+def test_semaphore_contract(ns: Any) -> None:
+    with pytest.raises(ValueError, match="semaphore initial value must be >= 0"):
+        ns.Semaphore(-1)
+    sem = ns.Semaphore(2)
+    with pytest.raises(ValueError, match="can't specify timeout for non-blocking acquire"):
+        sem.acquire(False, 1)
+    with pytest.raises(ValueError, match="n must be one or more"):
+        sem.release(0)
+    assert sem.acquire(timeout=1e100)  # not validated when there is no need to wait
+    assert sem.acquire(False, None)
+    assert not sem.acquire(False)
+    assert not sem.acquire(timeout=-100)
+    with pytest.raises(OverflowError):
+        sem.acquire(timeout=1e100)
+    got, took = elapsed(lambda: sem.acquire(timeout=0.1))
+    assert got is False
+    assert 0.08 <= took < 2
+    results: list[bool] = []
+    threads = [threading.Thread(target=lambda: results.append(sem.acquire(timeout=10)))]
+    threads += [threading.Thread(target=lambda: results.append(sem.acquire(timeout=10)))]
+    threads += [threading.Thread(target=lambda: results.append(sem.acquire(timeout=0.5)))]
+    for t in threads[:2]:
+        t.start()
+    sem.release(2)  # wakes both waiters (they may also not have started waiting yet)
+    for t in threads[:2]:
+        t.join(10)
+    assert results == [True, True]
+    threads[2].start()
+    threads[2].join(10)
+    assert results == [True, True, False]
+    sem.release()
+    with sem:
+        assert not sem.acquire(False)
+
+    bsem = ns.BoundedSemaphore(2)
+    with pytest.raises(ValueError, match="Semaphore released too many times"):
+        bsem.release()
+    assert bsem.acquire()
+    assert bsem.acquire()
+    with pytest.raises(ValueError, match="Semaphore released too many times"):
+        bsem.release(3)
+    bsem.release(2)
+    assert bsem.acquire(False)
+    assert bsem.acquire(False)
+    assert not bsem.acquire(False)
+
+
+@pytest.mark.parametrize("ns", BOTH)
+def test_condition_contract(ns: Any) -> None:
+    cond = ns.Condition()  # default lock: an RLock
+    with pytest.raises(RuntimeError, match="cannot wait on un-acquired lock"):
+        cond.wait(0.1)
+    with pytest.raises(RuntimeError, match="cannot notify on un-acquired lock"):
+        cond.notify()
+    with pytest.raises(RuntimeError, match="cannot notify on un-acquired lock"):
+        cond.notify_all()
+    with cond, cond:  # reentrant
+        assert cond.wait(0) is False
+        got, took = elapsed(lambda: cond.wait(0.1))
+        assert got is False
+        assert 0.08 <= took < 2
+        value, took = elapsed(lambda: cond.wait_for(lambda: 0, 0.1))
+        assert value == 0
+        assert 0.08 <= took < 2
+        assert cond.wait_for(lambda: "yes", 0) == "yes"
+        cond.notify(3)  # nobody waiting: a no-op
+    cond = ns.Condition(ns.Lock())
+    state = {"go": 0, "woken": 0, "owned": 0}
+
+    def waiter() -> None:
+        with cond:
+            got = cond.wait_for(lambda: state["go"], 10)
+            state["woken"] += got
+            state["owned"] += 1  # still inside the lock: count under it
+
+    threads = [threading.Thread(target=waiter) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        until(lambda: sum(t.is_alive() for t in threads) == 3)
+        # Each waiter holds the lock until it is inside wait(): 3 lock rounds later all sleep.
+        n_waiting = (lambda: cond._state[0]) if ns is WORKHORSE else (lambda: len(cond._waiters))
+        until(lambda: n_waiting() == 3)
+        with cond:
+            state["go"] = 1
+            cond.notify(2)
+        until(lambda: state["woken"] == 2)
+        until(lambda: n_waiting() == 1)  # notify(2) woke exactly two
+        with cond:
+            cond.notify_all()
+    finally:
+        for t in threads:
+            t.join(10)
+    assert state == {"go": 1, "woken": 3, "owned": 3}
+
+
+def test_condition_needs_a_workhorse_lock() -> None:
+    with pytest.raises(TypeError, match="workhorse Lock or RLock"):
+        Condition(threading.Lock())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("ns", BOTH)
+def test_event_contract(ns: Any) -> None:
+    ev = ns.Event()
+    assert not ev.is_set()
+    got, took = elapsed(lambda: ev.wait(0))
+    assert got is False
+    assert took < 0.5
+    got, took = elapsed(lambda: ev.wait(0.1))
+    assert got is False
+    assert 0.08 <= took < 2
+    assert ev.wait(-1) is False
+    with pytest.raises(OverflowError):
+        ev.wait(1e100)
+    results: list[bool] = []
+    with running(lambda: results.append(ev.wait(10))):
+        ev.set()
+    assert results == [True]
+    assert ev.is_set()
+    assert ev.wait(0)
+    assert ev.wait()
+    ev.clear()
+    assert not ev.is_set()
+    assert not ev.wait(0)
+    if ns is WORKHORSE:
+        assert repr(ev) == "<workhorse.Event unset>"
+        ev.set()
+        assert repr(ev) == "<workhorse.Event set>"
+
+
+@pytest.mark.parametrize("ns", BOTH)
+def test_barrier_contract(ns: Any) -> None:
+    assert ns.Barrier(1).wait() == 0  # never blocks
+    calls: list[int] = []
+    bar = ns.Barrier(2, action=lambda: calls.append(1))
+    assert bar.parties == 2
+    assert bar.n_waiting == 0
+    assert not bar.broken
+    with running(bar.wait):
+        assert bar.wait(10) in (0, 1)
+    assert calls == [1] or ns is WORKHORSE  # ours pickled the action: see the next test
+
+    errors: list[str] = []
+
+    def broken_wait() -> None:
+        try:
+            bar.wait(10)
+        except threading.BrokenBarrierError:
+            errors.append("broken")
+
+    with running(broken_wait):  # abort
+        until(lambda: bar.n_waiting == 1)
+        bar.abort()
+    assert errors == ["broken"]
+    assert bar.broken
+    with pytest.raises(threading.BrokenBarrierError):
+        bar.wait(1)
+    bar.reset()
+    assert not bar.broken
+    with running(broken_wait):  # reset frees the waiters
+        until(lambda: bar.n_waiting == 1)
+        bar.reset()
+    assert errors == ["broken", "broken"]
+    assert not bar.broken
+    with pytest.raises(threading.BrokenBarrierError):
+        bar.wait(0.1)  # a timeout breaks it
+    assert bar.broken
+    bar.reset()
+    timed = ns.Barrier(2, timeout=0.1)  # so does the default timeout
+    start = time.monotonic()
+    with pytest.raises(threading.BrokenBarrierError):
+        timed.wait()
+    took = time.monotonic() - start
+    assert timed.broken
+    assert took < 2
+
+    def fail() -> None:
+        raise ZeroDivisionError
+
+    failing = ns.Barrier(1, action=fail)
+    with pytest.raises(ZeroDivisionError):
+        failing.wait()
+    assert failing.broken
+
+
+def test_barrier_action_runs_once_per_pass_in_this_process_too() -> None:
+    actions = Semaphore(0)
+    bar = Barrier(3, action=actions.release)
+    with running(bar.wait), running(bar.wait):
+        bar.wait(10)
+    assert actions.get_value() == 1
+    with pytest.raises(ValueError, match="parties must be > 0"):
+        Barrier(0)
+    assert repr(bar) == "<workhorse.Barrier waiters=0/3>"
+
+
+def test_reprs() -> None:
+    lock, rlock, sem, bsem = Lock(), RLock(), Semaphore(3), BoundedSemaphore(2)
+    assert repr(lock) == "<workhorse.Lock unlocked>"
+    with lock, rlock, rlock:
+        assert repr(lock) == f"<workhorse.Lock locked by pid {os.getpid()}>"
+        assert repr(rlock) == f"<workhorse.RLock locked by pid {os.getpid()} count=2>"
+    assert repr(sem) == "<workhorse.Semaphore value=3>"
+    assert repr(bsem) == "<workhorse.BoundedSemaphore value=2/2>"
+    assert repr(Condition(lock)) == "<workhorse.Condition(<workhorse.Lock unlocked>), waiters=0>"
+
+
+# --------------------------------------------------------------------------- faults
+
+
+def _hold_and_report(lock: Lock, outbox: Q) -> None:
+    lock.acquire()
+    outbox.put(os.getpid())
+    signal.pause()  # killed here, holding the lock
+
+
+def test_lock_held_by_killed_process() -> None:
+    ctx: Any = multiprocessing.get_context("fork")
+    lock, outbox = Lock(), ctx.SimpleQueue()
+    proc = ctx.Process(target=_hold_and_report, args=(lock, outbox))
+    proc.start()
+    pid = outbox.get()
+    assert pid == proc.pid
+    os.kill(pid, signal.SIGKILL)
+    proc.join(10)
+    got, took = elapsed(lambda: lock.acquire(timeout=0.3))
+    assert got is False
+    assert 0.25 <= took < 1.5
+    assert f"locked by pid {proc.pid}" in repr(lock)
+    with pytest.raises(BrokenResourceError, match=f"pid {proc.pid}"):
+        lock.acquire(timeout=30)
+    with pytest.raises(BrokenResourceError):
+        lock.acquire()
+
+
+def _wait_on(cond: Condition, outbox: Q) -> None:
+    with cond:
+        outbox.put(os.getpid())
+        outbox.put(cond.wait(30))
+
+
+def test_condition_survives_a_killed_waiter() -> None:
+    ctx: Any = multiprocessing.get_context("fork")
+    cond, outbox = Condition(Lock()), ctx.SimpleQueue()
+    victim, survivor = (ctx.Process(target=_wait_on, args=(cond, outbox)) for _ in range(2))
+    for p in (victim, survivor):
+        p.start()
+    try:
+        assert {outbox.get(), outbox.get()} == {victim.pid, survivor.pid}
+        with cond:  # both are inside wait() now (each released the lock there)
+            assert cond._state[0] == 2
+        assert victim.pid is not None
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.join(10)
+        with cond:
+            _, took = elapsed(cond.notify_all)
+        assert outbox.get() is True
+        assert took < 5
+        with cond:  # the dead sleeper is forgotten: later notifies are immediate
+            _, took = elapsed(cond.notify_all)
+            assert took < 0.5
+            assert cond._state[0] == 0
+    finally:
+        survivor.join(10)
+    assert survivor.exitcode == 0
+
+
+# --------------------------------------------------------------------------- cancellation
+
+
+def _cancelled_in_thread(call: Callable[[], object]) -> BaseException | None:
+    """Run ``call`` in a thread inside a cancel scope, cancel it, return what it raised."""
+    scope = _cancel.CancelScope()
+    started = threading.Event()
+    outcome: list[BaseException | None] = []
+
+    def body() -> None:
+        with _cancel.entered(scope):
+            started.set()
+            try:
+                call()
+                outcome.append(None)
+            except BaseException as exc:
+                outcome.append(exc)
+
+    with running(body):
+        started.wait(10)
+        scope.cancel()
+    return outcome[0]
+
+
+def test_blocking_calls_are_cancellable() -> None:
+    lock, rlock, sem, ev, bar = Lock(), RLock(), Semaphore(0), Event(), Barrier(2)
+    cond = Condition(Lock())
+    with lock, rlock:  # held by this (main) thread
+        assert isinstance(_cancelled_in_thread(lock.acquire), Cancelled)
+        assert isinstance(_cancelled_in_thread(rlock.acquire), Cancelled)
+    assert isinstance(_cancelled_in_thread(sem.acquire), Cancelled)
+    assert isinstance(_cancelled_in_thread(ev.wait), Cancelled)
+    assert isinstance(_cancelled_in_thread(bar.wait), Cancelled)
+    owned: list[bool] = []
+
+    def wait_on_cond() -> None:
+        with cond:
+            try:
+                cond.wait()
+            finally:
+                owned.append(cond._lock._is_owned())  # re-taken before Cancelled propagates
+
+    assert isinstance(_cancelled_in_thread(wait_on_cond), Cancelled)
+    assert owned == [True]
+    # Everything is consistent afterwards.
+    assert not lock.locked()
+    assert rlock.acquire(False)
+    assert sem.get_value() == 0
+    rlock.release()
+    with cond:
+        _, took = elapsed(cond.notify_all)
+        assert took < 0.5
+        assert cond._state[0] == 0
+    ev.set()
+    assert ev.wait(0)
+    assert not bar.broken
+    assert bar.n_waiting == 0
+    with running(bar.wait):
+        assert bar.wait(10) in (0, 1)
