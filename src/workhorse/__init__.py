@@ -21,10 +21,12 @@ from ._context import ThreadContext as ThreadContext
 from ._context import get_context as get_context
 from ._errors import BrokenResourceError as BrokenResourceError
 from ._errors import Cancelled as Cancelled
+from ._errors import PoolBroken as PoolBroken
 from ._errors import QueueShutDown as QueueShutDown
 from ._errors import RemoteError as RemoteError
 from ._errors import RemoteTraceback as RemoteTraceback
 from ._errors import SerializationError as SerializationError
+from ._errors import TaskTimeout as TaskTimeout
 from ._errors import WorkerCrashed as WorkerCrashed
 from ._errors import WorkhorseError as WorkhorseError
 from ._timeouts import TIMEOUT_MAX as TIMEOUT_MAX
@@ -36,12 +38,16 @@ from .processes import Event as Event
 from .processes import JoinableQueue as JoinableQueue
 from .processes import Lock as Lock
 from .processes import Pipe as Pipe
+from .processes import Pool as Pool
 from .processes import Process as Process
+from .processes import ProcessPoolExecutor as ProcessPoolExecutor
 from .processes import Queue as Queue
 from .processes import RLock as RLock
 from .processes import Semaphore as Semaphore
 from .processes import SimpleQueue as SimpleQueue
 from .processes import TaskGroup as TaskGroup
+from .processes import ThreadPool as ThreadPool
+from .processes import ThreadPoolExecutor as ThreadPoolExecutor
 from .processes import active_children as active_children
 from .processes import cpu_count as cpu_count
 from .processes import current_process as current_process
@@ -65,8 +71,11 @@ __all__ = (
     "JoinableQueue",
     "Lock",
     "Pipe",
+    "Pool",
+    "PoolBroken",
     "Process",
     "ProcessContext",
+    "ProcessPoolExecutor",
     "Queue",
     "QueueShutDown",
     "RLock",
@@ -76,8 +85,11 @@ __all__ = (
     "SerializationError",
     "SimpleQueue",
     "TaskGroup",
+    "TaskTimeout",
     "Thread",
     "ThreadContext",
+    "ThreadPool",
+    "ThreadPoolExecutor",
     "WorkerCrashed",
     "WorkhorseError",
     "active_children",

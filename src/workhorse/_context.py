@@ -14,6 +14,8 @@ import multiprocessing
 from typing import Any, ClassVar
 
 from . import _condition, _pipe, _queue, _sync, _thread, _thread_queue, _thread_sync
+from ._executor import ProcessPoolExecutor, ThreadPoolExecutor
+from ._pool import Pool, ThreadPool
 from ._process import DEFAULT_START_METHOD, Process, process_class
 from ._taskgroup import TaskGroup
 from ._thread import Thread
@@ -77,6 +79,22 @@ class ProcessContext(Context):
         """The start method of this context's processes."""
         return self._start_method
 
+    def Pool(self, processes: int | None = None, *args: Any, **kwargs: Any) -> Pool:
+        """A :class:`workhorse.Pool` whose workers use this context's start method."""
+        kwargs.setdefault("context", self)
+        return Pool(processes, *args, **kwargs)
+
+    def ProcessPoolExecutor(
+        self, max_workers: int | None = None, *args: Any, **kwargs: Any
+    ) -> ProcessPoolExecutor:
+        """A :class:`workhorse.ProcessPoolExecutor` using this context's start method."""
+        kwargs.setdefault("mp_context", self)
+        return ProcessPoolExecutor(max_workers, *args, **kwargs)
+
+    Executor = ProcessPoolExecutor
+    ThreadPool = ThreadPool
+    ThreadPoolExecutor = ThreadPoolExecutor
+
     def with_start_method(self, method: str) -> ProcessContext:
         """A context with the same names whose processes use start method ``method``."""
         return ProcessContext(method)
@@ -112,6 +130,10 @@ class ThreadContext(Context):
     Condition = _thread_sync.Condition
     Event = _thread_sync.Event
     Barrier = _thread_sync.Barrier
+    Pool = ThreadPool
+    ThreadPool = ThreadPool
+    Executor = ThreadPoolExecutor
+    ThreadPoolExecutor = ThreadPoolExecutor
 
     def group(self) -> TaskGroup[_thread.Thread]:
         """A new task group whose members are threads."""

@@ -27,11 +27,15 @@ from multiprocessing import active_children, cpu_count, current_process, parent_
 
 from ._condition import Barrier, Condition, Event
 from ._context import ProcessContext
+from ._executor import ProcessPoolExecutor, ThreadPoolExecutor
 from ._pipe import Connection, Pipe
+from ._pool import Pool, ThreadPool
 from ._process import DEFAULT_START_METHOD, Process
 from ._queue import JoinableQueue, Queue, SimpleQueue
 from ._sync import BoundedSemaphore, Lock, RLock, Semaphore
 from ._taskgroup import TaskGroup
+
+Executor = ProcessPoolExecutor
 
 __all__ = [
     "Barrier",
@@ -39,16 +43,21 @@ __all__ = [
     "Condition",
     "Connection",
     "Event",
+    "Executor",
     "JoinableQueue",
     "Lock",
     "Pipe",
+    "Pool",
     "Process",
     "ProcessContext",
+    "ProcessPoolExecutor",
     "Queue",
     "RLock",
     "Semaphore",
     "SimpleQueue",
     "TaskGroup",
+    "ThreadPool",
+    "ThreadPoolExecutor",
     "active_children",
     "cpu_count",
     "current_process",

@@ -20,11 +20,16 @@ from __future__ import annotations
 from threading import active_count, current_thread, enumerate, get_ident, main_thread
 
 from ._context import ThreadContext
+from ._executor import ThreadPoolExecutor
 from ._pipe import Connection, Pipe
+from ._pool import ThreadPool
 from ._taskgroup import TaskGroup
 from ._thread import Thread
 from ._thread_queue import JoinableQueue, Queue, SimpleQueue
 from ._thread_sync import Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore
+
+Pool = ThreadPool
+Executor = ThreadPoolExecutor
 
 __all__ = [
     "Barrier",
@@ -32,9 +37,11 @@ __all__ = [
     "Condition",
     "Connection",
     "Event",
+    "Executor",
     "JoinableQueue",
     "Lock",
     "Pipe",
+    "Pool",
     "Queue",
     "RLock",
     "Semaphore",
@@ -42,6 +49,8 @@ __all__ = [
     "TaskGroup",
     "Thread",
     "ThreadContext",
+    "ThreadPool",
+    "ThreadPoolExecutor",
     "active_count",
     "current_thread",
     "enumerate",
