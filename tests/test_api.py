@@ -115,3 +115,17 @@ def test_every_public_name_has_a_docstring() -> None:
             if inspect.ismodule(obj) or not callable(obj):
                 continue
             assert inspect.getdoc(obj), f"{module.__name__}.{name} has no docstring"
+
+
+def test_every_subpackage_is_packaged() -> None:
+    """A subpackage missing from pyproject's explicit list installs fine in editable mode
+    and breaks every regular install; catch it here."""
+    import pathlib
+    import tomllib
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    config = tomllib.loads((root / "pyproject.toml").read_text())
+    listed = set(config["tool"]["setuptools"]["packages"])
+    src = root / "src"
+    found = {".".join(init.parent.relative_to(src).parts) for init in src.rglob("__init__.py")}
+    assert found <= listed, f"add to [tool.setuptools] packages: {sorted(found - listed)}"
