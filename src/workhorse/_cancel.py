@@ -20,7 +20,16 @@ from contextlib import contextmanager
 
 from ._errors import Cancelled
 
-__all__ = ["SLICE", "CancelScope", "block", "checkpoint", "current_scope", "entered", "swap"]
+__all__ = [
+    "SLICE",
+    "CancelScope",
+    "block",
+    "checkpoint",
+    "current_scope",
+    "entered",
+    "shielded",
+    "swap",
+]
 
 #: Longest uninterrupted wait inside a cancel scope, in seconds.
 SLICE = 0.02
@@ -76,6 +85,20 @@ def swap(scope: CancelScope | None) -> CancelScope | None:
     previous: CancelScope | None = getattr(_local, "scope", None)
     _local.scope = scope
     return previous
+
+
+@contextmanager
+def shielded() -> Iterator[None]:
+    """Run the body outside any cancel scope: its waits cannot be cancelled.
+
+    For clean-up that must finish, such as re-taking a condition's lock before ``Cancelled``
+    propagates (the caller's ``with lock:`` expects to hold it).
+    """
+    previous = swap(None)
+    try:
+        yield
+    finally:
+        swap(previous)
 
 
 def checkpoint() -> None:

@@ -25,11 +25,11 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from . import _serialize
+from . import _cancel, _serialize
 from ._semlock import SEM_VALUE_MAX, NamedSemaphore
-from ._sharing import Shared
+from ._sharing import Shared, pid_alive
 from ._shm import Segment
-from ._sync import DEAD_HOLDER_CHECK, Lock, RLock, _alive, _BaseLock, _shielded
+from ._sync import DEAD_HOLDER_CHECK, Lock, RLock, _BaseLock
 from ._timeouts import wait_timeout
 
 __all__ = ["Barrier", "Condition", "Event"]
@@ -192,7 +192,7 @@ class Condition(Shared):
         s[0] -= k
         for _ in range(k):
             self._wake.release()
-        with _shielded():
+        with _cancel.shielded():
             self._await_acks(k)
         while self._wake.try_acquire():  # tokens of sleepers that timed out meanwhile
             pass
@@ -205,7 +205,7 @@ class Condition(Shared):
                 continue
             dead = 0
             for i in range(2, int(s[1]), 2):
-                if s[i + 1] > 0 and s[i] != me and not _alive(s[i]):
+                if s[i + 1] > 0 and s[i] != me and not pid_alive(s[i]):
                     dead += s[i + 1]
                     s[i + 1] = 0
             gone = min(dead, k)  # dead sleepers stand in for the acks they will never send

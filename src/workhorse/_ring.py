@@ -49,6 +49,7 @@ from typing import Any
 from ._errors import BrokenResourceError
 from ._semlock import NamedSemaphore
 from ._serialize import loads
+from ._sharing import pid_alive
 from ._shm import Segment
 
 __all__ = ["HEADER_BYTES", "Ring"]
@@ -67,21 +68,6 @@ SPIN = 200
 MUTEX_GRACE = 0.05
 
 Backlog = deque[tuple[bytes, int]]  # (payload, frame length field) not yet in the ring
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a killed child stays a zombie until reaped: it will never release the mutex
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-        return stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] != b"Z"
-    except (OSError, ValueError):
-        return True
 
 
 def store_oob(prefix: str, data: bytes) -> bytes:
@@ -206,7 +192,7 @@ class Ring:
                 self.hq[HOLDER] = self.pid
                 return True
             holder = self.hq[HOLDER]
-            if holder and holder != self.pid and not _alive(holder):
+            if holder and holder != self.pid and not pid_alive(holder):
                 self.hq[BROKEN] = holder
                 continue  # raise from the top
             if deadline is not None and time.monotonic() >= deadline:

@@ -19,10 +19,29 @@ import uuid
 import weakref
 from typing import Any, ClassVar, Self
 
-__all__ = ["Shared", "new_uid"]
+__all__ = ["Shared", "new_uid", "pid_alive"]
 
 _registry: weakref.WeakValueDictionary[str, Shared] = weakref.WeakValueDictionary()
 _registry_lock = threading.Lock()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` is a running process -- the holder of a shared lock, say.
+
+    A zombie counts as dead: a killed child stays a zombie until its parent reaps it, and it
+    will never release what it held.
+    """
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
 
 
 def new_uid() -> str:

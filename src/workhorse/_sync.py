@@ -22,15 +22,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Self
 
 from . import _cancel
 from ._errors import BrokenResourceError
 from ._semlock import RECURSIVE_MUTEX, SEM_VALUE_MAX, SEMAPHORE, NamedSemaphore
-from ._sharing import Shared
+from ._sharing import Shared, pid_alive
 from ._shm import Segment
 from ._timeouts import lock_timeout, semaphore_timeout
 
@@ -41,7 +39,6 @@ __all__ = ["DEAD_HOLDER_CHECK", "BoundedSemaphore", "Lock", "RLock", "Semaphore"
 DEAD_HOLDER_CHECK = 1.0
 
 _pid = os.getpid()  # cached: the fast path writes it on every acquire
-_SHIELD = _cancel.CancelScope()  # never cancelled: entered to re-take a lock uninterruptibly
 
 
 def _refresh_pid() -> None:
@@ -50,31 +47,6 @@ def _refresh_pid() -> None:
 
 
 os.register_at_fork(after_in_child=_refresh_pid)
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` names a running process (zombies count as dead)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
-
-
-@contextmanager
-def _shielded() -> Iterator[None]:
-    """Wait without honouring a cancel scope (to re-take a lock before Cancelled propagates)."""
-    if _cancel.current_scope() is None:
-        yield
-    else:
-        with _cancel.entered(_SHIELD):
-            yield
 
 
 class _ContextManager:
@@ -168,7 +140,7 @@ class _BaseLock(Shared, _ContextManager):
 
     def _check_holder(self) -> None:
         pid = self._holder[0]
-        if pid and pid != _pid and not _alive(pid):
+        if pid and pid != _pid and not pid_alive(pid):
             raise BrokenResourceError(
                 f"{self!r}: the process holding it (pid {pid}) has died; the state it protects "
                 f"may be half-updated, so it cannot be acquired again"
@@ -249,7 +221,7 @@ class Lock(_BaseLock):
         return 1
 
     def _acquire_restore(self, state: int) -> None:
-        with _shielded():
+        with _cancel.shielded():
             self.acquire()
 
 
@@ -311,7 +283,7 @@ class RLock(_BaseLock):
         return count
 
     def _acquire_restore(self, state: int) -> None:
-        with _shielded():
+        with _cancel.shielded():
             for _ in range(state):
                 self.acquire()
 
