@@ -11,9 +11,9 @@ import os
 import random
 import time
 
-import workhorse
+from workhorse._tour import say
 
-from . import say
+import workhorse
 
 
 def task(name: str, counted: workhorse.Barrier) -> None:

@@ -10,9 +10,9 @@ import os
 import random
 import time
 
-import workhorse
+from workhorse._tour import say
 
-from . import say
+import workhorse
 
 
 class Worker(workhorse.Process):

@@ -6,10 +6,10 @@ receives 3 items, the right end receives 3 items and then sends 0..2.
 
 from __future__ import annotations
 
+from workhorse._tour import say
+
 import workhorse
 from workhorse import Connection
-
-from . import say
 
 
 def left(conn: Connection) -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import time
 
-import workhorse
+from workhorse._tour import say
 
-from . import say
+import workhorse
 
 
 def producer(ready: workhorse.Event, q: workhorse.Queue) -> None:

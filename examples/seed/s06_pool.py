@@ -1,10 +1,10 @@
 """Process pool.
 
 A pool of 5 processes runs 10 tasks submitted with ``apply_async``, then ``close()`` and
-``join()``: at most 5 worker pids appear, reused across tasks. Unlike the tutorial, the task that
-raises is not lost: its error reaches the caller through ``error_callback`` and ``get()``.
-It uses the stdlib's ``multiprocessing.Pool`` until workhorse's pools land (a one-line import
-change).
+``join()``: at most 5 worker pids appear, reused across tasks. The task that raises is not lost:
+its error reaches the caller through ``error_callback`` and ``get()``. ``workhorse.Pool`` is a
+drop-in for ``multiprocessing.Pool`` (the same API) that also never hangs when a worker dies:
+only that task fails, with ``workhorse.WorkerCrashed``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import random
 import time
-from multiprocessing import Pool  # later: from workhorse import Pool
+
+from workhorse import Pool  # a drop-in for multiprocessing.Pool
 
 
 def task(i: int) -> int:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import time
 
-import workhorse
+from workhorse._tour import say
 
-from . import say
+import workhorse
 
 
 def worker(n: int, sem: workhorse.Semaphore, lock: workhorse.Lock, inside: workhorse.Queue) -> None:

@@ -8,9 +8,9 @@ re-checks its predicate after every wake-up (the tutorial's ``if`` did not), and
 
 from __future__ import annotations
 
-import workhorse
+from workhorse._tour import say
 
-from . import say
+import workhorse
 
 ITEMS = 5
 

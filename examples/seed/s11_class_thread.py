@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import time
 
-import workhorse
+from workhorse._tour import say
 
-from . import say
+import workhorse
 
 
 class Counter(workhorse.threads.Thread):

@@ -10,9 +10,9 @@ from __future__ import annotations
 import random
 import time
 
-import workhorse
+from workhorse._tour import say
 
-from . import say
+import workhorse
 
 
 def producer(q: workhorse.threads.Queue[int]) -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import time
 
-import workhorse
+from workhorse._tour import say
 
-from . import say
+import workhorse
 
 
 def producer(ready: workhorse.threads.Event, q: workhorse.threads.Queue[int]) -> None:

@@ -2,8 +2,8 @@
 
 A pool of 5 threads runs 10 tasks submitted with ``apply_async``, then ``close()`` and
 ``join()``; each result, here the name of the thread that ran the task, comes back through
-``get()``. It uses the stdlib's ``multiprocessing.pool.ThreadPool`` until workhorse's pools land
-(a one-line import change).
+``get()``. ``workhorse.threads.Pool`` is a drop-in for ``multiprocessing.pool.ThreadPool``: the
+same API, plus per-task ``timeout=``, ``retries=`` and a ``progress=`` bar as options.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from __future__ import annotations
 import random
 import threading
 import time
-from multiprocessing.pool import ThreadPool  # later: from workhorse.threads import Pool
+
+from workhorse.threads import Pool  # a drop-in for multiprocessing.pool.ThreadPool
 
 
 def task(i: int) -> str:
@@ -21,7 +22,7 @@ def task(i: int) -> str:
 
 
 def main() -> None:
-    pool = ThreadPool(5)
+    pool = Pool(5)
     results = [pool.apply_async(task, (i,)) for i in range(10)]
     pool.close()
     pool.join()

@@ -1,14 +1,15 @@
 """Process pool executor, map.
 
 Five worker processes sum ``range(total)`` for 4 totals (CPU-bound work belongs in processes),
-and ``map`` hands the results back in input order, whichever finishes first. It uses the
-stdlib's ``concurrent.futures.ProcessPoolExecutor`` until workhorse's executors land (a one-line
-import change).
+and ``map`` hands the results back in input order, whichever finishes first, streaming each as
+soon as it and those before it are done. ``workhorse.ProcessPoolExecutor`` is a drop-in for the
+stdlib's; ``timeout=`` bounds each task (one past it is stopped and raises
+``workhorse.TaskTimeout``), and a worker that crashes fails only its own task.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor  # later: from workhorse import ...
+from workhorse import ProcessPoolExecutor  # a drop-in for concurrent.futures
 
 TOTALS = [100, 1_000, 10_000, 100_000]
 
@@ -19,7 +20,7 @@ def task(total: int) -> int:
 
 
 def main() -> None:
-    with ProcessPoolExecutor(max_workers=5) as pool:
+    with ProcessPoolExecutor(max_workers=5, timeout=30) as pool:
         for total, result in zip(TOTALS, pool.map(task, TOTALS), strict=True):
             print(f"task({total}) = {result}")
 

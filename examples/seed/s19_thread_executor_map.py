@@ -2,15 +2,16 @@
 
 Three threads fetch 3 web pages (I/O-bound work belongs in threads) and ``map`` returns their
 HTTP status codes in input order; the pages come from a local server, as the tour needs no
-internet. It uses the stdlib's ``concurrent.futures.ThreadPoolExecutor`` until workhorse's
-executors land (a one-line import change).
+internet. ``workhorse.threads.ThreadPoolExecutor`` is a drop-in for the stdlib's whose ``map``
+pulls its input lazily, so it also works over an endless stream of URLs.
 """
 
 from __future__ import annotations
 
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor  # later: from workhorse.threads import ...
 from urllib.parse import urlsplit
+
+from workhorse.threads import ThreadPoolExecutor  # a drop-in for concurrent.futures
 
 from . import local_pages  # a tiny local web server: the tour needs no internet
 

@@ -1,15 +1,16 @@
 """Thread pool executor, submit.
 
 The same 3 page fetches with ``submit``: each returns a future at once, and ``result()`` waits
-for that page's status code. It uses the stdlib's ``concurrent.futures.ThreadPoolExecutor``
-until workhorse's executors land (a one-line import change).
+for that page's status code. The pool is ``workhorse.threads.ThreadPoolExecutor``, a drop-in for
+the stdlib's whose futures are real ``concurrent.futures.Future`` objects.
 """
 
 from __future__ import annotations
 
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor  # later: from workhorse.threads import ...
 from urllib.parse import urlsplit
+
+from workhorse.threads import ThreadPoolExecutor  # a drop-in for concurrent.futures
 
 from . import local_pages  # a tiny local web server: the tour needs no internet
 

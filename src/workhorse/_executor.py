@@ -2,7 +2,8 @@
 
 Both are real :class:`concurrent.futures.Executor` subclasses returning real
 :class:`concurrent.futures.Future` objects, so ``wait``, ``as_completed`` and
-``asyncio.wrap_future`` work unchanged.
+``asyncio.wrap_future`` work unchanged. This module also holds :class:`ResultIterator`, the
+lazy, bounded result stream behind ``Executor.map`` and ``Pool.imap``/``imap_unordered``.
 
 Differences from the stdlib (deliberate):
 
@@ -10,73 +11,307 @@ Differences from the stdlib (deliberate):
   with :class:`~workhorse.WorkerCrashed` (a ``BrokenProcessPool``); the pool replaces the
   worker and goes on. The stdlib breaks the whole pool.
 * ``future.cancel()`` stops a *running* task (its worker is killed and replaced).
-* ``map`` pulls its input lazily, with a bounded number of tasks in flight, so an infinite
-  iterator works; the stdlib submits everything first.
-* ``max_tasks_per_child`` works with every start method.
-* Extras as keyword arguments: ``timeout`` (per task), ``retries``/``retry_on``,
-  ``max_tasks_per_worker``, ``chunksize`` (``"auto"`` by default); per-call overrides through
-  :meth:`with_options`.
+* ``map`` pulls its input lazily: the first ``1024 * max_workers`` calls are submitted by
+  ``map()`` itself, the rest as results are read, so an infinite iterator works and memory
+  stays flat (the stdlib reads the whole input inside ``map()``). Consequences: an error
+  raised by the input iterable is raised by ``next()`` at its position, not by ``map()``;
+  and ``shutdown()`` submits the unread rest of the input of every ``map`` still open, so
+  its results stay available as with the stdlib (close or drop a ``map`` over an infinite
+  input before shutting down). ``shutdown(cancel_futures=True)`` drops that rest instead.
+* ``map(chunksize=)`` is validated and otherwise ignored: batching is adaptive, or fixed by
+  the ``chunksize=`` of the constructor, for every call.
+* ``max_tasks_per_child`` works with every start method (the stdlib refuses ``fork``).
+* Leaving a ``with`` block on ``KeyboardInterrupt`` (or another ``BaseException``) stops
+  the work at once (``terminate()``) instead of waiting for it.
+* Extras as keyword arguments of the constructor: ``timeout`` (per task), ``retries`` and
+  ``retry_on``, ``max_tasks_per_worker``, ``progress``, ``chunksize`` (``"auto"`` by
+  default); per-call overrides only through :meth:`with_options`, never as keyword
+  arguments of ``submit``/``map``, which belong to the task.
 """
 
 from __future__ import annotations
 
 import os
+import queue
+import sys
+import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import Executor, Future
-from concurrent.futures import TimeoutError as FuturesTimeoutError
+from concurrent.futures import wait as wait_futures
 from typing import Any, TypeVar
 
 from ._engine._core import ProcessEngine
 from ._engine._threads import ThreadEngine
-from ._futures import force_cancel
-from ._options import TaskOptions
+from ._options import (
+    Progress,
+    TaskOptions,
+    check_chunksize,
+    check_initializer,
+    check_max_tasks,
+    check_progress,
+    check_workers,
+)
 from ._process import DEFAULT_START_METHOD
+from ._progress_bar import ProgressBar, make_bar
 
-__all__ = ["OptionsView", "ProcessPoolExecutor", "ThreadPoolExecutor"]
+__all__ = ["OptionsView", "ProcessPoolExecutor", "ResultIterator", "ThreadPoolExecutor"]
 
 T = TypeVar("T")
-_UNSET: Any = object()
-MAP_WINDOW_PER_WORKER = 1024  # tasks in flight per worker while map() streams its input
+Call = tuple[tuple[Any, ...], dict[str, Any]]
+Engine = ProcessEngine | ThreadEngine
+UNSET: Any = object()
+MAP_WINDOW_PER_WORKER = 1024  # calls in flight per worker while a lazy map streams its input
 
 
-def _check_workers(max_workers: int | None, default: int) -> int:
-    if max_workers is None:
-        return default
-    if isinstance(max_workers, bool) or not isinstance(max_workers, int):
-        raise TypeError(f"max_workers must be an int, not {type(max_workers).__name__}")
-    if max_workers <= 0:
-        raise ValueError("max_workers must be greater than 0")
-    return max_workers
+class _InputError:
+    """The input iterable raised here: ``next()`` raises ``error`` at this position."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
 
 
-def _check_chunksize(chunksize: int | str | None) -> int | None:
-    if chunksize is None or chunksize == "auto":
+class _Feed:
+    """The state of one lazy map: its input, the calls in flight and their results.
+
+    Shared by its :class:`ResultIterator`, the pool (``drain``/``cut`` at shutdown) and the
+    iterator's finalizer, so it must not refer to the iterator. ``lock`` guards the input and
+    the bookkeeping; waiting for a result happens outside it.
+    """
+
+    def __init__(
+        self, engine: Engine, fn: Callable[..., Any], calls: Iterator[Call],
+        options: TaskOptions, window: int, *, ordered: bool, bar: ProgressBar | None,
+    ) -> None:  # fmt: skip
+        self.engine, self.fn, self.options, self.window = engine, fn, options, window
+        self.calls: Iterator[Call] | None = calls
+        self.ordered, self.bar = ordered, bar
+        self.lock = threading.Lock()
+        self.entries: deque[Future[Any] | _InputError] = deque()  # ordered: in input order
+        self.finished: queue.SimpleQueue[Future[Any] | _InputError] = queue.SimpleQueue()
+        self.unordered_pending: set[Future[Any]] = set()
+        self.outstanding = 0  # submitted (or input errors) not yet handed to the consumer
+        self.yielded = 0
+        self.finite = False  # the input has a length: draining it at shutdown ends
+
+    def refill(self, limit: int) -> None:
+        """Pull and submit calls until ``limit`` are outstanding or the input ends (lock held)."""
+        step = max(1, self.window // 8)
+        if self.outstanding and self.outstanding > limit - step:
+            return  # refill in chunks of ``step``: one submission and wake-up for many calls
+        while self.calls is not None and self.outstanding < limit:
+            chunk: list[Call] = []
+            error: BaseException | None = None
+            try:
+                for _ in range(min(step, limit - self.outstanding)):
+                    chunk.append(next(self.calls))
+            except StopIteration:
+                self.calls = None
+            except Exception as exc:
+                error, self.calls = exc, None
+            finally:  # a KeyboardInterrupt in the input must not lose what was pulled
+                if chunk:
+                    self._submit(chunk)
+            if error is not None:
+                self._add(_InputError(error))
+
+    def _submit(self, chunk: list[Call]) -> None:
+        try:
+            futures = self.engine.submit_many(self.fn, chunk, self.options)
+        except Exception as exc:  # shut down or broken meanwhile: raised at this position
+            exc.add_note(
+                "workhorse pulls map/imap input lazily; the pool stopped accepting tasks "
+                "before this input was consumed"
+            )
+            self.calls = None
+            self._add(_InputError(exc))
+            return
+        for future in futures:
+            if self.bar is not None:
+                future.add_done_callback(self._tick)
+            self._add(future)
+
+    def _add(self, entry: Future[Any] | _InputError) -> None:
+        self.outstanding += 1
+        if self.ordered:
+            self.entries.append(entry)
+        elif isinstance(entry, _InputError):
+            self.finished.put(entry)
+        else:
+            self.unordered_pending.add(entry)
+            entry.add_done_callback(self.finished.put)
+
+    def _tick(self, future: Future[Any]) -> None:
+        if self.bar is not None and not future.cancelled():
+            self.bar.update()
+
+    def drain(self) -> None:
+        """Submit the rest of a finite input (the pool is about to stop accepting tasks), as
+        the stdlib's eager maps would have. An input without a length may be infinite: it is
+        left alone (never a hang); pulling past what was submitted raises at that position."""
+        if not self.finite:
+            return
+        with self.lock:
+            self.refill(sys.maxsize)
+
+    def cut(self, *, stop_running: bool = False) -> None:
+        """Read no more input and cancel what has not started. Running tasks finish in the
+        background (as with the stdlib's ``Future.cancel``), their results dropped, unless
+        ``stop_running`` (a ``map`` past its timeout): then they are stopped for real."""
+        with self.lock:
+            self.calls = None
+            futures = [e for e in self.entries if isinstance(e, Future)]
+            futures += self.unordered_pending
+        for future in futures:
+            future.cancel() if stop_running else Future.cancel(future)
+
+    def abandon(self) -> None:
+        """The iterator was closed or collected: cut, and end the progress bar."""
+        self.cut()
+        if self.bar is not None:
+            self.bar.close()
+
+
+class ResultIterator(Iterator[T]):
+    """The results of a lazy map: ``Executor.map``, ``Pool.imap`` and ``Pool.imap_unordered``.
+
+    An iterator, with ``next(timeout)`` as :class:`multiprocessing.pool.IMapIterator` and a
+    ``close()`` that stops reading the input and cancels what has not started (also done
+    when the iterator is garbage-collected).
+
+    Example::
+
+        results = pool.imap(work, itertools.count())   # infinite input: fine
+        first = results.next(timeout=5)
+        results.close()
+    """
+
+    def __init__(
+        self, feed: _Feed, registry: weakref.WeakSet[ResultIterator[Any]], *,
+        deadline: float | None = None, stop_on_error: bool = False,
+        timeout_error: type[BaseException] = TimeoutError,
+    ) -> None:  # fmt: skip
+        self._feed = feed
+        self._deadline, self._stop_on_error = deadline, stop_on_error
+        self._timeout_error = timeout_error
+        self._consume = threading.Lock()
+        self._finished = False
+        self._finalizer = weakref.finalize(self, feed.abandon)
+        with feed.lock:  # start the work now, as the stdlib does
+            feed.refill(feed.window)
+        registry.add(self)
+
+    def __iter__(self) -> ResultIterator[T]:
+        return self
+
+    def __next__(self) -> T:
+        return self.next()
+
+    def next(self, timeout: float | None = None) -> T:
+        """The next result; ``timeout`` seconds at most (then a ``TimeoutError`` of the
+        pool's kind, and the iterator stays usable for ``Pool.imap``)."""
+        with self._consume:
+            if self._finished:
+                raise StopIteration
+            try:
+                return self._next(timeout)
+            except StopIteration:
+                self._finish()
+                raise
+            except BaseException as exc:
+                if self._stop_on_error:  # Executor.map is a generator: an error ends it
+                    expired = self._deadline is not None and time.monotonic() >= self._deadline
+                    # past map(timeout=): what is left is stopped for real, not only dropped
+                    self._finish(stop_running=expired and isinstance(exc, TimeoutError))
+                raise
+
+    def close(self) -> None:
+        """Stop: read no more input, cancel the calls that have not started."""
+        self._finished = True
+        self._finalizer()
+
+    def _finish(self, *, stop_running: bool = False) -> None:
+        self._finished = True
+        self._finalizer.detach()
+        feed = self._feed
+        feed.cut(stop_running=stop_running)
+        if feed.bar is not None:
+            feed.bar.close(done=feed.yielded)
+
+    def _wait_until(self, timeout: float | None) -> float | None:
+        if timeout is not None:
+            timeout = max(0.0, timeout)
+        if self._deadline is not None:
+            left = max(0.0, self._deadline - time.monotonic())
+            timeout = left if timeout is None else min(timeout, left)
+        return timeout
+
+    def _timed_out(self) -> BaseException:
+        if self._deadline is not None and time.monotonic() >= self._deadline:
+            return TimeoutError("map() did not finish before its timeout")
+        return self._timeout_error("no result within the timeout")
+
+    def _next(self, timeout: float | None) -> T:
+        feed = self._feed
+        with feed.lock:
+            feed.refill(feed.window)
+            if feed.outstanding == 0:
+                raise StopIteration
+            head = feed.entries[0] if feed.ordered else None
+        wait = self._wait_until(timeout)
+        if feed.ordered:
+            assert head is not None
+            if isinstance(head, Future) and not wait_futures([head], wait).done:
+                raise self._timed_out()
+            with feed.lock:
+                feed.entries.popleft()
+                feed.outstanding -= 1
+            entry = head
+        else:
+            try:
+                entry = feed.finished.get(timeout=wait)
+            except queue.Empty:
+                raise self._timed_out() from None
+            with feed.lock:
+                feed.outstanding -= 1
+                if isinstance(entry, Future):
+                    feed.unordered_pending.discard(entry)
+        if isinstance(entry, _InputError):
+            raise entry.error
+        feed.yielded += 1
+        result: T = entry.result()
+        return result
+
+
+def input_length(*iterables: Iterable[Any]) -> int | None:
+    """The number of calls a map over ``iterables`` makes, when every input is sized."""
+    if not iterables or not all(isinstance(it, Sized) for it in iterables):
         return None
-    if isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1:
-        raise ValueError(f"chunksize must be a positive int or 'auto', not {chunksize!r}")
-    return chunksize
+    return min(len(it) for it in iterables)  # type: ignore[arg-type]
 
 
-def _check_max_tasks(value: int | None, name: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int or None, not {value!r}")
-    return value
+def describe(fn: Any) -> str:
+    """A short name for ``fn`` (the progress bar's label)."""
+    return str(getattr(fn, "__name__", None) or type(fn).__name__)
 
 
 class _Submitter:
     """``submit``/``map``/``with_options`` over an engine with a set of task options."""
 
-    _engine: ProcessEngine | ThreadEngine
+    _engine: Engine
     _options: TaskOptions
+    _progress: Progress
     _workers: int
+    _maps: weakref.WeakSet[ResultIterator[Any]]
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         """Schedule ``fn(*args, **kwargs)``; returns a :class:`concurrent.futures.Future`.
+
+        Raises ``RuntimeError`` after ``shutdown()`` (the stdlib's message).
 
         Example::
 
@@ -96,10 +331,10 @@ class _Submitter:
     ) -> Iterator[T]:
         """Like the builtin ``map``, run on the pool; results in input order, streamed.
 
-        The input is pulled lazily, a bounded number of tasks in flight, so it may be an
-        infinite iterator. ``timeout`` is the stdlib's: seconds from this call after which
-        ``next()`` raises ``TimeoutError``. ``chunksize`` is accepted for compatibility;
-        batching is the pool's (``chunksize=`` of the constructor).
+        The input is pulled lazily, a bounded number of calls in flight, so it may be
+        infinite. ``timeout`` is the stdlib's: seconds from this call after which ``next()``
+        raises ``TimeoutError`` and the calls not yet finished are cancelled. ``chunksize``
+        is validated for compatibility; batching is the pool's.
 
         Example::
 
@@ -110,9 +345,12 @@ class _Submitter:
         if isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1:
             raise ValueError("chunksize must be >= 1.")
         deadline = None if timeout is None else time.monotonic() + timeout
-        calls: Iterator[tuple[tuple[Any, ...], dict[str, Any]]]
-        calls = ((args, {}) for args in zip(*iterables, strict=False))
-        return _ordered_results(self._engine, fn, calls, self._options, self._window(), deadline)
+        calls: Iterator[Call] = ((args, {}) for args in zip(*iterables, strict=False))
+        length = input_length(*iterables)
+        bar = make_bar(self._progress, length, describe(fn))
+        feed = _Feed(self._engine, fn, calls, self._options, self._window(), ordered=True, bar=bar)
+        feed.finite = length is not None
+        return ResultIterator(feed, self._maps, deadline=deadline, stop_on_error=True)
 
     def _window(self) -> int:
         return max(64, MAP_WINDOW_PER_WORKER * self._workers)
@@ -120,76 +358,56 @@ class _Submitter:
     def with_options(
         self,
         *,
-        timeout: float | None = _UNSET,
-        retries: int = _UNSET,
-        retry_on: tuple[type[BaseException], ...] = _UNSET,
+        timeout: float | None = UNSET,
+        retries: int = UNSET,
+        retry_on: type[BaseException] | tuple[type[BaseException], ...] = UNSET,
+        progress: Progress = UNSET,
     ) -> OptionsView:
-        """A light view of this pool whose tasks get other options.
+        """A light view of this pool whose calls get other options; it shares the pool's
+        workers and has ``submit``, ``map`` and ``with_options`` (no ``shutdown``).
 
         Example::
 
             quick = executor.with_options(timeout=1.0, retries=2)
             quick.submit(fetch, url)
         """
-        changes = {
-            name: value
-            for name, value in (("timeout", timeout), ("retries", retries), ("retry_on", retry_on))
-            if value is not _UNSET
-        }
-        return OptionsView(self, self._options.updated(**changes))
+        given = {"timeout": timeout, "retries": retries, "retry_on": retry_on}
+        options, shown = updated_options(self._options, self._progress, given, progress)
+        return OptionsView(self, options, shown)
 
 
-def _ordered_results(
-    engine: ProcessEngine | ThreadEngine,
-    fn: Callable[..., Any],
-    calls: Iterator[tuple[tuple[Any, ...], dict[str, Any]]],
-    options: TaskOptions,
-    window: int,
-    deadline: float | None,
-) -> Iterator[Any]:
-    in_flight: deque[Future[Any]] = deque()
-    step = max(1, window // 8)
-    exhausted = False
-    try:
-        while True:
-            while not exhausted and len(in_flight) < window:
-                chunk = [call for _, call in zip(range(step), calls, strict=False)]
-                exhausted = len(chunk) < step
-                if chunk:
-                    in_flight.extend(engine.submit_many(fn, chunk, options))
-            if not in_flight:
-                return
-            future = in_flight.popleft()
-            if deadline is None:
-                yield future.result()
-            else:
-                yield future.result(max(0.0, deadline - time.monotonic()))
-    except FuturesTimeoutError:
-        raise TimeoutError("map() did not finish before its timeout") from None
-    finally:
-        for future in in_flight:
-            force_cancel(future) if future.running() else future.cancel()
+def updated_options(
+    options: TaskOptions, progress: Progress, given: dict[str, Any], new_progress: Any
+) -> tuple[TaskOptions, Progress]:
+    """The options of a ``with_options`` view: the ``given`` ones that are not ``UNSET``."""
+    changes = {name: value for name, value in given.items() if value is not UNSET}
+    if new_progress is not UNSET:
+        progress = check_progress(new_progress)
+    return options.updated(**changes), progress
 
 
 class OptionsView(_Submitter):
-    """A pool seen with other task options (see ``with_options``); shares the pool's workers.
+    """An executor seen with other task options (see ``with_options``); shares its workers.
 
     Example::
 
-        pool.with_options(timeout=5).map(work, items)
+        executor.with_options(timeout=5).map(work, items)
     """
 
-    def __init__(self, owner: _Submitter, options: TaskOptions) -> None:
+    def __init__(self, owner: _Submitter, options: TaskOptions, progress: Progress) -> None:
         self._owner = owner
-        self._engine = owner._engine
-        self._workers = owner._workers
-        self._options = options
+        self._engine, self._workers, self._maps = owner._engine, owner._workers, owner._maps
+        self._options, self._progress = options, progress
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} of {self._owner!r} with {self._options}>"
 
 
 class _PoolExecutor(_Submitter, Executor):
+    def _setup(self, options: TaskOptions, progress: Any) -> None:
+        self._options, self._progress = options, check_progress(progress)
+        self._maps = weakref.WeakSet()
+
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop accepting tasks; ``wait`` for those submitted (or cancel the queued ones).
 
@@ -197,6 +415,8 @@ class _PoolExecutor(_Submitter, Executor):
 
             executor.shutdown(wait=False, cancel_futures=True)
         """
+        for results in list(self._maps):
+            results._feed.cut() if cancel_futures else results._feed.drain()
         self._engine.shutdown(wait, cancel_futures=cancel_futures)
 
     def terminate(self) -> None:
@@ -206,6 +426,8 @@ class _PoolExecutor(_Submitter, Executor):
 
             executor.terminate()
         """
+        for results in list(self._maps):
+            results._feed.cut()
         self._engine.terminate()
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -213,6 +435,25 @@ class _PoolExecutor(_Submitter, Executor):
             self.terminate()  # Ctrl-C or SystemExit: do not wait for the work
         else:
             self.shutdown(wait=True)
+
+
+def start_method_of(context: Any, name: str) -> str:
+    """The start method of a ``multiprocessing`` or workhorse context (``None``: default)."""
+    if context is None:
+        return DEFAULT_START_METHOD
+    get = getattr(context, "get_start_method", None)
+    if get is None:
+        raise TypeError(f"{name} must be a multiprocessing or workhorse context, not {context!r}")
+    return str(get())
+
+
+def max_tasks(stdlib_value: Any, stdlib_name: str, ours: Any) -> int | None:
+    """The per-worker task limit from the stdlib's argument or ``max_tasks_per_worker``."""
+    first = check_max_tasks(stdlib_value, stdlib_name)
+    second = check_max_tasks(ours, "max_tasks_per_worker")
+    if first is not None and second is not None and first != second:
+        raise ValueError(f"give {stdlib_name} or max_tasks_per_worker, not both")
+    return first if first is not None else second
 
 
 class ProcessPoolExecutor(_PoolExecutor):
@@ -231,6 +472,8 @@ class ProcessPoolExecutor(_PoolExecutor):
         retries: how many times a failed task is run again; ``retry_on`` limits which
             exceptions count (a crashed worker, ``WorkerCrashed``, included by default).
         max_tasks_per_worker: a worker is replaced after this many tasks.
+        progress: a progress bar on ``map`` (see :mod:`workhorse._progress_bar`): ``True``
+            on a terminal, ``"always"``, or a stream.
         chunksize: ``"auto"`` (adaptive batching) or a fixed number of tasks per batch.
 
     Example::
@@ -245,31 +488,29 @@ class ProcessPoolExecutor(_PoolExecutor):
         max_workers: int | None = None,
         mp_context: Any = None,
         initializer: Callable[..., Any] | None = None,
-        initargs: tuple[Any, ...] = (),
+        initargs: Iterable[Any] = (),
         *,
         max_tasks_per_child: int | None = None,
         timeout: float | None = None,
         retries: int = 0,
-        retry_on: tuple[type[BaseException], ...] = (Exception,),
+        retry_on: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
         max_tasks_per_worker: int | None = None,
+        progress: Progress = False,
         chunksize: int | str = "auto",
     ) -> None:
-        self._workers = _check_workers(max_workers, os.cpu_count() or 1)
-        if initializer is not None and not callable(initializer):
-            raise TypeError(f"initializer must be callable, not {type(initializer).__name__}")
-        method = DEFAULT_START_METHOD if mp_context is None else mp_context.get_start_method()
-        max_tasks = _check_max_tasks(max_tasks_per_worker, "max_tasks_per_worker")
-        if max_tasks is None:
-            max_tasks = _check_max_tasks(max_tasks_per_child, "max_tasks_per_child")
-        self._options = TaskOptions(timeout=timeout, retries=retries, retry_on=retry_on)
+        self._workers = check_workers(max_workers, os.cpu_count() or 1)
+        initargs = check_initializer(initializer, initargs)
+        method = start_method_of(mp_context, "mp_context")
+        limit = max_tasks(max_tasks_per_child, "max_tasks_per_child", max_tasks_per_worker)
+        self._setup(TaskOptions(timeout, retries, retry_on), progress)  # type: ignore[arg-type]
         self._engine = ProcessEngine(
             self._workers,
             start_method=method,
             initializer=initializer,
-            initargs=tuple(initargs),
-            max_tasks_per_worker=max_tasks,
+            initargs=initargs,
+            max_tasks_per_worker=limit,
             options=self._options,
-            chunksize=_check_chunksize(chunksize),
+            chunksize=check_chunksize(chunksize),
         )
         weakref.finalize(self, self._engine.shutdown, False)
 
@@ -284,6 +525,8 @@ class ThreadPoolExecutor(_PoolExecutor):
     A thread cannot be killed: a task past its ``timeout`` (or a running task whose future is
     cancelled) fails on time and its thread is asked to stop at its next workhorse call
     (``workhorse.Cancelled``) and replaced; the result it may produce later is discarded.
+    ``chunksize`` is accepted and validated; threads pay no transfer cost, so nothing is
+    batched.
 
     Example::
 
@@ -296,24 +539,25 @@ class ThreadPoolExecutor(_PoolExecutor):
         max_workers: int | None = None,
         thread_name_prefix: str = "",
         initializer: Callable[..., Any] | None = None,
-        initargs: tuple[Any, ...] = (),
+        initargs: Iterable[Any] = (),
         *,
         timeout: float | None = None,
         retries: int = 0,
-        retry_on: tuple[type[BaseException], ...] = (Exception,),
+        retry_on: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
         max_tasks_per_worker: int | None = None,
+        progress: Progress = False,
         chunksize: int | str = "auto",
     ) -> None:
-        self._workers = _check_workers(max_workers, min(32, (os.cpu_count() or 1) + 4))
-        if initializer is not None and not callable(initializer):
-            raise TypeError(f"initializer must be callable, not {type(initializer).__name__}")
-        _check_chunksize(chunksize)  # threads pay no transfer cost: nothing to batch
-        self._options = TaskOptions(timeout=timeout, retries=retries, retry_on=retry_on)
+        self._workers = check_workers(max_workers, min(32, (os.cpu_count() or 1) + 4))
+        initargs = check_initializer(initializer, initargs)
+        check_chunksize(chunksize)
+        limit = check_max_tasks(max_tasks_per_worker, "max_tasks_per_worker")
+        self._setup(TaskOptions(timeout, retries, retry_on), progress)  # type: ignore[arg-type]
         self._engine = ThreadEngine(
             self._workers,
             initializer=initializer,
-            initargs=tuple(initargs),
-            max_tasks_per_worker=_check_max_tasks(max_tasks_per_worker, "max_tasks_per_worker"),
+            initargs=initargs,
+            max_tasks_per_worker=limit,
             options=self._options,
             name=thread_name_prefix or f"ThreadPoolExecutor-{id(self):x}",
         )

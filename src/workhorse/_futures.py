@@ -14,9 +14,10 @@ attributes, which have been stable since Python 3.2; the transition written here
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
-from concurrent.futures import Future, InvalidStateError
-from concurrent.futures._base import CANCELLED_AND_NOTIFIED, FINISHED, RUNNING
+from concurrent.futures import Future
+from concurrent.futures._base import CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED, RUNNING
 from typing import Any, TypeVar
 
 __all__ = ["TaskFuture", "force_cancel", "settle"]
@@ -61,24 +62,46 @@ def force_cancel(future: Future[Any]) -> bool:
         for waiter in future._waiters:
             waiter.add_cancelled(future)
         future._condition.notify_all()
-    future._invoke_callbacks()  # type: ignore[attr-defined]
+    invoke_callbacks(future)
     return True
 
 
 def settle(future: Future[Any], ok: bool, value: Any) -> None:
-    """Set a future's result or exception unless it was cancelled meanwhile.
+    """Set a future's result or exception unless it was cancelled (or settled) meanwhile.
 
-    Callbacks run here; one that raises ``SystemExit`` or ``KeyboardInterrupt`` must not
-    kill the pool's manager thread, so it is logged like an ordinary callback error.
+    The transition is ``Future.set_result``/``set_exception``'s; the difference is in the
+    callbacks (see :func:`invoke_callbacks`): one that raises ``SystemExit`` must neither
+    kill the pool's manager thread nor keep the callbacks after it from running.
     """
-    try:
+    with future._condition:
+        if future._state in (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED):
+            return  # the outcome has no taker
         if ok:
-            future.set_result(value)
+            future._result = value
         else:
-            future.set_exception(value)
-    except InvalidStateError:
-        return  # cancelled meanwhile: the outcome has no taker
-    except BaseException:
-        if future._state != FINISHED:
-            raise
-        _log.exception("a done-callback of %r raised", future)
+            future._exception = value
+        future._state = FINISHED
+        for waiter in future._waiters:
+            if ok:
+                waiter.add_result(future)
+            else:
+                waiter.add_exception(future)
+        future._condition.notify_all()
+    invoke_callbacks(future)
+
+
+def invoke_callbacks(future: Future[Any]) -> None:
+    """Run ``future``'s done-callbacks; log any that raises -- ``SystemExit`` included, which
+    the stdlib lets escape -- and go on with the next one.
+
+    ``KeyboardInterrupt`` in the main thread is the user's Ctrl-C and propagates.
+    """
+    for callback in future._done_callbacks:  # type: ignore[attr-defined]
+        try:
+            callback(future)
+        except KeyboardInterrupt:
+            if threading.current_thread() is threading.main_thread():
+                raise
+            _log.exception("a done-callback of %s raised", repr(future))
+        except BaseException:  # repr now: a logged record must not keep the future alive
+            _log.exception("a done-callback of %s raised", repr(future))

@@ -3,24 +3,41 @@
 Differences from the stdlib (deliberate):
 
 * A worker that dies fails only its own task (``WorkerCrashed``); ``multiprocessing.Pool``
-  hangs forever in that case. Every ``get()`` of a task that cannot finish raises.
+  hangs forever in that case. Every ``get()`` of a task that cannot finish raises (after
+  ``terminate()``: ``concurrent.futures.CancelledError``) instead of blocking forever.
 * Leaving a ``with Pool() as pool:`` block normally waits for the submitted work
   (``close()`` + ``join()``); the stdlib calls ``terminate()``, which silently drops it.
   Leaving it on ``KeyboardInterrupt`` (or any ``BaseException``) terminates, as the stdlib.
 * ``imap``/``imap_unordered`` pull their input lazily with a bounded number of tasks in
-  flight (an infinite iterator works); ``chunksize`` is accepted, but batching is adaptive
-  unless the pool was built with a fixed ``chunksize=``.
+  flight (an infinite iterator works), where the stdlib reads the whole input in a
+  background thread. ``close()`` submits the unread rest of every iterator still open, so
+  its results stay available as with the stdlib (close or drop an iterator over an infinite
+  input first). An iterator that is closed (``close()``) or garbage-collected cancels its
+  calls that have not started; the stdlib would still run them.
+* ``chunksize`` is validated and otherwise ignored: batching is adaptive, or fixed by the
+  ``chunksize=`` given to the constructor, for every call.
+* ``map``/``map_async`` raise the error of the first failed task in *input* order (the
+  stdlib: the first to fail in time).
+* A callback (``callback``/``error_callback``) that raises is logged and does not break the
+  pool (the stdlib's result thread dies and the pool hangs).
+* ``join(timeout)`` accepts a timeout (``multiprocessing.TimeoutError`` when the workers are
+  still busy after it).
+* An unclosed running pool that is garbage-collected emits a ``ResourceWarning``, as the
+  stdlib does, but then lets the submitted tasks finish instead of terminating them.
+* Extras as keyword arguments of the constructor: ``timeout``, ``retries``/``retry_on``,
+  ``max_tasks_per_worker``, ``progress``, ``chunksize``; per-call overrides through
+  :meth:`with_options`, a view with the same task methods sharing the pool's workers.
 """
 
 from __future__ import annotations
 
 import os
-import queue
 import threading
+import time
+import warnings
 import weakref
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FuturesTimeoutError
+from concurrent.futures import CancelledError, Future
 from multiprocessing import TimeoutError as PoolTimeoutError
 from typing import Any, Generic, TypeVar
 
@@ -28,22 +45,39 @@ from ._engine._core import ProcessEngine
 from ._engine._threads import ThreadEngine
 from ._executor import (
     MAP_WINDOW_PER_WORKER,
-    _check_chunksize,
-    _check_max_tasks,
-    _ordered_results,
+    UNSET,
+    Engine,
+    ResultIterator,
+    _Feed,
+    describe,
+    input_length,
+    max_tasks,
+    start_method_of,
+    updated_options,
 )
-from ._futures import force_cancel
-from ._options import TaskOptions
-from ._process import DEFAULT_START_METHOD
+from ._options import (
+    Progress,
+    TaskOptions,
+    check_chunksize,
+    check_initializer,
+    check_max_tasks,
+    check_progress,
+    check_workers,
+)
+from ._progress_bar import ProgressBar, make_bar
 
-__all__ = ["AsyncResult", "MapResult", "Pool", "ThreadPool"]
+__all__ = ["AsyncResult", "MapResult", "Pool", "PoolView", "ThreadPool"]
 
 T = TypeVar("T")
 _RUN, _CLOSE, _TERMINATE = "RUN", "CLOSE", "TERMINATE"
+JOIN_POLL = 0.01  # seconds between two looks at the workers in join(timeout)
 
 
 class AsyncResult(Generic[T]):
     """The result of ``apply_async``, as in :mod:`multiprocessing.pool`.
+
+    As with the stdlib, ``callback``/``error_callback`` have run by the time the result is
+    ready, so ``get()`` never returns before them.
 
     Example::
 
@@ -51,12 +85,33 @@ class AsyncResult(Generic[T]):
         assert result.get(timeout=5) == 1024
     """
 
-    def __init__(self, future: Future[T]) -> None:
+    def __init__(
+        self,
+        future: Future[T],
+        callback: Callable[[T], object] | None = None,
+        error_callback: Callable[[BaseException], object] | None = None,
+    ) -> None:
         self._future = future
+        self._callback, self._error_callback = callback, error_callback
+        self._ready = threading.Event()
+        future.add_done_callback(self._on_done)
+
+    def _on_done(self, future: Future[T]) -> None:
+        try:
+            if future.cancelled():
+                return
+            error = future.exception()
+            if error is None:
+                if self._callback is not None:
+                    self._callback(future.result())
+            elif self._error_callback is not None:
+                self._error_callback(error)
+        finally:  # a callback that raises is logged by the future; never leave get() hanging
+            self._ready.set()
 
     def ready(self) -> bool:
         """Whether the call has completed."""
-        return self._future.done()
+        return self._ready.is_set()
 
     def successful(self) -> bool:
         """Whether it completed without raising; ``ValueError`` if not ready yet."""
@@ -66,17 +121,13 @@ class AsyncResult(Generic[T]):
 
     def wait(self, timeout: float | None = None) -> None:
         """Wait until the result is available or ``timeout`` seconds pass."""
-        try:
-            self._future.exception(timeout)
-        except (FuturesTimeoutError, Exception):
-            pass
+        self._ready.wait(timeout)
 
     def get(self, timeout: float | None = None) -> T:
         """The result; raises the task's exception, or ``multiprocessing.TimeoutError``."""
-        try:
-            return self._future.result(timeout)
-        except FuturesTimeoutError:
-            raise PoolTimeoutError(f"no result within {timeout} s") from None
+        if not self._ready.wait(timeout):
+            raise PoolTimeoutError(f"no result within {timeout} s")
+        return self._future.result()
 
 
 class MapResult(AsyncResult[list[T]]):
@@ -97,7 +148,7 @@ def _gather(futures: list[Future[T]]) -> Future[list[T]]:
                 return
         for future in futures:
             if future.cancelled():
-                outer.set_exception(RuntimeError("a task of this map was cancelled"))
+                outer.set_exception(CancelledError("a task of this map was cancelled"))
                 return
             error = future.exception()
             if error is not None:
@@ -112,51 +163,36 @@ def _gather(futures: list[Future[T]]) -> Future[list[T]]:
     return outer
 
 
-class _ResultIterator(Iterator[T]):
-    """What ``imap``/``imap_unordered`` return: an iterator with ``next(timeout)``."""
+def _tick_callback(bar: ProgressBar) -> Callable[[Future[Any]], None]:
+    def tick(future: Future[Any]) -> None:
+        if not future.cancelled():
+            bar.update()
 
-    def __init__(self, results: Iterator[T]) -> None:
-        self._results = results
-
-    def __iter__(self) -> _ResultIterator[T]:
-        return self
-
-    def __next__(self) -> T:
-        return next(self._results)
-
-    def next(self, timeout: float | None = None) -> T:
-        """The next result; ``timeout`` is accepted for compatibility and not enforced per
-        item (use ``with_options(timeout=...)`` for per-task limits)."""
-        return next(self._results)
+    return tick
 
 
-class _BasePool:
-    _engine: ProcessEngine | ThreadEngine
+class _PoolTasks:
+    """The task methods of a pool, shared by ``Pool``/``ThreadPool`` and their views."""
+
+    _engine: Engine
     _workers: int
     _options: TaskOptions
+    _progress: Progress
+    _owner: _BasePool
 
-    def _setup(self) -> None:
-        self._state = _RUN
-        self._lock = threading.Lock()
+    def apply(self, func: Callable[..., T], args: Iterable[Any] = (), kwds: Any = None) -> T:
+        """Call ``func(*args, **kwds)`` in a worker and return its result.
 
-    def _check_running(self) -> None:
-        if self._state != _RUN:
-            raise ValueError("Pool not running")
+        Example::
 
-    def _submit_all(self, fn: Callable[..., Any], calls: Iterable[Any]) -> list[Future[Any]]:
-        self._check_running()
-        if not callable(fn):
-            raise TypeError(f"func must be callable, not {type(fn).__name__}")
-        return self._engine.submit_many(fn, list(calls), self._options)
-
-    def apply(self, func: Callable[..., T], args: tuple[Any, ...] = (), kwds: Any = None) -> T:
-        """Call ``func(*args, **kwds)`` in a worker and return its result."""
+            assert pool.apply(pow, (2, 10)) == 1024
+        """
         return self.apply_async(func, args, kwds).get()
 
     def apply_async(
         self,
         func: Callable[..., T],
-        args: tuple[Any, ...] = (),
+        args: Iterable[Any] = (),
         kwds: Any = None,
         callback: Callable[[T], object] | None = None,
         error_callback: Callable[[BaseException], object] | None = None,
@@ -168,14 +204,18 @@ class _BasePool:
             pool.apply_async(pow, (2, 10), callback=print, error_callback=log_error)
         """
         (future,) = self._submit_all(func, [(tuple(args), dict(kwds or {}))])
-        _add_callbacks(future, callback, error_callback)
-        return AsyncResult(future)
+        return AsyncResult(future, callback, error_callback)
 
     def map(
         self, func: Callable[..., T], iterable: Iterable[Any], chunksize: int | None = None
     ) -> list[T]:
-        """``list(map(func, iterable))`` computed by the pool, in input order."""
-        return self.map_async(func, iterable, chunksize).get()
+        """``list(map(func, iterable))`` computed by the pool, in input order.
+
+        Example::
+
+            assert pool.map(abs, [-1, 2]) == [1, 2]
+        """
+        return self._run_map(func, (((item,), {}) for item in _listed(iterable)), chunksize)
 
     def starmap(
         self,
@@ -183,8 +223,29 @@ class _BasePool:
         iterable: Iterable[Iterable[Any]],
         chunksize: int | None = None,
     ) -> list[T]:
-        """Like ``map`` with each item unpacked as arguments: ``func(*item)``."""
-        return self.starmap_async(func, iterable, chunksize).get()
+        """Like ``map`` with each item unpacked as arguments: ``func(*item)``.
+
+        Example::
+
+            assert pool.starmap(pow, [(2, 3), (3, 2)]) == [8, 9]
+        """
+        return self._run_map(func, ((tuple(a), {}) for a in _listed(iterable)), chunksize)
+
+    def _run_map(
+        self, func: Callable[..., T], calls: Iterable[Any], chunksize: int | None
+    ) -> list[T]:
+        check_chunksize(chunksize, allow_auto=False)
+        futures = self._submit_all(func, calls)
+        bar = make_bar(self._progress, len(futures), describe(func))
+        if bar is None:
+            return _gather(futures).result()
+        tick = _tick_callback(bar)
+        for future in futures:
+            future.add_done_callback(tick)
+        try:
+            return _gather(futures).result()
+        finally:
+            bar.close(done=sum(1 for f in futures if f.done() and not f.cancelled()))
 
     def map_async(
         self,
@@ -194,10 +255,16 @@ class _BasePool:
         callback: Callable[[list[T]], object] | None = None,
         error_callback: Callable[[BaseException], object] | None = None,
     ) -> MapResult[T]:
-        """Asynchronous ``map``: a :class:`MapResult` whose ``get()`` is the list."""
-        _check_chunksize(chunksize)
-        futures = self._submit_all(func, (((item,), {}) for item in iterable))
-        return self._map_result(futures, callback, error_callback)
+        """Asynchronous ``map``: a :class:`MapResult` whose ``get()`` is the list.
+
+        Example::
+
+            result = pool.map_async(abs, [-1, 2])
+            assert result.get(timeout=5) == [1, 2]
+        """
+        check_chunksize(chunksize, allow_auto=False)
+        futures = self._submit_all(func, (((item,), {}) for item in _listed(iterable)))
+        return MapResult(_gather(futures), callback, error_callback)
 
     def starmap_async(
         self,
@@ -207,68 +274,178 @@ class _BasePool:
         callback: Callable[[list[T]], object] | None = None,
         error_callback: Callable[[BaseException], object] | None = None,
     ) -> MapResult[T]:
-        """Asynchronous ``starmap``."""
-        _check_chunksize(chunksize)
-        futures = self._submit_all(func, ((tuple(item), {}) for item in iterable))
-        return self._map_result(futures, callback, error_callback)
+        """Asynchronous ``starmap``.
 
-    def _map_result(
-        self,
-        futures: list[Future[Any]],
-        callback: Callable[[list[Any]], object] | None,
-        error_callback: Callable[[BaseException], object] | None,
-    ) -> MapResult[Any]:
-        gathered = _gather(futures)
-        _add_callbacks(gathered, callback, error_callback)
-        return MapResult(gathered)
+        Example::
+
+            assert pool.starmap_async(pow, [(2, 3)]).get() == [8]
+        """
+        check_chunksize(chunksize, allow_auto=False)
+        futures = self._submit_all(func, ((tuple(a), {}) for a in _listed(iterable)))
+        return MapResult(_gather(futures), callback, error_callback)
 
     def imap(
         self, func: Callable[..., T], iterable: Iterable[Any], chunksize: int = 1
-    ) -> _ResultIterator[T]:
+    ) -> ResultIterator[T]:
         """Results of ``func(item)`` in input order, streamed as they complete; the input is
-        pulled lazily (it may be infinite)."""
-        self._check_running()
-        _check_chunksize(chunksize)
-        calls: Iterator[tuple[tuple[Any, ...], dict[str, Any]]]
-        calls = (((item,), {}) for item in iterable)
-        window = max(64, MAP_WINDOW_PER_WORKER * self._workers)
-        return _ResultIterator(
-            _ordered_results(self._engine, func, calls, self._options, window, None)
-        )
+        pulled lazily (it may be infinite). ``next(timeout)`` raises
+        ``multiprocessing.TimeoutError`` and leaves the iterator usable.
+
+        Example::
+
+            for square in pool.imap(lambda x: x * x, itertools.count()):
+                if square > 100:
+                    break
+        """
+        return self._lazy(func, iterable, chunksize, ordered=True)
 
     def imap_unordered(
         self, func: Callable[..., T], iterable: Iterable[Any], chunksize: int = 1
-    ) -> _ResultIterator[T]:
-        """Like ``imap``, but each result as soon as it is ready, in completion order."""
-        self._check_running()
-        _check_chunksize(chunksize)
-        calls: Iterator[tuple[tuple[Any, ...], dict[str, Any]]]
-        calls = (((item,), {}) for item in iterable)
+    ) -> ResultIterator[T]:
+        """Like ``imap``, but each result as soon as it is ready, in completion order.
+
+        Example::
+
+            assert sorted(pool.imap_unordered(abs, [-1, 2])) == [1, 2]
+        """
+        return self._lazy(func, iterable, chunksize, ordered=False)
+
+    def _lazy(
+        self, func: Callable[..., T], iterable: Iterable[Any], chunksize: int, *, ordered: bool
+    ) -> ResultIterator[T]:
+        self._owner._check_running()
+        _check_func(func)
+        if isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1:
+            raise ValueError(f"Chunksize must be 1+, not {chunksize!r}")  # the stdlib's words
+        length = input_length(iterable)
+        bar = make_bar(self._progress, length, describe(func))
+        calls: Iterator[Any] = (((item,), {}) for item in iterable)
         window = max(64, MAP_WINDOW_PER_WORKER * self._workers)
-        return _ResultIterator(_unordered_results(self._engine, func, calls, self._options, window))
+        feed = _Feed(self._engine, func, calls, self._options, window, ordered=ordered, bar=bar)
+        feed.finite = length is not None
+        return ResultIterator(feed, self._owner._maps, timeout_error=PoolTimeoutError)
+
+    def _submit_all(self, func: Callable[..., Any], calls: Iterable[Any]) -> list[Future[Any]]:
+        self._owner._check_running()
+        _check_func(func)
+        listed: list[Any] = list(calls)  # the input's errors are raised here, before any task
+        self._owner._check_running()
+        if not listed:
+            return []
+        return self._engine.submit_many(func, listed, self._options)
+
+    def with_options(
+        self,
+        *,
+        timeout: float | None = UNSET,
+        retries: int = UNSET,
+        retry_on: type[BaseException] | tuple[type[BaseException], ...] = UNSET,
+        progress: Progress = UNSET,
+    ) -> PoolView:
+        """A light view of this pool whose tasks get other options: the same task methods
+        (``apply*``, ``map*``, ``starmap*``, ``imap*``), the same workers, no ``close``.
+
+        Example::
+
+            patient = pool.with_options(timeout=60, retries=2)
+            patient.map(fetch, urls)
+        """
+        given = {"timeout": timeout, "retries": retries, "retry_on": retry_on}
+        options, shown = updated_options(self._options, self._progress, given, progress)
+        return PoolView(self._owner, options, shown)
+
+
+def _listed(iterable: Iterable[T]) -> Iterable[T]:
+    return iterable if isinstance(iterable, (list, tuple)) else list(iterable)
+
+
+def _check_func(func: Any) -> None:
+    if not callable(func):
+        raise TypeError(f"func must be callable, not {type(func).__name__}")
+
+
+class PoolView(_PoolTasks):
+    """A pool seen with other task options (see ``with_options``); shares its workers and
+    its state (closing the pool closes the view).
+
+    Example::
+
+        pool.with_options(timeout=5).map(work, items)
+    """
+
+    def __init__(self, owner: _BasePool, options: TaskOptions, progress: Progress) -> None:
+        self._owner = owner
+        self._engine, self._workers = owner._engine, owner._workers
+        self._options, self._progress = options, progress
+
+    def __repr__(self) -> str:
+        return f"<workhorse.PoolView of {self._owner!r} with {self._options}>"
+
+
+class _BasePool(_PoolTasks):
+    """Lifecycle: ``close``, ``join``, ``terminate``, the context manager."""
+
+    def _setup(self, options: TaskOptions, progress: Progress) -> None:
+        self._options, self._progress = options, progress
+        self._owner = self
+        self._maps: weakref.WeakSet[ResultIterator[Any]] = weakref.WeakSet()
+        self._state = _RUN
+        self._lock = threading.Lock()
+
+    def _check_running(self) -> None:
+        if self._state != _RUN:
+            raise ValueError("Pool not running")
 
     def close(self) -> None:
-        """Accept no more tasks; the workers exit once the submitted ones are done."""
+        """Accept no more tasks; the workers exit once the submitted ones are done.
+
+        Example::
+
+            pool.close()
+            pool.join()
+        """
         with self._lock:
-            if self._state == _RUN:
-                self._state = _CLOSE
-                self._engine.shutdown(wait=False)
+            if self._state != _RUN:
+                return
+            self._state = _CLOSE
+        for results in list(self._maps):
+            results._feed.drain()
+        self._engine.shutdown(wait=False)
 
     def terminate(self) -> None:
-        """Stop the workers now; unfinished tasks are cancelled (their ``get`` raises)."""
+        """Stop the workers now; unfinished tasks are cancelled (their ``get`` raises
+        ``CancelledError``).
+
+        Example::
+
+            pool.terminate()
+        """
         with self._lock:
             self._state = _TERMINATE
+        for results in list(self._maps):
+            results._feed.cut()
         self._engine.terminate()
 
     def join(self, timeout: float | None = None) -> None:
-        """Wait for the workers to exit; the pool must be closed or terminated first."""
+        """Wait for the workers to exit; the pool must be closed or terminated first.
+
+        Example::
+
+            pool.close()
+            pool.join(timeout=30)
+        """
         if self._state == _RUN:
             raise ValueError("Pool is still running")
+        if timeout is not None:
+            deadline = time.monotonic() + timeout
+            while self._engine.alive:
+                if time.monotonic() >= deadline:
+                    raise PoolTimeoutError(f"the pool's workers still run after {timeout} s")
+                time.sleep(JOIN_POLL)
         self._engine.shutdown(wait=True)
 
     def __enter__(self) -> Any:
-        if self._state != _RUN:
-            raise ValueError("Pool not running")
+        self._check_running()
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -278,55 +455,11 @@ class _BasePool:
             self.close()
             self.join()
 
-
-def _add_callbacks(
-    future: Future[Any],
-    callback: Callable[[Any], object] | None,
-    error_callback: Callable[[BaseException], object] | None,
-) -> None:
-    if callback is None and error_callback is None:
-        return
-
-    def done(f: Future[Any]) -> None:
-        if f.cancelled():
-            return
-        error = f.exception()
-        if error is None:
-            if callback is not None:
-                callback(f.result())
-        elif error_callback is not None:
-            error_callback(error)
-
-    future.add_done_callback(done)
-
-
-def _unordered_results(
-    engine: ProcessEngine | ThreadEngine,
-    fn: Callable[..., Any],
-    calls: Iterator[tuple[tuple[Any, ...], dict[str, Any]]],
-    options: TaskOptions,
-    window: int,
-) -> Iterator[Any]:
-    finished: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
-    in_flight: set[Future[Any]] = set()
-    step = max(1, window // 8)
-    exhausted = False
-    try:
-        while True:
-            while not exhausted and len(in_flight) < window:
-                chunk = [call for _, call in zip(range(step), calls, strict=False)]
-                exhausted = len(chunk) < step
-                for future in engine.submit_many(fn, chunk, options) if chunk else ():
-                    in_flight.add(future)
-                    future.add_done_callback(finished.put)
-            if not in_flight:
-                return
-            future = finished.get()
-            in_flight.discard(future)
-            yield future.result()
-    finally:
-        for future in in_flight:
-            force_cancel(future) if future.running() else future.cancel()
+    def __del__(self) -> None:
+        if getattr(self, "_state", None) == _RUN:
+            warnings.warn(
+                f"unclosed running pool {self!r}", ResourceWarning, stacklevel=2, source=self
+            )
 
 
 class Pool(_BasePool):
@@ -337,7 +470,8 @@ class Pool(_BasePool):
         initializer, initargs: called in each worker when it starts.
         maxtasksperchild: a worker is replaced after this many tasks.
         context: a ``multiprocessing`` or workhorse context choosing the start method.
-        timeout, retries, retry_on, chunksize: as for :class:`ProcessPoolExecutor`.
+        timeout, retries, retry_on, max_tasks_per_worker, progress, chunksize: as for
+            :class:`~workhorse.ProcessPoolExecutor`.
 
     Example::
 
@@ -355,28 +489,27 @@ class Pool(_BasePool):
         *,
         timeout: float | None = None,
         retries: int = 0,
-        retry_on: tuple[type[BaseException], ...] = (Exception,),
+        retry_on: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
         max_tasks_per_worker: int | None = None,
+        progress: Progress = False,
         chunksize: int | str = "auto",
     ) -> None:
-        self._workers = _pool_size(processes, os.cpu_count() or 1)
-        if initializer is not None and not callable(initializer):
-            raise TypeError("initializer must be a callable")
-        max_tasks = _check_max_tasks(maxtasksperchild, "maxtasksperchild")
-        if max_tasks_per_worker is not None:
-            max_tasks = _check_max_tasks(max_tasks_per_worker, "max_tasks_per_worker")
-        method = DEFAULT_START_METHOD if context is None else context.get_start_method()
-        self._options = TaskOptions(timeout=timeout, retries=retries, retry_on=retry_on)
+        self._workers = check_workers(processes, os.cpu_count() or 1, name="processes")
+        initargs = check_initializer(initializer, initargs)
+        limit = max_tasks(maxtasksperchild, "maxtasksperchild", max_tasks_per_worker)
+        method = start_method_of(context, "context")
+        options = TaskOptions(timeout, retries, retry_on)  # type: ignore[arg-type]
+        batch, progress = check_chunksize(chunksize), check_progress(progress)
         self._engine = ProcessEngine(
             self._workers,
             start_method=method,
             initializer=initializer,
-            initargs=tuple(initargs),
-            max_tasks_per_worker=max_tasks,
-            options=self._options,
-            chunksize=_check_chunksize(chunksize),
+            initargs=initargs,
+            max_tasks_per_worker=limit,
+            options=options,
+            chunksize=batch,
         )
-        self._setup()
+        self._setup(options, progress)
         weakref.finalize(self, self._engine.shutdown, False)
 
     def __repr__(self) -> str:
@@ -385,7 +518,8 @@ class Pool(_BasePool):
 
 class ThreadPool(_BasePool):
     """A thread pool with the :class:`multiprocessing.pool.ThreadPool` API, plus per-task
-    timeouts (the thread is asked to stop and replaced; it cannot be killed).
+    timeouts (a thread cannot be killed: a task past its timeout fails on time, its thread
+    is asked to stop at its next workhorse call and is replaced).
 
     Example::
 
@@ -401,35 +535,26 @@ class ThreadPool(_BasePool):
         *,
         timeout: float | None = None,
         retries: int = 0,
-        retry_on: tuple[type[BaseException], ...] = (Exception,),
+        retry_on: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
         max_tasks_per_worker: int | None = None,
+        progress: Progress = False,
         chunksize: int | str = "auto",
     ) -> None:
-        self._workers = _pool_size(processes, os.cpu_count() or 1)
-        if initializer is not None and not callable(initializer):
-            raise TypeError("initializer must be a callable")
-        _check_chunksize(chunksize)
-        self._options = TaskOptions(timeout=timeout, retries=retries, retry_on=retry_on)
+        self._workers = check_workers(processes, os.cpu_count() or 1, name="processes")
+        initargs = check_initializer(initializer, initargs)
+        check_chunksize(chunksize)
+        progress = check_progress(progress)
+        options = TaskOptions(timeout, retries, retry_on)  # type: ignore[arg-type]
         self._engine = ThreadEngine(
             self._workers,
             initializer=initializer,
-            initargs=tuple(initargs),
-            max_tasks_per_worker=_check_max_tasks(max_tasks_per_worker, "max_tasks_per_worker"),
-            options=self._options,
+            initargs=initargs,
+            max_tasks_per_worker=check_max_tasks(max_tasks_per_worker, "max_tasks_per_worker"),
+            options=options,
             name="ThreadPool",
         )
-        self._setup()
+        self._setup(options, progress)
         weakref.finalize(self, self._engine.shutdown, False)
 
     def __repr__(self) -> str:
         return f"<workhorse.ThreadPool state={self._state} pool_size={self._workers}>"
-
-
-def _pool_size(processes: int | None, default: int) -> int:
-    if processes is None:
-        return default
-    if isinstance(processes, bool) or not isinstance(processes, int):
-        raise TypeError(f"processes must be an int, not {type(processes).__name__}")
-    if processes < 1:
-        raise ValueError("Number of processes must be at least 1")
-    return processes

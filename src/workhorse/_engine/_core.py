@@ -25,6 +25,16 @@ Invariants:
   unless ``retries`` says so.
 * A batch that fails to pickle, or to unpickle in the worker, or whose worker dies before
   it starts any item, is split into batches of one, so only the guilty task fails.
+* After its last item the worker sets the slot's index one past the end while it pickles
+  and sends the results, so a death there (a result whose pickling crashes) is not blamed
+  on the last item's run: a batch of many is split into ones, a batch of one fails with
+  ``WorkerCrashed`` noting the stage. Pickling errors of any kind (``SystemExit`` from a
+  ``__reduce__`` included) fail only their task, in the parent and in the worker.
+* An idle ready worker is never left idle while tasks are pending: ``_dispatch`` loops until
+  it holds a batch, because nothing would wake the manager again (a batch can come out empty
+  when its tasks were cancelled, or fail to pickle).
+* A forked worker forgets the parent's engines (``register_at_fork``): its exit must not run
+  their at-exit shutdown (which could block on a lock copied while held).
 * Futures are settled only by the manager thread, with ``settle`` (cancelled futures are
   skipped; a done-callback that raises cannot kill the manager).
 """
@@ -62,6 +72,7 @@ from ._worker import worker_main
 __all__ = ["ProcessEngine"]
 
 STARTUP_FAILURES_BEFORE_BROKEN = 3
+FUNCTION_CACHE = 256  # functions kept pickled here and loaded in the workers
 STOP_GRACE = 2.0  # seconds a worker gets to exit after "stop" before it is killed
 
 _live_engines: weakref.WeakSet[ProcessEngine] = weakref.WeakSet()
@@ -78,10 +89,13 @@ class _Task:
         self.options, self.attempt, self.isolate = options, 0, False
 
     def describe(self) -> str:
-        name = getattr(self.fn, "__qualname__", None) or repr(self.fn)
-        shown = [reprlib.repr(a) for a in self.args]
-        shown += [f"{k}={reprlib.repr(v)}" for k, v in self.kwargs.items()]
-        return f"task {name}({', '.join(shown)})"
+        try:
+            name = getattr(self.fn, "__qualname__", None) or repr(self.fn)
+            shown = [reprlib.repr(a) for a in self.args]
+            shown += [f"{k}={reprlib.repr(v)}" for k, v in self.kwargs.items()]
+            return f"task {name}({', '.join(shown)})"
+        except Exception:  # a user __repr__ that raises must not hide the real error
+            return f"task {getattr(self.fn, '__qualname__', '?')}(...)"
 
 
 class _Batch:
@@ -186,7 +200,11 @@ class ProcessEngine:
                 self._inbox.append(("cancel_pending", None))
         self._wake()
         if wait and threading.current_thread() is not self._thread:
-            self._thread.join()
+            try:
+                self._thread.join()
+            except BaseException:  # Ctrl-C while waiting: stop now, leave no worker behind
+                self.terminate()
+                raise
 
     def terminate(self) -> None:
         """Kill the workers now; every unfinished future is cancelled."""
@@ -223,11 +241,15 @@ class ProcessEngine:
         try:
             for slot in range(self.workers):
                 self._start_worker(slot)
-            while not self._finished():
+            while True:
                 self._drain_inbox()
                 if self._terminating:
                     break
+                # Dispatch before the check: it discards cancelled tasks, which may be all
+                # that kept a closing pool alive (and nothing would wake us afterwards).
                 self._dispatch()
+                if self._finished():
+                    break
                 self._wait_and_handle()
                 self._check_deadlines()
         except BaseException as exc:
@@ -258,13 +280,16 @@ class ProcessEngine:
     def _dispatch(self) -> None:
         pending = self._pending
         for worker in self._slots:
-            if not pending:
-                return
-            if worker is None or not worker.ready or worker.batch is not None:
+            if worker is None or not worker.ready:
                 continue
-            tasks = self._take_batch(worker)
-            if tasks:
-                self._send_batch(worker, tasks)
+            if self._max_tasks is not None and worker.done >= self._max_tasks:
+                continue  # it is about to retire: a batch sent now would die with it
+            # Loop: a batch can come out empty (cancelled tasks) or fail to pickle, and the
+            # worker must not stay idle while tasks wait -- nothing else would wake us.
+            while pending and worker.batch is None:
+                tasks = self._take_batch(worker)
+                if tasks:
+                    self._send_batch(worker, tasks)
 
     def _take_batch(self, worker: _Worker) -> list[_Task]:
         pending = self._pending
@@ -291,12 +316,12 @@ class ProcessEngine:
         if fn_id is None:
             return
         try:
-            blob = dumps([(t.args, t.kwargs) for t in tasks])
+            blob = _dumps([(t.args, t.kwargs) for t in tasks], "the arguments")
         except SerializationError:
             tasks = self._drop_unpicklable(tasks)
             if not tasks:
                 return
-            blob = dumps([(t.args, t.kwargs) for t in tasks])
+            blob = _dumps([(t.args, t.kwargs) for t in tasks], "the arguments")
         batch = _Batch(next(self._ids), tasks)
         try:
             if fn_id not in worker.fns:
@@ -308,25 +333,41 @@ class ProcessEngine:
             pass  # the worker died: its sentinel reports it and the batch is recovered
 
     def _function_id(self, task: _Task) -> int | None:
-        entry = self._fn_ids.get(id(task.fn))
+        key = id(task.fn)
+        entry = self._fn_ids.pop(key, None)
         if entry is not None and entry[0] is task.fn:
+            self._fn_ids[key] = entry  # most recently used last
             return entry[1]
         try:
-            blob = dumps(task.fn, what="function", by_value=True)
+            blob = _dumps(task.fn, "function", by_value=True)
         except SerializationError as exc:
             for other in [task, *[t for t in self._pending if t.fn is task.fn]]:
                 settle(other.future, False, exc)
             self._pending = deque(t for t in self._pending if t.fn is not task.fn)
             return None
         fn_id = next(self._ids)
-        self._fn_ids[id(task.fn)] = (task.fn, fn_id, blob)
+        self._fn_ids[key] = (task.fn, fn_id, blob)
+        if len(self._fn_ids) > FUNCTION_CACHE:
+            self._forget(next(iter(self._fn_ids)))
         return fn_id
+
+    def _forget(self, key: int) -> None:
+        """Drop the least recently used function here and in the workers that hold it, so a
+        program submitting ever new lambdas does not grow without bound."""
+        _, fn_id, _ = self._fn_ids.pop(key)
+        for worker in self._slots:
+            if worker is not None and fn_id in worker.fns:
+                worker.fns.discard(fn_id)
+                try:  # ordered after any batch already sent that still needs it
+                    worker.conn.send_bytes(dumps(("forget", fn_id)))
+                except OSError:
+                    pass
 
     def _drop_unpicklable(self, tasks: list[_Task]) -> list[_Task]:
         kept = []
         for task in tasks:
             try:
-                dumps((task.args, task.kwargs), what=f"an argument of {task.describe()}")
+                _dumps((task.args, task.kwargs), f"an argument of {task.describe()}")
             except SerializationError as exc:
                 settle(task.future, False, exc)
             else:
@@ -345,8 +386,12 @@ class ProcessEngine:
         for handle in ready:
             kind, worker = by_handle[handle]
             if kind == "wake":
-                self._wake_sent = False
+                # Read, then clear: a caller waking us in between sees the flag still set and
+                # writes nothing, but its inbox entry is drained right after this. Clearing
+                # first would let the read swallow that caller's byte while the flag stays
+                # set, and no later caller would ever wake us again.
                 os.read(self._wake_r, 4096)
+                self._wake_sent = False
             elif worker is not None and self._slots[worker.slot] is worker:
                 if kind == "conn":
                     self._receive(worker)
@@ -362,7 +407,8 @@ class ProcessEngine:
             if not any(t.options.timeout for t in worker.batch.tasks):
                 continue
             batch_id, index, started = self._board.read(worker.slot)
-            task = worker.batch.tasks[index] if batch_id == worker.batch.id else None
+            tasks = worker.batch.tasks
+            task = tasks[index] if batch_id == worker.batch.id and index < len(tasks) else None
             left = 0.05
             if task is not None and task.options.timeout:
                 left = min(left, (started + task.options.timeout * 1e9 - now) / 1e9)
@@ -405,7 +451,7 @@ class ProcessEngine:
             if ok:
                 settle(task.future, True, payload)
             else:
-                self._fail(task, load_exception(payload))
+                self._fail(task, _load_exception(payload, task))
 
     def _unreadable_results(self, worker: _Worker, exc: BaseException) -> None:
         batch, worker.batch = worker.batch, None
@@ -464,11 +510,17 @@ class ProcessEngine:
 
     def _recover(self, worker: _Worker, batch: _Batch, exitcode: int | None) -> None:
         batch_id, index, _ = self._board.read(worker.slot)
+        stage = ""
         if batch_id != batch.id:  # died before its first item: unpickling, most likely
             if len(batch.tasks) > 1 or not batch.tasks[0].isolate:
                 self._requeue(batch.tasks, isolate=True)
                 return
-            index = 0
+            index, stage = 0, "before the task started (unpickling its arguments?)"
+        elif index >= len(batch.tasks):  # every item ran; died while pickling the results
+            if len(batch.tasks) > 1:
+                self._requeue(batch.tasks, isolate=True)
+                return
+            index, stage = 0, "after the task returned, while pickling its result"
         running = batch.tasks[index]
         self._requeue(batch.tasks[:index] + batch.tasks[index + 1 :])
         reason = worker.kill_reason
@@ -482,6 +534,8 @@ class ProcessEngine:
             )
         else:
             error = WorkerCrashed(running.describe(), worker.pid, exitcode)
+            if stage:
+                error.add_note(f"the worker died {stage}")
         self._fail(running, error)
 
     def _check_deadlines(self) -> None:
@@ -490,7 +544,7 @@ class ProcessEngine:
             if worker is None or worker.batch is None or worker.kill_reason is not None:
                 continue
             batch_id, index, started = self._board.read(worker.slot)
-            if batch_id != worker.batch.id:
+            if batch_id != worker.batch.id or index >= len(worker.batch.tasks):
                 continue
             task = worker.batch.tasks[index]
             timeout = task.options.timeout
@@ -518,6 +572,9 @@ class ProcessEngine:
 
     def _retire(self, worker: _Worker) -> None:
         self._slots[worker.slot] = None
+        if worker.batch is not None:  # never sent by _dispatch; kept as a safety net
+            self._requeue(worker.batch.tasks)
+            worker.batch = None
         worker.process.join(STOP_GRACE)
         if worker.process.is_alive():
             worker.process.kill()
@@ -594,9 +651,40 @@ class ProcessEngine:
         os.close(self._wake_w)
 
 
+def _dumps(obj: object, what: str, *, by_value: bool = False) -> bytes:
+    """``dumps`` that also turns a ``__reduce__`` calling ``sys.exit`` (or raising any
+    ``BaseException``) into a ``SerializationError``: it runs in the manager thread."""
+    try:
+        return dumps(obj, what=what, by_value=by_value)
+    except SerializationError:
+        raise
+    except BaseException as exc:
+        error = SerializationError(
+            f"cannot pickle {what}: {type(exc).__name__}: {exc} (raised while pickling)"
+        )
+        raise error from exc
+
+
+def _load_exception(payload: bytes, task: _Task) -> BaseException:
+    """A task's exception from its worker; if it cannot be rebuilt here, say so."""
+    try:
+        return load_exception(payload)
+    except BaseException as exc:  # SystemExit too: it must not stop the manager
+        error = SerializationError(
+            f"the exception raised by {task.describe()} could not be unpickled: {exc!r}"
+        )
+        error.__cause__ = exc
+        return error
+
+
 def _shutdown_at_exit() -> None:
     for engine in list(_live_engines):
         engine.shutdown(wait=True)
+
+
+# A forked worker inherits ``_live_engines`` -- and maybe a copy of an engine lock that
+# another parent thread held at fork time. Its exit must not shut down the parent's pools.
+os.register_at_fork(after_in_child=_live_engines.clear)
 
 
 threading._register_atexit(_shutdown_at_exit)  # type: ignore[attr-defined]

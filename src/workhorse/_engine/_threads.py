@@ -198,6 +198,7 @@ class ThreadEngine:
         finally:
             with self._lock:
                 self._threads.discard(me)
+                self._deadline_cond.notify_all()  # the deadline thread exits with the last one
 
     def _run(self, task: _Task) -> bool:
         future = task.future
@@ -217,16 +218,20 @@ class ThreadEngine:
             swap(previous)
             del self._running[key]
         if scope.cancelled:
+            future._wh_task = None  # type: ignore[attr-defined]
             return False  # timed out or cancelled: already settled, slot already replaced
         if not ok and task.options.should_retry(task.attempt, value):
             task.attempt += 1
             self._queue.put(task)
             return True
+        future._wh_task = None  # type: ignore[attr-defined]  # no stale refs to the arguments
         settle(future, ok, value)
         return True
 
     def _stop_task(self, future: TaskFuture[Any]) -> None:
-        self._abandon(future._wh_task, "the task was cancelled")  # type: ignore[attr-defined]
+        task = getattr(future, "_wh_task", None)
+        if task is not None:
+            self._abandon(task, "the task was cancelled")
 
     def _abandon(self, task: _Task, reason: str) -> None:
         """Give up on a running task: cancel its thread's scope and replace the thread."""

@@ -85,9 +85,13 @@ def _serve(
             except BaseException as exc:  # SystemExit too: refuse the batch, stay alive
                 conn.send_bytes(dumps(("unpack_failed", batch_id, dump_exception(exc, origin))))
                 continue
-            outcomes = _run_batch(board, slot, batch_id, functions[fn_id], items, origin)
+            fn = functions[fn_id]
+            outcomes = _run_batch(board, slot, batch_id, fn, items, origin)
+            # Index one past the last item: a death from here on happened while pickling or
+            # sending the results, and the parent must not blame the last item's *run*.
+            board.start_item(slot, batch_id, len(outcomes))
+            conn.send_bytes(_pack_done(batch_id, outcomes, fn, origin))
             board.finish_batch(slot, len(outcomes))
-            conn.send_bytes(_pack_done(batch_id, outcomes, origin))
             done += len(outcomes)
             if max_tasks is not None and done >= max_tasks:
                 conn.send_bytes(dumps(("retire", done)))
@@ -127,10 +131,10 @@ def _run_batch(
     return outcomes
 
 
-def _pack_done(batch_id: int, outcomes: list[Outcome], origin: str) -> bytes:
+def _pack_done(batch_id: int, outcomes: list[Outcome], fn: Any, origin: str) -> bytes:
     try:
         return dumps(("done", batch_id, outcomes))
-    except SerializationError:
+    except BaseException:  # SystemExit from a __reduce__ too: it must not end the worker
         pass
     # Some result cannot be pickled: find it, fail only that item.
     packed: list[Outcome] = []
@@ -138,10 +142,19 @@ def _pack_done(batch_id: int, outcomes: list[Outcome], origin: str) -> bytes:
         if outcome[0]:
             try:
                 dumps(outcome[1])
-            except SerializationError as exc:
-                outcome = (False, dump_exception(exc, origin))  # noqa: PLW2901
+            except BaseException as exc:
+                outcome = (False, dump_exception(_unpicklable_result(fn, outcome[1], exc), origin))  # noqa: PLW2901
         packed.append(outcome)
     return dumps(("done", batch_id, packed))
+
+
+def _unpicklable_result(fn: Any, value: object, exc: BaseException) -> SerializationError:
+    name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    kind = f"{type(value).__module__}.{type(value).__qualname__}"
+    reason = str(exc) if isinstance(exc, SerializationError) else f"{type(exc).__name__}: {exc}"
+    return SerializationError(
+        f"the result of task {name} (of type {kind}) could not be pickled in the worker: {reason}"
+    )
 
 
 def _watch_parent() -> None:

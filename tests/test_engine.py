@@ -1,0 +1,77 @@
+"""Engine internals that the public API cannot show: batching, the function cache."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import workhorse
+from workhorse._engine._batching import MAX_ITEMS, Batcher
+from workhorse._engine._core import FUNCTION_CACHE, ProcessEngine
+
+
+def test_batcher_starts_with_one_and_grows_for_fast_items() -> None:
+    batcher = Batcher()
+    assert batcher.size(pending=10_000, workers=2) == 1
+    sizes = []
+    for _ in range(8):
+        size = batcher.size(pending=10_000, workers=2)
+        sizes.append(size)
+        batcher.observe(size, size * 1e-6)  # 1 microsecond per item
+    assert sizes == sorted(sizes)
+    assert sizes[-1] > 100
+
+
+def test_batcher_keeps_long_items_alone() -> None:
+    batcher = Batcher()
+    for _ in range(5):
+        batcher.observe(1, 0.5)
+    assert batcher.size(pending=1000, workers=2) == 1
+
+
+@given(
+    pending=st.integers(0, 100_000),
+    workers=st.integers(1, 64),
+    seconds=st.floats(1e-9, 10.0),
+)
+def test_batcher_sizes_stay_within_bounds(pending: int, workers: int, seconds: float) -> None:
+    batcher = Batcher()
+    batcher.observe(10, seconds)
+    size = batcher.size(pending, workers)
+    if pending == 0:
+        assert size == 0
+    else:
+        assert 1 <= size <= min(MAX_ITEMS, max(1, pending // workers))
+
+
+def test_fixed_chunksize_is_respected() -> None:
+    assert Batcher(fixed=8).size(pending=100, workers=2) == 8
+    assert Batcher(fixed=8).size(pending=3, workers=2) == 3
+
+
+def _engine(pool: Any) -> ProcessEngine:
+    engine: ProcessEngine = pool._engine
+    return engine
+
+
+@pytest.mark.parametrize("start_method", ["fork", "forkserver"])
+def test_a_function_is_sent_to_each_worker_once(start_method: str) -> None:
+    ctx = workhorse.with_start_method(start_method)
+    with ctx.ProcessPoolExecutor(2) as pool:
+        assert list(pool.map(abs, range(-50, 0))) == list(range(50, 0, -1))
+        engine = _engine(pool)
+        sent = [w.fns for w in engine._slots if w is not None]
+        assert all(len(fns) <= 1 for fns in sent)
+        assert len(engine._fn_ids) == 1
+
+
+def test_function_cache_is_bounded() -> None:
+    with workhorse.with_start_method("fork").ProcessPoolExecutor(1) as pool:
+        futures = [pool.submit(eval(f"lambda: {n}")) for n in range(FUNCTION_CACHE + 40)]
+        assert [f.result() for f in futures] == list(range(FUNCTION_CACHE + 40))
+        engine = _engine(pool)
+        assert len(engine._fn_ids) <= FUNCTION_CACHE
+        assert all(len(w.fns) <= FUNCTION_CACHE for w in engine._slots if w is not None)
