@@ -75,3 +75,26 @@ def test_function_cache_is_bounded() -> None:
         engine = _engine(pool)
         assert len(engine._fn_ids) <= FUNCTION_CACHE
         assert all(len(w.fns) <= FUNCTION_CACHE for w in engine._slots if w is not None)
+
+
+def _plus_one(x: int) -> int:
+    return x + 1
+
+
+def _nested_pool(n: int) -> list[int]:
+    with workhorse.Pool(1) as pool:
+        results: list[int] = pool.map(_plus_one, range(n))
+    return results
+
+
+def _process_in_task() -> int:
+    process = workhorse.Process(target=_plus_one, args=(41,))
+    process.start()
+    result: int = process.result(30)
+    return result
+
+
+def test_tasks_may_start_processes_and_nested_pools() -> None:
+    with workhorse.ProcessPoolExecutor(2) as pool:
+        assert pool.submit(_nested_pool, 3).result(60) == [1, 2, 3]
+        assert pool.submit(_process_in_task).result(60) == 42
