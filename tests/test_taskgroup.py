@@ -14,21 +14,12 @@ from workhorse._pipe import Pipe
 from workhorse._process import Process, process_class
 from workhorse._taskgroup import TaskGroup
 from workhorse._thread import Thread
-
-try:
-    from workhorse._thread_sync import Event as BlockingEvent
-except ImportError:  # pragma: no cover - the thread flavour is written concurrently
-    BlockingEvent = None  # type: ignore[assignment,misc]
+from workhorse._thread_sync import Event as BlockingEvent
 
 
 def _block_forever() -> None:
     """A workhorse blocking call that only a cancellation ends."""
-    if BlockingEvent is not None:
-        BlockingEvent().wait()
-    else:  # pragma: no cover
-        from workhorse._semlock import NamedSemaphore
-
-        NamedSemaphore(0, 1).acquire()
+    BlockingEvent().wait()
 
 
 class Boom(Exception):
@@ -192,3 +183,28 @@ def test_taskgroup_process_ignoring_sigterm_is_killed() -> None:
         assert ready.recv(timeout=30) == "up"
         g.start(lambda: 1 / 0)
     assert member.exitcode == -signal.SIGKILL
+
+
+def _wait_then_fail(event: Any) -> None:
+    event.wait(30)
+    raise Boom("after the event")
+
+
+def test_taskgroup_under_every_start_method(start_method: str) -> None:
+    """Lambdas as members, a primitive handed to members, a failure stopping a sibling."""
+    import workhorse
+
+    ctx = workhorse.with_start_method(start_method)
+    event = ctx.Event()
+    with ctx.group() as g:
+        g.start(lambda: 6 * 7)
+        g.start(event.set)
+    assert g.results == [42, None]
+    assert event.is_set()
+    started = time.monotonic()
+    failing = ctx.group()
+    with pytest.raises(ExceptionGroup) as caught, failing as g:  # noqa: PT012
+        g.start(_wait_then_fail, event)
+        g.start(time.sleep, 60)  # stopped by the group when its sibling fails
+    assert caught.group_contains(Boom)
+    assert time.monotonic() - started < 30
