@@ -17,10 +17,10 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from concurrent.futures._base import CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED, RUNNING
+from concurrent.futures._base import CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED, PENDING, RUNNING
 from typing import Any, TypeVar
 
-__all__ = ["TaskFuture", "force_cancel", "settle"]
+__all__ = ["TaskFuture", "force_cancel", "settle", "start_running"]
 
 T = TypeVar("T")
 _log = logging.getLogger("workhorse")
@@ -40,12 +40,25 @@ class TaskFuture(Future[T]):
     def cancel(self) -> bool:
         """Cancel the task, stopping it if it is running; False once it has finished."""
         stop = self._stop_running
-        if stop is None or self._state != RUNNING:
+        state = self._state
+        if state == PENDING:
+            # Queued: the pool skips it by its state. Notify now, so that wait() and
+            # as_completed() count it as done at once, not when a worker would have taken it.
+            return force_cancel(self)
+        if stop is None or state != RUNNING:
             return super().cancel()
         if not force_cancel(self):
             return False
         stop(self)
         return True
+
+
+def start_running(future: Future[Any]) -> bool:
+    """Mark a queued future running; False if it was cancelled meanwhile (whatever the race)."""
+    try:
+        return future.set_running_or_notify_cancel()
+    except RuntimeError:  # cancelled and notified between the caller's check and now
+        return False
 
 
 def force_cancel(future: Future[Any]) -> bool:

@@ -3,8 +3,9 @@
 The child pickles the exception together with its traceback (tblib makes traceback objects
 picklable), so the parent re-raises the *original type* with the child's frames in its
 ``__traceback__`` -- ``except ValueError`` keeps working and a debugger can walk the child's
-frames. A note names the process it came from. An exception that cannot be pickled, or not
-re-created in the parent, becomes
+frames. A note names the process it came from. An exception whose state cannot be pickled
+but that can be re-created from its type and ``args`` (a frozen dataclass, say) is re-created
+so, with the traceback as text in ``__cause__``. Anything else becomes
 :class:`~workhorse.RemoteError` carrying the type name, the message and the formatted
 traceback as ``__cause__`` (a :class:`~workhorse.RemoteTraceback`).
 """
@@ -30,8 +31,16 @@ def dump_exception(exc: BaseException, origin: str) -> bytes:
         loads(blob)  # catch exceptions that pickle but cannot be rebuilt, here and now
         return dumps(("exc", blob, origin, text))
     except BaseException:
-        summary = f"{type(exc).__qualname__}: {_safe_str(exc)}"
-        return dumps(("text", summary, origin, text, _type_name(exc)))
+        pass
+    try:  # e.g. a frozen dataclass exception: its state cannot be set back, its args can
+        blob = dumps((type(exc), exc.args))
+        cls, args = loads(blob)
+        if vars(cls(*args)) == vars(exc):  # nothing would be lost on the way
+            return dumps(("args", blob, origin, text))
+    except BaseException:
+        pass
+    summary = f"{type(exc).__qualname__}: {_safe_str(exc)}"
+    return dumps(("text", summary, origin, text, _type_name(exc)))
 
 
 def load_exception(data: bytes) -> BaseException:
@@ -49,12 +58,26 @@ def load_exception(data: bytes) -> BaseException:
                 f"{text.strip().splitlines()[-1]} (could not be re-created: {rebuild_error})"
             )
             exc.__cause__ = RemoteTraceback(text)
+    elif payload[0] == "args":
+        _, blob, origin, text = payload
+        cls, args = loads(blob)
+        exc = cls(*args)
+        _force(exc, "__cause__", RemoteTraceback(text))
     else:
         _, summary, origin, text, type_name = payload
         exc = RemoteError(f"{summary} (could not be sent between processes)", type_name)
         exc.__cause__ = RemoteTraceback(text)
-    exc.add_note(f"[raised in {origin}]")
+    _force(exc, "__notes__", [*getattr(exc, "__notes__", ()), f"[raised in {origin}]"])
     return exc
+
+
+def _force(exc: BaseException, name: str, value: object) -> None:
+    """Set an exception attribute even on a frozen dataclass exception, whose own
+    ``__setattr__`` refuses (``BaseException``'s descriptors accept it)."""
+    try:
+        object.__setattr__(exc, name, value)
+    except Exception:
+        pass  # best effort: the exception itself matters more than its annotations
 
 
 def _safe_str(exc: BaseException) -> str:

@@ -61,7 +61,7 @@ from .._errors import (
     TaskTimeout,
     WorkerCrashed,
 )
-from .._futures import TaskFuture, force_cancel, settle
+from .._futures import TaskFuture, force_cancel, settle, start_running
 from .._options import TaskOptions
 from .._remote import load_exception
 from .._serialize import dumps, loads
@@ -304,7 +304,7 @@ class ProcessEngine:
                 break
             task = pending.popleft()
             state = task.future._state
-            if state == PENDING and not task.future.set_running_or_notify_cancel():
+            if state == PENDING and not start_running(task.future):
                 continue  # cancelled while queued
             if state not in (PENDING, RUNNING):
                 continue  # cancelled while waiting for a retry

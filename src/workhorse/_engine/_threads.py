@@ -23,7 +23,7 @@ from typing import Any
 
 from .._cancel import CancelScope, swap
 from .._errors import PoolBroken, TaskTimeout
-from .._futures import TaskFuture, force_cancel, settle
+from .._futures import TaskFuture, force_cancel, settle, start_running
 from .._options import TaskOptions
 
 __all__ = ["ThreadEngine"]
@@ -202,7 +202,7 @@ class ThreadEngine:
 
     def _run(self, task: _Task) -> bool:
         future = task.future
-        if task.attempt == 0 and not future.set_running_or_notify_cancel():
+        if task.attempt == 0 and not start_running(future):
             return True
         scope = task.scope = CancelScope()
         key = id(task)

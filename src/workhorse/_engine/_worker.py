@@ -93,6 +93,9 @@ def _serve(
             conn.send_bytes(_pack_done(batch_id, outcomes, fn, origin))
             board.finish_batch(slot, len(outcomes))
             done += len(outcomes)
+            # Drop the batch now, while idle: a __del__ that crashes the worker must not be
+            # blamed on the next batch's first item (it would run inside it otherwise).
+            del message, blob, items, outcomes
             if max_tasks is not None and done >= max_tasks:
                 conn.send_bytes(dumps(("retire", done)))
                 return
