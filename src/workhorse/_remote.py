@@ -3,7 +3,9 @@
 The child pickles the exception together with its traceback (tblib makes traceback objects
 picklable), so the parent re-raises the *original type* with the child's frames in its
 ``__traceback__`` -- ``except ValueError`` keeps working and a debugger can walk the child's
-frames. A note names the process it came from. An exception whose state cannot be pickled
+frames -- and, as :mod:`concurrent.futures` does, the formatted traceback as ``__cause__`` (a
+:class:`~workhorse.RemoteTraceback`) unless the exception has a cause of its own. A note
+names the process it came from. An exception whose state cannot be pickled
 but that can be re-created from its type and ``args`` (a frozen dataclass, say) is re-created
 so, with the traceback as text in ``__cause__``. Anything else becomes
 :class:`~workhorse.RemoteError` carrying the type name, the message and the formatted
@@ -53,6 +55,10 @@ def load_exception(data: bytes) -> BaseException:
             if isinstance(exc, SystemExit) and exc.code is None and exc.args:
                 # tblib rebuilds without calling __init__, which is what sets `code`
                 exc.code = exc.args[0] if len(exc.args) == 1 else exc.args  # type: ignore[assignment]
+            if exc.__cause__ is None:
+                # As concurrent.futures does: the child's traceback, as text, is the cause,
+                # so it prints even where the frames (kept in __traceback__) are not shown.
+                _force(exc, "__cause__", RemoteTraceback(text))
         except Exception as rebuild_error:
             exc = RemoteError(
                 f"{text.strip().splitlines()[-1]} (could not be re-created: {rebuild_error})"
