@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from workhorse import _cancel
-from workhorse._errors import Cancelled, RemoteError, SerializationError
+from workhorse._errors import Cancelled, RemoteError, RemoteTraceback, SerializationError
 from workhorse._remote import dump_exception, load_exception
 from workhorse._semlock import NamedSemaphore
 from workhorse._serialize import dumps, loads
@@ -164,6 +164,8 @@ class TestRemote:
             tb = tb.tb_next
         assert "_raise_value_error" in frames
         assert "[raised in process P-1 (pid 1)]" in getattr(rebuilt, "__notes__", [])
+        assert isinstance(rebuilt.__cause__, RemoteTraceback)  # as concurrent.futures does
+        assert "_raise_value_error" in str(rebuilt.__cause__)
 
     def test_unpicklable_exception_becomes_remote_error(self) -> None:
         try:
