@@ -1,0 +1,88 @@
+"""Workload 6: pool start-up to first result, and shutdown, per start method.
+
+In a fresh process, per start method: the first pool (*cold*: forkserver pays for its
+server, the first import of the library is done before timing) from construction to the
+result of one no-op task; a second pool the same way (*warm*); then the graceful shutdown of
+that second pool (close and join / ``shutdown(wait=True)``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from ..harness import Job, Workload, checkpoint
+from .pools import ADAPTERS, PROCESS_POOLS, noop
+
+METHODS = ("fork", "forkserver", "spawn")
+#: loky and joblib choose their own start method (loky's, spawn-like).
+OWN_METHOD = {"loky": "loky", "joblib": "loky"}
+COLD, WARM, SHUTDOWN = "first result (cold)", "first result (warm)", "shutdown"
+WORKERS = 2
+
+
+def run(contender: str, method: str) -> dict[str, float]:
+    adapter = ADAPTERS[contender]
+    start_method = None if contender in OWN_METHOD else method
+    figures: dict[str, float] = {}
+    for case in (COLD, WARM):
+        start = time.perf_counter()
+        pool = adapter(WORKERS, None, start_method)
+        pool.call(noop, 1)
+        figures[f"{method}: {case}"] = time.perf_counter() - start
+        if case == COLD and contender not in OWN_METHOD:
+            pool.close()  # loky/joblib reuse their executor: keep it for the warm case
+        checkpoint(figures)
+    start = time.perf_counter()
+    pool.close()
+    figures[f"{method}: {SHUTDOWN}"] = time.perf_counter() - start
+    return figures
+
+
+def jobs(quick: bool) -> list[Job]:
+    out = []
+    for contender in PROCESS_POOLS:
+        methods = (OWN_METHOD[contender.name],) if contender.name in OWN_METHOD else METHODS
+        for method in methods:
+            params = {"contender": contender.name, "method": method}
+            out.append(Job(contender.name, method, f"{__name__}:run", params))
+    return out
+
+
+def targets(best: Mapping[tuple[str, str], tuple[float, str]]) -> list[str]:
+    lines = []
+    for method in METHODS:
+        for case in (COLD, WARM):
+            key = f"{method}: {case}"
+            stdlib = best.get((key, "concurrent.futures.ProcessPoolExecutor"))
+            for name in ("workhorse.Pool", "workhorse.ProcessPoolExecutor"):
+                mine = best.get((key, name))
+                if stdlib is None or mine is None:
+                    lines.append(f"{key}, {name}: no figure")
+                    continue
+                ratio = mine[0] / stdlib[0]
+                verdict = "met" if ratio <= 1 else f"missed: {ratio:.2f}x the stdlib's time"
+                lines.append(
+                    f"{key}: {name} {mine[0] * 1e3:.0f} ms vs ProcessPoolExecutor "
+                    f"{stdlib[0] * 1e3:.0f} ms: {verdict}"
+                )
+    return lines
+
+
+WORKLOAD = Workload(
+    key="startup",
+    title="6. Pool start-up to first result, and shutdown, per start method (2 workers)",
+    description=(
+        "Seconds from the pool's constructor to the result of one no-op task, for the first "
+        "pool of a fresh process (cold) and a second one (warm), and for the graceful "
+        "shutdown of the second. loky and joblib use their own start method (reusable "
+        "executor: the warm case reuses it, so their shutdown is the executor's)."
+    ),
+    unit="s",
+    higher_is_better=False,
+    contenders=PROCESS_POOLS,
+    jobs=jobs,
+    reps=(2, 5),
+    timeout=(60.0, 120.0),
+    targets=targets,
+)

@@ -1,0 +1,273 @@
+"""Workload 1: tiny tasks -- a no-op mapped over 100,000 items on an already running pool.
+
+Every pool runs each of its mapping APIs at its defaults and with hand-tuned chunksizes
+(the best one is reported); the serial loop is the physical limit. A fault-injected variant
+SIGKILLs a few workhorse workers during the map and checks that every result or error
+comes back.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from concurrent.futures import wait
+from typing import Any
+
+from ..harness import VARIANT_SEP, Job, Workload, checkpoint, note, scaled
+from .pools import (
+    ADAPTERS,
+    APIS,
+    EXECUTOR_MAP,
+    IMAP,
+    IMAP_UNORDERED,
+    MAP,
+    PROCESS_POOLS,
+    SERIAL,
+    Adapter,
+    WorkhorseExecutor,
+    WorkhorsePool,
+    die_once,
+    noop,
+    open_pool,
+)
+
+WORKERS = 2
+ITEMS = 100_000
+KILLS = 4
+#: Quick mode measures the defaults on as many items as take about this long (at least
+#: PROBE, at most ITEMS), judged from a PROBE-item run: slow configurations (one message
+#: per item) then cost a fraction of a second, fast ones still map all 100,000 items.
+QUICK_SECONDS, PROBE = 0.5, 5_000
+FAULT_CASE = f"faults: map, {KILLS} workers SIGKILLed (retries=1)"
+FAULT_BASE_CASE = "faults: map, same items, no kill"
+SUBMIT_FAULT_CASE = f"faults: submit per item, {KILLS} workers SIGKILLed (no retry)"
+
+
+def serial(items: int) -> dict[str, float]:
+    """The physical limit: a plain loop calling the task in this process."""
+    data = list(range(items))
+    start = time.perf_counter()
+    results = [noop(x) for x in data]
+    elapsed = time.perf_counter() - start
+    assert len(results) == items
+    return {"serial loop": items / elapsed}
+
+
+def _check(api: str, results: list[Any], items: list[int]) -> None:
+    if api in (IMAP_UNORDERED,):
+        results = sorted(results)
+    if results != items:
+        raise AssertionError(f"{api} returned {len(results)} results, not the {len(items)} inputs")
+
+
+def _time_boxed(pool: Adapter, api: str, items: int) -> int:
+    """How many items take about QUICK_SECONDS at the rate of a PROBE-item run."""
+    probe = list(range(min(PROBE, items)))
+    start = time.perf_counter()
+    pool.run(api, noop, probe)
+    rate = len(probe) / (time.perf_counter() - start)
+    return max(len(probe), min(items, int(rate * QUICK_SECONDS) // 1000 * 1000))
+
+
+def run_api(
+    contender: str, api: str, items: int, sweep: list[int], quick: bool
+) -> dict[str, float]:
+    """Throughput (tasks/s) of ``api`` at the defaults and at each chunksize of ``sweep``."""
+    figures: dict[str, float] = {}
+    fixed_at_construction = ADAPTERS[contender] in (WorkhorsePool, WorkhorseExecutor)
+    pool = open_pool(contender, WORKERS, api=api)
+    try:
+        for chunksize in [None, *sweep]:
+            count = items
+            if quick and chunksize is None:
+                count = _time_boxed(pool, api, items)
+                if count < items:
+                    note(f"quick mode: {contender} {api} at its defaults mapped {count:,} items")
+            if chunksize is not None and fixed_at_construction:
+                pool.close_within()
+                pool = open_pool(contender, WORKERS, chunksize, api=api)
+            pool.chunksize = chunksize
+            data = list(range(count))
+            start = time.perf_counter()
+            results = pool.run(api, noop, data)
+            elapsed = time.perf_counter() - start
+            _check(api, results, data)
+            if chunksize is None:
+                figures[f"{api}, defaults"] = count / elapsed
+            else:
+                figures[f"{api}, tuned{VARIANT_SEP}chunksize={chunksize}"] = count / elapsed
+            checkpoint(figures)
+    finally:
+        pool.close_within()
+    return figures
+
+
+def _fault_items(items: int, kills: int, marker_dir: str) -> list[tuple[int, bool, str]]:
+    doomed = {items * (k + 1) // (kills + 1) for k in range(kills)}
+    return [(i, i in doomed, os.path.join(marker_dir, f"kill-{i}")) for i in range(items)]
+
+
+def _shm_entries() -> set[str]:
+    try:
+        return set(os.listdir("/dev/shm"))
+    except OSError:
+        return set()
+
+
+def _note_shm_left(before: set[str], what: str) -> None:
+    # Only the segments this process created (workhorse names them wh-...-<pid>-...): other
+    # programs on the machine may create and remove entries meanwhile.
+    mine = f"-{os.getpid()}-"
+    left = sorted(n for n in _shm_entries() - before if n.startswith("wh-") and mine in n)
+    if left:
+        note(f"{what}: {len(left)} /dev/shm entries left after shutdown: {', '.join(left[:5])}")
+    else:
+        note(f"{what}: no /dev/shm segment of this process left after shutdown")
+
+
+def faulty_map(items: int, kills: int) -> dict[str, float]:
+    """workhorse.Pool(retries=1).map where ``kills`` tasks SIGKILL their worker once."""
+    import workhorse
+
+    figures: dict[str, float] = {}
+    shm_before = _shm_entries()
+    with tempfile.TemporaryDirectory(prefix="wh-bench-kill-") as markers:
+        data = _fault_items(items, kills, markers)
+        expected = list(range(items))
+        pool = workhorse.Pool(WORKERS, retries=1)
+        try:
+            pool.map(noop, range(4 * WORKERS))
+            clean = [(i, False, path) for i, _, path in data]
+            start = time.perf_counter()
+            results = pool.map(die_once, clean)
+            figures[FAULT_BASE_CASE] = items / (time.perf_counter() - start)
+            start = time.perf_counter()
+            results = pool.map(die_once, data)
+            figures[FAULT_CASE] = items / (time.perf_counter() - start)
+        finally:
+            pool.close()
+            pool.join()
+        killed = len(os.listdir(markers))
+    _note_shm_left(shm_before, "faults, map")
+    if results != expected or killed != kills:
+        raise AssertionError(f"faulty map: {killed} kills, results correct: {results == expected}")
+    note(f"faults: {kills} workers SIGKILLed during map(); all {items:,} results correct")
+    return figures
+
+
+def faulty_submit(items: int, kills: int) -> dict[str, float]:
+    """workhorse.ProcessPoolExecutor.submit per item (no retries) with ``kills`` SIGKILLs:
+    every future holds a result or ``WorkerCrashed``, and they add up."""
+    import workhorse
+
+    shm_before = _shm_entries()
+    with tempfile.TemporaryDirectory(prefix="wh-bench-kill-") as markers:
+        data = _fault_items(items, kills, markers)
+        with workhorse.ProcessPoolExecutor(WORKERS) as executor:
+            executor.submit(noop, 0).result()
+            start = time.perf_counter()
+            futures = [executor.submit(die_once, item) for item in data]
+            wait(futures)
+            elapsed = time.perf_counter() - start
+    _note_shm_left(shm_before, "faults, submit")
+    crashed = sum(isinstance(f.exception(), workhorse.WorkerCrashed) for f in futures)
+    good = sum(f.exception() is None and f.result() == i for i, f in enumerate(futures))
+    if (good, crashed) != (items - kills, kills):
+        raise AssertionError(f"submit with faults: {good} results + {crashed} crashes")
+    note(
+        f"faults: submit() x {items:,} with {kills} SIGKILLs: {good:,} results + "
+        f"{crashed} WorkerCrashed = {good + crashed:,}"
+    )
+    return {SUBMIT_FAULT_CASE: items / elapsed}
+
+
+def jobs(quick: bool) -> list[Job]:
+    sweep = [10_000] if quick else [1_000, 5_000, 10_000, 25_000]
+    items = scaled(ITEMS)
+    out = [Job(SERIAL.name, "", f"{__name__}:serial", {"items": items})]
+    for contender in PROCESS_POOLS:
+        for api in APIS[contender.name]:
+            params = {
+                "contender": contender.name,
+                "api": api,
+                "items": items,
+                "sweep": sweep,
+                "quick": quick,
+            }
+            out.append(Job(contender.name, api, f"{__name__}:run_api", params))
+    faults = {"items": items // 5 if quick else items, "kills": KILLS}
+    out.append(Job("workhorse.Pool", "faults", f"{__name__}:faulty_map", faults))
+    submits = items // 50 if quick else items // 5
+    out.append(
+        Job(
+            "workhorse.ProcessPoolExecutor",
+            "faults",
+            f"{__name__}:faulty_submit",
+            {"items": submits, "kills": KILLS},
+        )
+    )
+    return out
+
+
+def targets(best: Mapping[tuple[str, str], tuple[float, str]]) -> list[str]:
+    """>= 2x the fastest peer at its defaults and >= 1.2x the fastest hand-tuned peer, per
+    API kind (workhorse.Pool for map/imap/imap_unordered, its executor for Executor.map)."""
+    lines = []
+    for api in (MAP, IMAP, IMAP_UNORDERED, EXECUTOR_MAP):
+        mine = "workhorse.ProcessPoolExecutor" if api == EXECUTOR_MAP else "workhorse.Pool"
+        for setting, goal in (("defaults", 2.0), ("tuned", 1.2)):
+            case = f"{api}, {setting}"
+            peers = [
+                (value, name, variant)
+                for (c, name), (value, variant) in best.items()
+                if c == case and not name.startswith("workhorse")
+            ]
+            if (case, mine) not in best or not peers:
+                lines.append(f"{case}: no figure for {mine} or its peers")
+                continue
+            value, name, variant = max(peers)
+            ratio = best[(case, mine)][0] / value
+            verdict = "met" if ratio >= goal else f"missed ({ratio / goal:.3f} of the goal)"
+            peer = f"{name} ({variant})" if variant else name
+            lines.append(f"{case}: {mine} {ratio:.2f}x {peer} (>= {goal:g}x): {verdict}")
+    return lines
+
+
+def case_order(case: str) -> tuple[int, str]:
+    """APIs in issue 4's order, defaults before tuned, the fault-injected cases last."""
+    api = case.split(",", maxsplit=1)[0]
+    order = [MAP, IMAP, IMAP_UNORDERED, EXECUTOR_MAP]
+    return (order.index(api) if api in order else len(order), case)
+
+
+def limit(case: str, medians: Mapping[tuple[str, str], float]) -> float | None:
+    return medians.get(("serial loop", SERIAL.name))
+
+
+WORKLOAD = Workload(
+    key="tiny",
+    title="1. Tiny tasks (no-op over 100,000 items, running pool, 2 workers)",
+    description=(
+        "Throughput in tasks/s of a no-op mapped over 100,000 integers on a pool whose "
+        "workers are already running, results consumed to the end. *defaults*: the call "
+        "with no batching argument; *tuned*: the best of a chunksize sweep (named). "
+        "workhorse fixes its batch size at construction (`Pool(chunksize=N)`); the "
+        "others take it per call (joblib: `batch_size`)."
+    ),
+    unit="tasks/s",
+    higher_is_better=True,
+    contenders=(*PROCESS_POOLS, SERIAL),
+    jobs=jobs,
+    reps=(2, 5),
+    timeout=(20.0, 180.0),
+    limit=limit,
+    limit_label="of serial loop",
+    targets=targets,
+    case_order=case_order,
+    notes=(
+        "mpire runs with `keep_alive=True` (its default restarts the workers on every map).",
+        "joblib: `Parallel(n_jobs=2, return_as=list|generator|generator_unordered)`.",
+    ),
+)
