@@ -10,6 +10,8 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
+from _thread_helpers import WAIT, Runner
+
 START_METHODS = ("fork", "spawn", "forkserver")
 
 # Helper processes the stdlib keeps for the whole session; they are not leaks.
@@ -105,3 +107,12 @@ def start_method(request: pytest.FixtureRequest) -> str:
     """Each start method in turn."""
     method: str = request.param
     return method
+
+
+@pytest.fixture
+def runner() -> Iterator[Runner]:
+    """Threads started by a test, joined (bounded) when it ends."""
+    run = Runner()
+    yield run
+    for thread in run.threads:
+        thread.join(WAIT)

@@ -12,20 +12,19 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from types import CodeType
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _thread_helpers import WAIT, Runner, blocked_in, poll
 from workhorse import _cancel
 from workhorse._errors import Cancelled, QueueShutDown
 from workhorse._thread_queue import JoinableQueue, Queue, SimpleQueue
 
 Factory = Callable[..., Any]
-WAIT = 5.0
 
 #: What `except` clause catches a shutdown for both implementations.
 ShutDown: type[Exception] = getattr(queue, "ShutDown", QueueShutDown)
@@ -50,72 +49,9 @@ SHUTDOWN_QUEUES = pytest.mark.parametrize(
 # -- helpers ----------------------------------------------------------------------------------
 
 
-def poll(predicate: Callable[[], object], what: str = "condition") -> None:
-    """Wait until ``predicate()`` is true; it only observes state, and has a deadline."""
-    deadline = time.monotonic() + WAIT
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.002)
-
-
-def blocked_in(thread: threading.Thread, code: CodeType) -> bool:
-    frame = sys._current_frames().get(thread.ident or -1)
-    while frame is not None:
-        if frame.f_code is code:
-            return True
-        frame = frame.f_back
-    return False
-
-
 def waiters(cond: Any) -> int:
     """Threads waiting on a (threading or workhorse) Condition."""
     return len(cond._waiters)
-
-
-class Runner:
-    """Start functions in threads and collect what each returned or raised."""
-
-    def __init__(self) -> None:
-        self.threads: list[threading.Thread] = []
-        self.results: list[Any] = []
-        self.by_thread: dict[threading.Thread, Any] = {}
-        self._lock = threading.Lock()
-
-    def start(
-        self, fn: Callable[[], object], scope: _cancel.CancelScope | None = None
-    ) -> threading.Thread:
-        def target() -> None:
-            try:
-                if scope is None:
-                    result = fn()
-                else:
-                    with _cancel.entered(scope):
-                        result = fn()
-            except BaseException as exc:
-                result = exc
-            with self._lock:
-                self.results.append(result)
-                self.by_thread[threading.current_thread()] = result
-
-        thread = threading.Thread(target=target, daemon=True)
-        self.threads.append(thread)
-        thread.start()
-        return thread
-
-    def join(self) -> list[Any]:
-        for thread in self.threads:
-            thread.join(WAIT)
-            assert not thread.is_alive(), "thread did not finish"
-        return self.results
-
-
-@pytest.fixture
-def runner() -> Iterator[Runner]:
-    run = Runner()
-    yield run
-    for thread in run.threads:
-        thread.join(WAIT)
 
 
 def took(fn: Callable[[], object]) -> float:

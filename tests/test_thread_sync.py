@@ -9,12 +9,12 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from types import CodeType
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from _thread_helpers import WAIT, Runner, blocked_in, poll
 from workhorse import _cancel
 from workhorse._errors import Cancelled
 from workhorse._thread_sync import (
@@ -45,77 +45,10 @@ SEMAPHORES = pytest.mark.parametrize(
 EVENTS = pytest.mark.parametrize("make_event", [threading.Event, Event], ids=["std", "wh"])
 BARRIERS = pytest.mark.parametrize("make_barrier", [threading.Barrier, Barrier], ids=["std", "wh"])
 
-WAIT = 5.0  # upper bound for anything that should happen "soon"
-
-
 # -- helpers ----------------------------------------------------------------------------------
 
 
-def poll(predicate: Callable[[], object], what: str = "condition") -> None:
-    """Wait until ``predicate()`` is true; it only observes state, and has a deadline."""
-    deadline = time.monotonic() + WAIT
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.002)
-
-
-def blocked_in(thread: threading.Thread, code: CodeType) -> bool:
-    """True if ``thread`` is currently executing ``code`` somewhere in its stack."""
-    frame = sys._current_frames().get(thread.ident or -1)
-    while frame is not None:
-        if frame.f_code is code:
-            return True
-        frame = frame.f_back
-    return False
-
-
 BLOCK_CODE = _cancel.block.__code__
-
-
-class Runner:
-    """Start ``fn`` in threads and collect what each returned or raised."""
-
-    def __init__(self) -> None:
-        self.threads: list[threading.Thread] = []
-        self.results: list[Any] = []
-        self.by_thread: dict[threading.Thread, Any] = {}
-        self._lock = threading.Lock()
-
-    def start(
-        self, fn: Callable[[], object], scope: _cancel.CancelScope | None = None
-    ) -> threading.Thread:
-        def target() -> None:
-            try:
-                if scope is None:
-                    result = fn()
-                else:
-                    with _cancel.entered(scope):
-                        result = fn()
-            except BaseException as exc:
-                result = exc
-            with self._lock:
-                self.results.append(result)
-                self.by_thread[threading.current_thread()] = result
-
-        thread = threading.Thread(target=target, daemon=True)
-        self.threads.append(thread)
-        thread.start()
-        return thread
-
-    def join(self) -> list[Any]:
-        for thread in self.threads:
-            thread.join(WAIT)
-            assert not thread.is_alive(), "thread did not finish"
-        return self.results
-
-
-@pytest.fixture
-def runner() -> Iterator[Runner]:
-    run = Runner()
-    yield run
-    for thread in run.threads:
-        thread.join(WAIT)
 
 
 def elapsed(fn: Callable[[], object]) -> tuple[object, float]:
