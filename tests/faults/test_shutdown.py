@@ -188,9 +188,12 @@ def test_shutdown_is_idempotent_and_terminate_after_shutdown_is_harmless() -> No
 
 def test_initializer_raising_breaks_the_pool_without_a_crash_loop(tmp_path: Path) -> None:
     log = tmp_path / "starts"
+    # The initializers wait for this, so every task is queued before the pool breaks.
+    go = workhorse.Event()
     pool = workhorse.ProcessPoolExecutor(2, mp_context=FORK, initializer=_failing_init,
-                                         initargs=(str(log),))  # fmt: skip
+                                         initargs=(str(log), go))  # fmt: skip
     futures = [pool.submit(double, i) for i in range(10)]
+    go.set()
     for future in futures:
         with pytest.raises(workhorse.PoolBroken, match=r"initializer raised.*ValueError") as info:
             future.result(timeout=BOUND)
@@ -210,9 +213,10 @@ def test_initializer_crashing_breaks_the_pool_after_a_few_starts(tmp_path: Path)
     assert len(read_lines(log)) <= 5
 
 
-def _failing_init(log: str) -> None:
+def _failing_init(log: str, go: workhorse.Event) -> None:
     with open(log, "a") as f:
         f.write("start\n")
+    go.wait(BOUND)
     raise ValueError("error in initializer")
 
 
