@@ -31,6 +31,7 @@ Differences from the stdlib (deliberate):
 
 from __future__ import annotations
 
+import itertools
 import os
 import queue
 import sys
@@ -40,10 +41,10 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import Executor, Future
-from concurrent.futures import wait as wait_futures
 from typing import Any, TypeVar
 
 from ._engine._core import ProcessEngine
+from ._engine._job import ARGS, ITEM, MISSING, Failed, Job, ListSink
 from ._engine._threads import ThreadEngine
 from ._options import (
     Progress,
@@ -60,7 +61,6 @@ from ._progress_bar import ProgressBar, make_bar
 __all__ = ["OptionsView", "ProcessPoolExecutor", "ResultIterator", "ThreadPoolExecutor"]
 
 T = TypeVar("T")
-Call = tuple[tuple[Any, ...], dict[str, Any]]
 Engine = ProcessEngine | ThreadEngine
 UNSET: Any = object()
 MAP_WINDOW_PER_WORKER = 1024  # calls in flight per worker while a lazy map streams its input
@@ -76,26 +76,31 @@ class _InputError:
 
 
 class _Feed:
-    """The state of one lazy map: its input, the calls in flight and their results.
+    """The state of one lazy map: its input, the chunks in flight and their results.
 
-    Shared by its :class:`ResultIterator`, the pool (``drain``/``cut`` at shutdown) and the
-    iterator's finalizer, so it must not refer to the iterator. ``lock`` guards the input and
-    the bookkeeping; waiting for a result happens outside it.
+    The input is pulled a chunk at a time; each chunk is one job whose results land in a
+    :class:`ListSink`. Shared by its :class:`ResultIterator`, the pool (``drain``/``cut`` at
+    shutdown) and the iterator's finalizer, so it must not refer to the iterator. ``lock``
+    guards the input and the bookkeeping; waiting for a result happens outside it.
     """
 
     def __init__(
-        self, engine: Engine, fn: Callable[..., Any], calls: Iterator[Call],
+        self, engine: Engine, fn: Callable[..., Any], calls: Iterator[Any], kind: str,
         options: TaskOptions, window: int, *, ordered: bool, bar: ProgressBar | None,
     ) -> None:  # fmt: skip
-        self.engine, self.fn, self.options, self.window = engine, fn, options, window
-        self.calls: Iterator[Call] | None = calls
+        self.engine, self.fn, self.kind, self.options = engine, fn, kind, options
+        self.window = window
+        self.calls: Iterator[Any] | None = calls
         self.ordered, self.bar = ordered, bar
         self.lock = threading.Lock()
-        self.entries: deque[Future[Any] | _InputError] = deque()  # ordered: in input order
-        self.finished: queue.SimpleQueue[Future[Any] | _InputError] = queue.SimpleQueue()
-        self.unordered_pending: set[Future[Any]] = set()
-        self.outstanding = 0  # submitted (or input errors) not yet handed to the consumer
-        self.yielded = 0
+        self.jobs: deque[Job] = deque()  # submitted, maybe unfinished (for cut)
+        self.entries: deque[ListSink | _InputError] = deque()  # ordered: in input order
+        self.head = 0  # ordered: the next index to take from ``entries[0]``
+        self.finished: queue.SimpleQueue[tuple[ListSink, int, int] | _InputError] = (
+            queue.SimpleQueue()
+        )
+        self.outstanding = 0  # items submitted (and input errors) not yet taken
+        self.taken = 0
         self.finite = False  # the input has a length: draining it at shutdown ends
 
     def refill(self, limit: int) -> None:
@@ -104,50 +109,50 @@ class _Feed:
         if self.outstanding and self.outstanding > limit - step:
             return  # refill in chunks of ``step``: one submission and wake-up for many calls
         while self.calls is not None and self.outstanding < limit:
-            chunk: list[Call] = []
+            chunk: list[Any] = []
             error: BaseException | None = None
             try:
-                for _ in range(min(step, limit - self.outstanding)):
-                    chunk.append(next(self.calls))
-            except StopIteration:
-                self.calls = None
+                chunk.extend(itertools.islice(self.calls, min(step, limit - self.outstanding)))
+                if not chunk:
+                    self.calls = None
             except Exception as exc:
                 error, self.calls = exc, None
             finally:  # a KeyboardInterrupt in the input must not lose what was pulled
                 if chunk:
                     self._submit(chunk)
             if error is not None:
-                self._add(_InputError(error))
+                self._add(_InputError(error), 1)
 
-    def _submit(self, chunk: list[Call]) -> None:
+    def _submit(self, chunk: list[Any]) -> None:
+        sink = ListSink(len(chunk), self._ready if (self.bar or not self.ordered) else None)
+        job = Job(self.fn, chunk, self.options, sink, self.kind)
         try:
-            futures = self.engine.submit_many(self.fn, chunk, self.options)
+            self.engine.run(job)
         except Exception as exc:  # shut down or broken meanwhile: raised at this position
             exc.add_note(
                 "workhorse pulls map/imap input lazily; the pool stopped accepting tasks "
                 "before this input was consumed"
             )
             self.calls = None
-            self._add(_InputError(exc))
+            self._add(_InputError(exc), 1)
             return
-        for future in futures:
-            if self.bar is not None:
-                future.add_done_callback(self._tick)
-            self._add(future)
+        while self.jobs and self.jobs[0].sink.remaining <= 0:  # type: ignore[attr-defined]
+            self.jobs.popleft()
+        self.jobs.append(job)
+        self._add(sink, len(chunk))
 
-    def _add(self, entry: Future[Any] | _InputError) -> None:
-        self.outstanding += 1
+    def _add(self, entry: ListSink | _InputError, items: int) -> None:
+        self.outstanding += items
         if self.ordered:
             self.entries.append(entry)
         elif isinstance(entry, _InputError):
             self.finished.put(entry)
-        else:
-            self.unordered_pending.add(entry)
-            entry.add_done_callback(self.finished.put)
 
-    def _tick(self, future: Future[Any]) -> None:
-        if self.bar is not None and not future.cancelled():
-            self.bar.update()
+    def _ready(self, sink: ListSink, start: int, stop: int) -> None:
+        if self.bar is not None:
+            self.bar.update(stop - start)
+        if not self.ordered:
+            self.finished.put((sink, start, stop))
 
     def drain(self) -> None:
         """Submit the rest of a finite input (the pool is about to stop accepting tasks), as
@@ -159,15 +164,19 @@ class _Feed:
             self.refill(sys.maxsize)
 
     def cut(self, *, stop_running: bool = False) -> None:
-        """Read no more input and cancel what has not started. Running tasks finish in the
+        """Read no more input and dispatch no more of its calls. Running calls finish in the
         background (as with the stdlib's ``Future.cancel``), their results dropped, unless
         ``stop_running`` (a ``map`` past its timeout): then they are stopped for real."""
         with self.lock:
             self.calls = None
-            futures = [e for e in self.entries if isinstance(e, Future)]
-            futures += self.unordered_pending
-        for future in futures:
-            future.cancel() if stop_running else Future.cancel(future)
+            jobs = list(self.jobs)
+        for job in jobs:
+            sink = job.sink
+            assert isinstance(sink, ListSink)
+            if sink.remaining > 0:
+                sink.cancel()
+                if stop_running:
+                    self.engine.stop_job(job)
 
     def abandon(self) -> None:
         """The iterator was closed or collected: cut, and end the progress bar."""
@@ -200,6 +209,8 @@ class ResultIterator(Iterator[T]):
         self._timeout_error = timeout_error
         self._consume = threading.Lock()
         self._finished = False
+        # Results already in, taken a run at a time: next() is a pop for most items.
+        self._ready: deque[Any] = deque()
         self._finalizer = weakref.finalize(self, feed.abandon)
         with feed.lock:  # start the work now, as the stdlib does
             feed.refill(feed.window)
@@ -209,6 +220,16 @@ class ResultIterator(Iterator[T]):
         return self
 
     def __next__(self) -> T:
+        ready = self._ready
+        if ready and not self._finished:
+            try:
+                value = ready.popleft()
+            except IndexError:  # another consumer thread took it
+                pass
+            else:
+                if type(value) is not Failed:
+                    return value  # type: ignore[no-any-return]
+                ready.appendleft(value)
         return self.next()
 
     def next(self, timeout: float | None = None) -> T:
@@ -218,7 +239,10 @@ class ResultIterator(Iterator[T]):
             if self._finished:
                 raise StopIteration
             try:
-                return self._next(timeout)
+                value = self._ready.popleft() if self._ready else self._next(timeout)
+                if type(value) is Failed:
+                    raise value.error
+                return value  # type: ignore[no-any-return]
             except StopIteration:
                 self._finish()
                 raise
@@ -240,7 +264,7 @@ class ResultIterator(Iterator[T]):
         feed = self._feed
         feed.cut(stop_running=stop_running)
         if feed.bar is not None:
-            feed.bar.close(done=feed.yielded)
+            feed.bar.close(done=feed.taken - len(self._ready))
 
     def _wait_until(self, timeout: float | None) -> float | None:
         if timeout is not None:
@@ -255,36 +279,53 @@ class ResultIterator(Iterator[T]):
             return TimeoutError("map() did not finish before its timeout")
         return self._timeout_error("no result within the timeout")
 
-    def _next(self, timeout: float | None) -> T:
+    def _next(self, timeout: float | None) -> Any:
+        """Take the next run of results that are in (waiting for the first) into ``_ready``
+        and return its first value."""
         feed = self._feed
         with feed.lock:
             feed.refill(feed.window)
             if feed.outstanding == 0:
                 raise StopIteration
             head = feed.entries[0] if feed.ordered else None
+            index = feed.head
         wait = self._wait_until(timeout)
         if feed.ordered:
-            assert head is not None
-            if isinstance(head, Future) and not wait_futures([head], wait).done:
+            if isinstance(head, _InputError):
+                with feed.lock:
+                    feed.entries.popleft()
+                    feed.outstanding -= 1
+                raise head.error
+            assert isinstance(head, ListSink)
+            if not head.wait(index, wait):
                 raise self._timed_out()
+            results = head.results
+            stop = index + 1
+            while stop < len(results) and results[stop] is not MISSING:
+                stop += 1
             with feed.lock:
-                feed.entries.popleft()
-                feed.outstanding -= 1
-            entry = head
+                feed.head = stop
+                if stop == len(results):
+                    feed.entries.popleft()
+                    feed.head = 0
+                feed.outstanding -= stop - index
+                feed.taken += stop - index
         else:
             try:
                 entry = feed.finished.get(timeout=wait)
             except queue.Empty:
                 raise self._timed_out() from None
+            if isinstance(entry, _InputError):
+                with feed.lock:
+                    feed.outstanding -= 1
+                raise entry.error
+            sink, index, stop = entry
+            results = sink.results
             with feed.lock:
-                feed.outstanding -= 1
-                if isinstance(entry, Future):
-                    feed.unordered_pending.discard(entry)
-        if isinstance(entry, _InputError):
-            raise entry.error
-        feed.yielded += 1
-        result: T = entry.result()
-        return result
+                feed.outstanding -= stop - index
+                feed.taken += stop - index
+        self._ready.extend(itertools.islice(results, index + 1, stop))
+        return results[index]
 
 
 def input_length(*iterables: Iterable[Any]) -> int | None:
@@ -345,10 +386,15 @@ class _Submitter:
         if isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1:
             raise ValueError("chunksize must be >= 1.")
         deadline = None if timeout is None else time.monotonic() + timeout
-        calls: Iterator[Call] = ((args, {}) for args in zip(*iterables, strict=False))
+        if len(iterables) == 1:
+            calls, kind = iter(iterables[0]), ITEM
+        else:
+            calls, kind = zip(*iterables, strict=False), ARGS
         length = input_length(*iterables)
         bar = make_bar(self._progress, length, describe(fn))
-        feed = _Feed(self._engine, fn, calls, self._options, self._window(), ordered=True, bar=bar)
+        feed = _Feed(
+            self._engine, fn, calls, kind, self._options, self._window(), ordered=True, bar=bar
+        )
         feed.finite = length is not None
         return ResultIterator(feed, self._maps, deadline=deadline, stop_on_error=True)
 

@@ -36,12 +36,13 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import CancelledError, Future
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from multiprocessing import TimeoutError as PoolTimeoutError
 from typing import Any, Generic, TypeVar
 
 from ._engine._core import ProcessEngine
+from ._engine._job import ARGS, ITEM, Job, ListSink
 from ._engine._threads import ThreadEngine
 from ._executor import (
     MAP_WINDOW_PER_WORKER,
@@ -134,43 +135,6 @@ class MapResult(AsyncResult[list[T]]):
     """The result of ``map_async``/``starmap_async``: a list, in input order."""
 
 
-def _gather(futures: list[Future[T]]) -> Future[list[T]]:
-    """One future for many: their results in order, or the first error in input order."""
-    outer: Future[list[T]] = Future()
-    outer.set_running_or_notify_cancel()
-    remaining = [len(futures)]
-    lock = threading.Lock()
-
-    def one_done(_: Future[T]) -> None:
-        with lock:
-            remaining[0] -= 1
-            if remaining[0]:
-                return
-        for future in futures:
-            if future.cancelled():
-                outer.set_exception(CancelledError("a task of this map was cancelled"))
-                return
-            error = future.exception()
-            if error is not None:
-                outer.set_exception(error)
-                return
-        outer.set_result([f.result() for f in futures])
-
-    if not futures:
-        outer.set_result([])
-    for future in futures:
-        future.add_done_callback(one_done)
-    return outer
-
-
-def _tick_callback(bar: ProgressBar) -> Callable[[Future[Any]], None]:
-    def tick(future: Future[Any]) -> None:
-        if not future.cancelled():
-            bar.update()
-
-    return tick
-
-
 class _PoolTasks:
     """The task methods of a pool, shared by ``Pool``/``ThreadPool`` and their views."""
 
@@ -203,7 +167,9 @@ class _PoolTasks:
 
             pool.apply_async(pow, (2, 10), callback=print, error_callback=log_error)
         """
-        (future,) = self._submit_all(func, [(tuple(args), dict(kwds or {}))])
+        self._owner._check_running()
+        _check_func(func)
+        future = self._engine.submit(func, tuple(args), dict(kwds or {}), self._options)
         return AsyncResult(future, callback, error_callback)
 
     def map(
@@ -215,7 +181,7 @@ class _PoolTasks:
 
             assert pool.map(abs, [-1, 2]) == [1, 2]
         """
-        return self._run_map(func, (((item,), {}) for item in _listed(iterable)), chunksize)
+        return self._run_map(func, _listed(iterable), ITEM, chunksize)
 
     def starmap(
         self,
@@ -229,23 +195,19 @@ class _PoolTasks:
 
             assert pool.starmap(pow, [(2, 3), (3, 2)]) == [8, 9]
         """
-        return self._run_map(func, ((tuple(a), {}) for a in _listed(iterable)), chunksize)
+        return self._run_map(func, _arg_tuples(iterable), ARGS, chunksize)
 
     def _run_map(
-        self, func: Callable[..., T], calls: Iterable[Any], chunksize: int | None
+        self, func: Callable[..., T], calls: Any, kind: str, chunksize: int | None
     ) -> list[T]:
         check_chunksize(chunksize, allow_auto=False)
-        futures = self._submit_all(func, calls)
-        bar = make_bar(self._progress, len(futures), describe(func))
-        if bar is None:
-            return _gather(futures).result()
-        tick = _tick_callback(bar)
-        for future in futures:
-            future.add_done_callback(tick)
+        bar = make_bar(self._progress, len(calls), describe(func))
+        sink = self._submit_all(func, calls, kind, bar)
         try:
-            return _gather(futures).result()
+            return sink.as_future().result()
         finally:
-            bar.close(done=sum(1 for f in futures if f.done() and not f.cancelled()))
+            if bar is not None:
+                bar.close(done=len(calls) - sink.remaining)
 
     def map_async(
         self,
@@ -263,8 +225,8 @@ class _PoolTasks:
             assert result.get(timeout=5) == [1, 2]
         """
         check_chunksize(chunksize, allow_auto=False)
-        futures = self._submit_all(func, (((item,), {}) for item in _listed(iterable)))
-        return MapResult(_gather(futures), callback, error_callback)
+        sink = self._submit_all(func, list(iterable), ITEM)  # a copy: the caller may change it
+        return MapResult(sink.as_future(), callback, error_callback)
 
     def starmap_async(
         self,
@@ -281,8 +243,8 @@ class _PoolTasks:
             assert pool.starmap_async(pow, [(2, 3)]).get() == [8]
         """
         check_chunksize(chunksize, allow_auto=False)
-        futures = self._submit_all(func, ((tuple(a), {}) for a in _listed(iterable)))
-        return MapResult(_gather(futures), callback, error_callback)
+        sink = self._submit_all(func, _arg_tuples(iterable), ARGS)
+        return MapResult(sink.as_future(), callback, error_callback)
 
     def imap(
         self, func: Callable[..., T], iterable: Iterable[Any], chunksize: int = 1
@@ -319,20 +281,25 @@ class _PoolTasks:
             raise ValueError(f"Chunksize must be 1+, not {chunksize!r}")  # the stdlib's words
         length = input_length(iterable)
         bar = make_bar(self._progress, length, describe(func))
-        calls: Iterator[Any] = (((item,), {}) for item in iterable)
         window = max(64, MAP_WINDOW_PER_WORKER * self._workers)
-        feed = _Feed(self._engine, func, calls, self._options, window, ordered=ordered, bar=bar)
+        feed = _Feed(
+            self._engine, func, iter(iterable), ITEM, self._options, window,
+            ordered=ordered, bar=bar,
+        )  # fmt: skip
         feed.finite = length is not None
         return ResultIterator(feed, self._owner._maps, timeout_error=PoolTimeoutError)
 
-    def _submit_all(self, func: Callable[..., Any], calls: Iterable[Any]) -> list[Future[Any]]:
+    def _submit_all(
+        self, func: Callable[..., Any], calls: list[Any], kind: str, bar: ProgressBar | None = None
+    ) -> ListSink:
+        """Run every call as one job; its sink fills a list in input order."""
         self._owner._check_running()
         _check_func(func)
-        listed: list[Any] = list(calls)  # the input's errors are raised here, before any task
-        self._owner._check_running()
-        if not listed:
-            return []
-        return self._engine.submit_many(func, listed, self._options)
+        on_ready = None if bar is None else (lambda _s, start, stop: bar.update(stop - start))
+        sink = ListSink(len(calls), on_ready)
+        if calls:
+            self._engine.run(Job(func, calls, self._options, sink, kind))
+        return sink
 
     def with_options(
         self,
@@ -355,8 +322,13 @@ class _PoolTasks:
         return PoolView(self._owner, options, shown)
 
 
-def _listed(iterable: Iterable[T]) -> Iterable[T]:
-    return iterable if isinstance(iterable, (list, tuple)) else list(iterable)
+def _listed(iterable: Iterable[T]) -> list[T]:
+    """The input as a list (its errors are raised here, before any task runs)."""
+    return iterable if type(iterable) is list else list(iterable)
+
+
+def _arg_tuples(iterable: Iterable[Iterable[Any]]) -> list[tuple[Any, ...]]:
+    return [a if type(a) is tuple else tuple(a) for a in iterable]
 
 
 def _check_func(func: Any) -> None:

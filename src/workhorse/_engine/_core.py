@@ -4,7 +4,7 @@
 
     caller threads            manager thread (owns every scheduling structure)       workers
     --------------            ------------------------------------------------       -------
-    submit() ──► inbox ──────► pending (deque of tasks)
+    run(job) ──► inbox ──────► pending (deque of units: item ranges of jobs)
                  + wake pipe    dispatch: a batch per idle worker ──── pipe ───────► run items
                                                                                (progress slot)
                                 wait(conns, sentinels, wake, timeout=next deadline)
@@ -35,15 +35,18 @@ Invariants:
   when its tasks were cancelled, or fail to pickle).
 * A forked worker forgets the parent's engines (``register_at_fork``): its exit must not run
   their at-exit shutdown (which could block on a lock copied while held).
-* Futures are settled only by the manager thread, with ``settle`` (cancelled futures are
-  skipped; a done-callback that raises cannot kill the manager).
+* Outcomes go to each job's sink (see :mod:`._job`) only from the manager thread: a
+  ``submit``'s future is settled with ``settle`` (cancelled futures are skipped; a
+  done-callback that raises cannot kill the manager); a map's results are written into its
+  list a batch at a time. No object is made per item: a batch is a list of units, and the
+  worker's result message is the list of values plus a dict of the items that raised.
 """
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import os
-import reprlib
 import signal
 import threading
 import time
@@ -51,7 +54,6 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from concurrent.futures._base import PENDING, RUNNING
 from multiprocessing import connection, get_context
 from typing import Any
 
@@ -61,11 +63,11 @@ from .._errors import (
     TaskTimeout,
     WorkerCrashed,
 )
-from .._futures import TaskFuture, force_cancel, settle, start_running
 from .._options import TaskOptions
 from .._remote import load_exception
 from .._serialize import dumps, loads
 from ._batching import Batcher
+from ._job import FutureSink, Job, future_job
 from ._progress import ProgressBoard
 from ._worker import worker_main
 
@@ -78,31 +80,39 @@ STOP_GRACE = 2.0  # seconds a worker gets to exit after "stop" before it is kill
 _live_engines: weakref.WeakSet[ProcessEngine] = weakref.WeakSet()
 
 
-class _Task:
-    __slots__ = ("args", "attempt", "fn", "future", "isolate", "kwargs", "options")
+class _Unit:
+    """Items ``start:stop`` of a job, waiting for a worker or sent in a batch. Every item of
+    a unit has been tried ``attempt`` times before; ``isolate`` sends it alone."""
 
-    def __init__(
-        self, future: TaskFuture[Any], fn: Callable[..., Any], args: Any, kwargs: Any,
-        options: TaskOptions,
-    ) -> None:  # fmt: skip
-        self.future, self.fn, self.args, self.kwargs = future, fn, args, kwargs
-        self.options, self.attempt, self.isolate = options, 0, False
+    __slots__ = ("attempt", "isolate", "job", "start", "stop")
 
-    def describe(self) -> str:
-        try:
-            name = getattr(self.fn, "__qualname__", None) or repr(self.fn)
-            shown = [reprlib.repr(a) for a in self.args]
-            shown += [f"{k}={reprlib.repr(v)}" for k, v in self.kwargs.items()]
-            return f"task {name}({', '.join(shown)})"
-        except Exception:  # a user __repr__ that raises must not hide the real error
-            return f"task {getattr(self.fn, '__qualname__', '?')}(...)"
+    def __init__(self, job: Job, start: int, stop: int, attempt: int = 0) -> None:
+        self.job, self.start, self.stop, self.attempt = job, start, stop, attempt
+        self.isolate = False
+
+    def __len__(self) -> int:
+        return self.stop - self.start
 
 
 class _Batch:
-    __slots__ = ("id", "sent_at", "tasks")
+    """What one worker runs: consecutive parts (units) of jobs of one function."""
 
-    def __init__(self, batch_id: int, tasks: list[_Task]) -> None:
-        self.id, self.tasks, self.sent_at = batch_id, tasks, time.monotonic()
+    __slots__ = ("id", "offsets", "parts", "sent_at", "size")
+
+    def __init__(self, batch_id: int, parts: list[_Unit]) -> None:
+        self.id, self.parts, self.sent_at = batch_id, parts, time.monotonic()
+        self.offsets: list[int] = []
+        size = 0
+        for part in parts:
+            self.offsets.append(size)
+            size += len(part)
+        self.size = size
+
+    def locate(self, index: int) -> tuple[_Unit, int]:
+        """The part holding item ``index`` of the batch, and that item's index in its job."""
+        at = bisect.bisect_right(self.offsets, index) - 1
+        part = self.parts[at]
+        return part, part.start + index - self.offsets[at]
 
 
 class _Worker:
@@ -115,11 +125,12 @@ class _Worker:
         self.batch: _Batch | None = None
         self.done = 0
         self.ready = False
-        self.kill_reason: tuple[str, _Task] | None = None
+        # why the manager killed it: ("timeout" | "cancel", job, item index)
+        self.kill_reason: tuple[str, Job, int] | None = None
 
 
 class ProcessEngine:
-    """Runs tasks on ``workers`` processes; never loses a task, never hangs.
+    """Runs jobs on ``workers`` processes; never loses a task, never hangs.
 
     Example::
 
@@ -151,7 +162,8 @@ class ProcessEngine:
         self._inbox: deque[tuple[str, Any]] = deque()
         self._wake_r, self._wake_w = os.pipe()
         self._wake_sent = False
-        self._pending: deque[_Task] = deque()
+        self._pending: deque[_Unit] = deque()
+        self._pending_items = 0
         self._slots: list[_Worker | None] = [None] * workers
         self._fn_ids: dict[int, tuple[Callable[..., Any], int, bytes]] = {}
         self._ids = itertools.count(1)
@@ -171,26 +183,25 @@ class ProcessEngine:
         options: TaskOptions,
     ) -> Future[Any]:  # fmt: skip
         """Queue one task; returns its future."""
-        return self.submit_many(fn, [(args, kwargs)], options)[0]
+        job = future_job(fn, args, kwargs, options, self.stop_job)
+        self.run(job)
+        assert isinstance(job.sink, FutureSink)
+        return job.sink.future
 
-    def submit_many(
-        self, fn: Callable[..., Any], calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
-        options: TaskOptions,
-    ) -> list[Future[Any]]:  # fmt: skip
-        """Queue several calls of ``fn`` at once (one wake-up for all)."""
+    def run(self, job: Job) -> None:
+        """Queue every call of ``job``; outcomes go to its sink."""
         with self._lock:
             if self._broken is not None:
                 raise PoolBroken(f"the pool is broken: {self._broken}") from self._broken
             if self._closing:
                 raise RuntimeError("cannot schedule new futures after shutdown")
-            tasks: list[_Task] = []
-            for args, kwargs in calls:
-                future: TaskFuture[Any] = TaskFuture()
-                future._stop_running = self._request_stop
-                tasks.append(_Task(future, fn, args, kwargs, options))
-            self._inbox.append(("tasks", tasks))
+            self._inbox.append(("job", job))
         self._wake()
-        return [task.future for task in tasks]
+
+    def stop_job(self, job: Job) -> None:
+        """Stop the items of ``job`` that are running now (their workers are killed)."""
+        self._inbox.append(("stop", job))
+        self._wake()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop accepting tasks; finish (or cancel) what is queued; stop the workers."""
@@ -207,7 +218,7 @@ class ProcessEngine:
                 raise
 
     def terminate(self) -> None:
-        """Kill the workers now; every unfinished future is cancelled."""
+        """Kill the workers now; every unfinished task is cancelled."""
         with self._lock:
             self._closing = self._terminating = True
         self._wake()
@@ -223,10 +234,6 @@ class ProcessEngine:
         """The pids of the current workers (for tests and introspection)."""
         return [w.pid for w in self._slots if w is not None and w.pid is not None]
 
-    def _request_stop(self, future: TaskFuture[Any]) -> None:
-        self._inbox.append(("stop", future))
-        self._wake()
-
     def _wake(self) -> None:
         if not self._wake_sent:
             self._wake_sent = True
@@ -235,7 +242,7 @@ class ProcessEngine:
             except OSError:
                 pass  # closed: the manager is gone
 
-    # -- the manager thread -----------------------------------------------------------
+    # -- the manager thread: queue ----------------------------------------------------
 
     def _run(self) -> None:
         try:
@@ -268,14 +275,35 @@ class ProcessEngine:
         inbox = self._inbox
         while inbox:
             kind, payload = inbox.popleft()
-            if kind == "tasks":
-                self._pending.extend(payload)
+            if kind == "job":
+                if payload.calls:
+                    self._pending.append(_Unit(payload, 0, len(payload.calls)))
+                    self._pending_items += len(payload.calls)
             elif kind == "stop":
                 self._stop_running(payload)
             elif kind == "cancel_pending":
-                for task in self._pending:
-                    force_cancel(task.future)
+                for unit in self._pending:
+                    unit.job.sink.drop(unit.start, unit.stop)
                 self._pending.clear()
+                self._pending_items = 0
+
+    def _push_front(self, units: list[_Unit], *, isolate: bool = False) -> None:
+        for unit in units:
+            unit.isolate = unit.isolate or isolate
+            self._pending_items += len(unit)
+        self._pending.extendleft(reversed(units))
+
+    def _fail(self, unit: _Unit, index: int, error: BaseException) -> None:
+        """Item ``index`` of ``unit``'s job failed: run it again if its retries allow."""
+        job = unit.job
+        if job.options.should_retry(unit.attempt, error) and not job.sink.cancelled:
+            retry = _Unit(job, index, index + 1, unit.attempt + 1)
+            retry.isolate = unit.isolate
+            self._push_front([retry])
+        else:
+            job.sink.fail(index, error)
+
+    # -- dispatch ---------------------------------------------------------------------
 
     def _dispatch(self) -> None:
         pending = self._pending
@@ -287,66 +315,92 @@ class ProcessEngine:
             # Loop: a batch can come out empty (cancelled tasks) or fail to pickle, and the
             # worker must not stay idle while tasks wait -- nothing else would wake us.
             while pending and worker.batch is None:
-                tasks = self._take_batch(worker)
-                if tasks:
-                    self._send_batch(worker, tasks)
+                parts = self._take_batch(worker)
+                if parts:
+                    self._send_batch(worker, parts)
 
-    def _take_batch(self, worker: _Worker) -> list[_Task]:
+    def _take_batch(self, worker: _Worker) -> list[_Unit]:
         pending = self._pending
         idle = sum(1 for w in self._slots if w is not None and w.batch is None) or 1
-        size = 1 if pending[0].isolate else self._batcher.size(len(pending), idle)
+        head = pending[0]
+        size = 1 if head.isolate else self._batcher.size(self._pending_items, idle)
         if self._max_tasks is not None:
             size = max(1, min(size, self._max_tasks - worker.done))
-        tasks: list[_Task] = []
-        fn = pending[0].fn
-        while pending and len(tasks) < size and pending[0].fn is fn:
-            if tasks and pending[0].isolate:
+        fn, kind = head.job.fn, head.job.kind
+        parts: list[_Unit] = []
+        taken = 0
+        while pending and taken < size:
+            unit = pending[0]
+            job = unit.job
+            if job.fn is not fn or job.kind != kind or (parts and unit.isolate):
                 break
-            task = pending.popleft()
-            state = task.future._state
-            if state == PENDING and not start_running(task.future):
-                continue  # cancelled while queued
-            if state not in (PENDING, RUNNING):
-                continue  # cancelled while waiting for a retry
-            tasks.append(task)
-        return tasks
+            if not job.sink.start():  # cancelled while queued
+                pending.popleft()
+                self._pending_items -= len(unit)
+                continue
+            count = min(size - taken, len(unit))
+            if count == len(unit):
+                pending.popleft()
+                part = unit
+            else:
+                part = _Unit(job, unit.start, unit.start + count, unit.attempt)
+                unit.start += count
+            self._pending_items -= count
+            parts.append(part)
+            taken += count
+        return parts
 
-    def _send_batch(self, worker: _Worker, tasks: list[_Task]) -> None:
-        fn_id = self._function_id(tasks[0])
+    def _send_batch(self, worker: _Worker, parts: list[_Unit]) -> None:
+        first = parts[0]
+        fn_id = self._function_id(first.job, parts)
         if fn_id is None:
             return
+        if len(parts) == 1:
+            calls = first.job.calls[first.start : first.stop]
+        else:
+            calls = [c for part in parts for c in part.job.calls[part.start : part.stop]]
         try:
-            blob = _dumps([(t.args, t.kwargs) for t in tasks], "the arguments")
-        except SerializationError:
-            tasks = self._drop_unpicklable(tasks)
-            if not tasks:
-                return
-            blob = _dumps([(t.args, t.kwargs) for t in tasks], "the arguments")
-        batch = _Batch(next(self._ids), tasks)
+            if len(calls) == 1:
+                what = f"an argument of {first.job.describe(first.start)}"
+            else:
+                what = "the arguments"
+            blob = _dumps(calls, what)
+        except SerializationError as exc:
+            if len(calls) == 1:
+                first.job.sink.fail(first.start, exc)  # not retried: it would fail again
+            else:  # find the culprit: one item per batch from now on
+                self._push_front(_singles(parts), isolate=True)
+            return
+        batch = _Batch(next(self._ids), parts)
+        timed = any(part.job.options.timeout for part in parts)
         try:
             if fn_id not in worker.fns:
-                worker.conn.send_bytes(dumps(("fn", fn_id, self._fn_ids[id(tasks[0].fn)][2])))
+                worker.conn.send_bytes(dumps(("fn", fn_id, self._fn_ids[id(first.job.fn)][2])))
                 worker.fns.add(fn_id)
             worker.batch = batch
-            worker.conn.send_bytes(dumps(("batch", batch.id, fn_id, blob)))
+            worker.conn.send_bytes(dumps(("batch", batch.id, fn_id, first.job.kind, timed, blob)))
         except OSError:
             pass  # the worker died: its sentinel reports it and the batch is recovered
 
-    def _function_id(self, task: _Task) -> int | None:
-        key = id(task.fn)
+    def _function_id(self, job: Job, parts: list[_Unit]) -> int | None:
+        fn = job.fn
+        key = id(fn)
         entry = self._fn_ids.pop(key, None)
-        if entry is not None and entry[0] is task.fn:
+        if entry is not None and entry[0] is fn:
             self._fn_ids[key] = entry  # most recently used last
             return entry[1]
         try:
-            blob = _dumps(task.fn, "function", by_value=True)
+            blob = _dumps(fn, "function", by_value=True)
         except SerializationError as exc:
-            for other in [task, *[t for t in self._pending if t.fn is task.fn]]:
-                settle(other.future, False, exc)
-            self._pending = deque(t for t in self._pending if t.fn is not task.fn)
+            doomed = parts + [u for u in self._pending if u.job.fn is fn]
+            self._pending = deque(u for u in self._pending if u.job.fn is not fn)
+            self._pending_items = sum(len(u) for u in self._pending)
+            for unit in doomed:
+                for index in range(unit.start, unit.stop):
+                    unit.job.sink.fail(index, exc)
             return None
         fn_id = next(self._ids)
-        self._fn_ids[key] = (task.fn, fn_id, blob)
+        self._fn_ids[key] = (fn, fn_id, blob)
         if len(self._fn_ids) > FUNCTION_CACHE:
             self._forget(next(iter(self._fn_ids)))
         return fn_id
@@ -363,16 +417,7 @@ class ProcessEngine:
                 except OSError:
                     pass
 
-    def _drop_unpicklable(self, tasks: list[_Task]) -> list[_Task]:
-        kept = []
-        for task in tasks:
-            try:
-                _dumps((task.args, task.kwargs), f"an argument of {task.describe()}")
-            except SerializationError as exc:
-                settle(task.future, False, exc)
-            else:
-                kept.append(task)
-        return kept
+    # -- waiting and outcomes -----------------------------------------------------------
 
     def _wait_and_handle(self) -> None:
         by_handle: dict[Any, tuple[str, _Worker | None]] = {self._wake_r: ("wake", None)}
@@ -398,20 +443,30 @@ class ProcessEngine:
                 else:
                     self._on_death(worker)
 
+    def _running_item(self, worker: _Worker) -> tuple[_Unit, int, int] | None:
+        """``(part, item index in its job, start time ns)`` of the item ``worker`` runs."""
+        batch = worker.batch
+        if batch is None:
+            return None
+        batch_id, index, started = self._board.read(worker.slot)
+        if batch_id != batch.id or not 0 <= index < batch.size:
+            return None
+        part, item = batch.locate(index)
+        return part, item, started
+
     def _tick(self) -> float | None:
         soonest: float | None = None
         now = time.monotonic_ns()
         for worker in self._slots:
             if worker is None or worker.batch is None:
                 continue
-            if not any(t.options.timeout for t in worker.batch.tasks):
+            if not any(p.job.options.timeout for p in worker.batch.parts):
                 continue
-            batch_id, index, started = self._board.read(worker.slot)
-            tasks = worker.batch.tasks
-            task = tasks[index] if batch_id == worker.batch.id and index < len(tasks) else None
             left = 0.05
-            if task is not None and task.options.timeout:
-                left = min(left, (started + task.options.timeout * 1e9 - now) / 1e9)
+            running = self._running_item(worker)
+            if running is not None and running[0].job.options.timeout:
+                timeout = running[0].job.options.timeout
+                left = min(left, (running[2] + timeout * 1e9 - now) / 1e9)
             soonest = left if soonest is None else min(soonest, left)
         return None if soonest is None else max(0.001, soonest)
 
@@ -428,7 +483,7 @@ class ProcessEngine:
             return
         kind = message[0]
         if kind == "done":
-            self._on_done(worker, message[2])
+            self._on_done(worker, message[2], message[3])
         elif kind == "ready":
             worker.ready = True
             self._startup_failures = 0
@@ -440,57 +495,61 @@ class ProcessEngine:
         elif kind == "retire":
             self._retire(worker)
 
-    def _on_done(self, worker: _Worker, outcomes: list[tuple[bool, Any]]) -> None:
+    def _on_done(self, worker: _Worker, values: list[Any], failures: dict[int, bytes]) -> None:
         batch = worker.batch
         worker.batch = None
         if batch is None:
             return
-        worker.done += len(batch.tasks)
-        self._batcher.observe(len(batch.tasks), time.monotonic() - batch.sent_at)
-        for task, (ok, payload) in zip(batch.tasks, outcomes, strict=True):
-            if ok:
-                settle(task.future, True, payload)
-            else:
-                self._fail(task, _load_exception(payload, task))
+        worker.done += batch.size
+        self._batcher.observe(batch.size, time.monotonic() - batch.sent_at)
+        if not failures and len(batch.parts) == 1:
+            part = batch.parts[0]
+            part.job.sink.ok(part.start, values)
+            return
+        for part, offset in zip(batch.parts, batch.offsets, strict=True):
+            sink = part.job.sink
+            run_start = part.start  # a run of successes is delivered at once
+            for index in range(len(part)):
+                if offset + index in failures:
+                    item = part.start + index
+                    if run_start < item:
+                        sink.ok(run_start, values[offset + run_start - part.start : offset + index])
+                    error = _load_exception(failures[offset + index], part.job, item)
+                    self._fail(part, item, error)
+                    run_start = item + 1
+            if run_start < part.stop:
+                sink.ok(run_start, values[offset + run_start - part.start : offset + len(part)])
 
     def _unreadable_results(self, worker: _Worker, exc: BaseException) -> None:
         batch, worker.batch = worker.batch, None
         if batch is None:
             return
-        if len(batch.tasks) == 1:
+        if batch.size == 1:
+            part = batch.parts[0]
             error = SerializationError(
-                f"the result of {batch.tasks[0].describe()} could not be unpickled: {exc!r}"
+                f"the result of {part.job.describe(part.start)} could not be unpickled: {exc!r}"
             )
             error.__cause__ = exc
-            self._fail(batch.tasks[0], error)
+            self._fail(part, part.start, error)
         else:
-            self._requeue(batch.tasks, isolate=True)
+            self._push_front(_singles(batch.parts), isolate=True)
 
     def _on_unpack_failed(self, worker: _Worker, exc: BaseException) -> None:
         batch, worker.batch = worker.batch, None
         if batch is None:
             return
-        if len(batch.tasks) == 1:
+        if batch.size == 1:
+            part = batch.parts[0]
             error = SerializationError(
-                f"the arguments of {batch.tasks[0].describe()} could not be unpickled in "
+                f"the arguments of {part.job.describe(part.start)} could not be unpickled in "
                 f"the worker: {type(exc).__name__}: {exc}"
             )
             error.__cause__ = exc
-            self._fail(batch.tasks[0], error)
+            self._fail(part, part.start, error)
         else:
-            self._requeue(batch.tasks, isolate=True)
+            self._push_front(_singles(batch.parts), isolate=True)
 
-    def _fail(self, task: _Task, error: BaseException) -> None:
-        if task.options.should_retry(task.attempt, error) and not task.future.cancelled():
-            task.attempt += 1
-            self._pending.appendleft(task)
-        else:
-            settle(task.future, False, error)
-
-    def _requeue(self, tasks: list[_Task], *, isolate: bool = False) -> None:
-        for task in tasks:
-            task.isolate = task.isolate or isolate
-        self._pending.extendleft(reversed(tasks))
+    # -- deaths, deadlines, kills -------------------------------------------------------
 
     def _on_death(self, worker: _Worker) -> None:
         self._slots[worker.slot] = None
@@ -512,57 +571,64 @@ class ProcessEngine:
         batch_id, index, _ = self._board.read(worker.slot)
         stage = ""
         if batch_id != batch.id:  # died before its first item: unpickling, most likely
-            if len(batch.tasks) > 1 or not batch.tasks[0].isolate:
-                self._requeue(batch.tasks, isolate=True)
+            if batch.size > 1 or not batch.parts[0].isolate:
+                self._push_front(_singles(batch.parts), isolate=True)
                 return
             index, stage = 0, "before the task started (unpickling its arguments?)"
-        elif index >= len(batch.tasks):  # every item ran; died while pickling the results
-            if len(batch.tasks) > 1:
-                self._requeue(batch.tasks, isolate=True)
+        elif index >= batch.size:  # every item ran; died while pickling the results
+            if batch.size > 1:
+                self._push_front(_singles(batch.parts), isolate=True)
                 return
             index, stage = 0, "after the task returned, while pickling its result"
-        running = batch.tasks[index]
-        self._requeue(batch.tasks[:index] + batch.tasks[index + 1 :])
+        running, item = batch.locate(index)
+        # Every other item goes back: those before it lost their results with the worker.
+        rest: list[_Unit] = []
+        for part in batch.parts:
+            if part is not running:
+                rest.append(part)
+                continue
+            if part.start < item:
+                rest.append(_Unit(part.job, part.start, item, part.attempt))
+            if item + 1 < part.stop:
+                rest.append(_Unit(part.job, item + 1, part.stop, part.attempt))
+        self._push_front(rest)
         reason = worker.kill_reason
-        if reason is not None and reason[1] is running and reason[0] == "cancel":
-            return  # its future is already cancelled
-        if reason is not None and reason[1] is running:
-            timeout = running.options.timeout
+        if reason is not None and reason[1] is running.job and reason[2] == item:
+            if reason[0] == "cancel":
+                return  # its future is already cancelled, or its map stopped reading
+            timeout = running.job.options.timeout
             error: BaseException = TaskTimeout(
-                f"{running.describe()} ran longer than its timeout of {timeout} s and was "
-                f"stopped (its worker, pid {worker.pid}, was killed and replaced)"
+                f"{running.job.describe(item)} ran longer than its timeout of {timeout} s and "
+                f"was stopped (its worker, pid {worker.pid}, was killed and replaced)"
             )
         else:
-            error = WorkerCrashed(running.describe(), worker.pid, exitcode)
+            error = WorkerCrashed(running.job.describe(item), worker.pid, exitcode)
             if stage:
                 error.add_note(f"the worker died {stage}")
-        self._fail(running, error)
+        self._fail(running, item, error)
 
     def _check_deadlines(self) -> None:
         now = time.monotonic_ns()
         for worker in self._slots:
-            if worker is None or worker.batch is None or worker.kill_reason is not None:
+            if worker is None or worker.kill_reason is not None:
                 continue
-            batch_id, index, started = self._board.read(worker.slot)
-            if batch_id != worker.batch.id or index >= len(worker.batch.tasks):
+            running = self._running_item(worker)
+            if running is None:
                 continue
-            task = worker.batch.tasks[index]
-            timeout = task.options.timeout
+            part, item, started = running
+            timeout = part.job.options.timeout
             if timeout is not None and now - started > timeout * 1e9:
-                self._kill(worker, ("timeout", task))
+                self._kill(worker, ("timeout", part.job, item))
 
-    def _stop_running(self, future: TaskFuture[Any]) -> None:
+    def _stop_running(self, job: Job) -> None:
         for worker in self._slots:
-            if worker is None or worker.batch is None:
+            if worker is None or worker.kill_reason is not None:
                 continue
-            for index, task in enumerate(worker.batch.tasks):
-                if task.future is future:
-                    batch_id, running, _ = self._board.read(worker.slot)
-                    if batch_id == worker.batch.id and running == index:
-                        self._kill(worker, ("cancel", task))
-                    return
+            running = self._running_item(worker)
+            if running is not None and running[0].job is job:
+                self._kill(worker, ("cancel", job, running[1]))
 
-    def _kill(self, worker: _Worker, reason: tuple[str, _Task]) -> None:
+    def _kill(self, worker: _Worker, reason: tuple[str, Job, int]) -> None:
         worker.kill_reason = reason
         if worker.pid is not None:
             try:
@@ -570,10 +636,12 @@ class ProcessEngine:
             except ProcessLookupError:
                 pass
 
+    # -- worker lifecycle ---------------------------------------------------------------
+
     def _retire(self, worker: _Worker) -> None:
         self._slots[worker.slot] = None
         if worker.batch is not None:  # never sent by _dispatch; kept as a safety net
-            self._requeue(worker.batch.tasks)
+            self._push_front(worker.batch.parts)
             worker.batch = None
         worker.process.join(STOP_GRACE)
         if worker.process.is_alive():
@@ -611,24 +679,26 @@ class ProcessEngine:
             self._broken = error
         victims = list(self._pending)
         self._pending.clear()
+        self._pending_items = 0
         for worker in self._slots:
             if worker is not None and worker.batch is not None:
-                victims.extend(worker.batch.tasks)
+                victims.extend(worker.batch.parts)
         for kind, payload in self._inbox:
-            if kind == "tasks":
-                victims.extend(payload)
+            if kind == "job":
+                victims.append(_Unit(payload, 0, len(payload.calls)))
         self._inbox.clear()
-        for task in victims:
-            broken = PoolBroken(str(error))
-            broken.__cause__ = cause
-            settle(task.future, False, broken)
+        for unit in victims:
+            for index in range(unit.start, unit.stop):
+                broken = PoolBroken(str(error))  # each its own: no shared growing traceback
+                broken.__cause__ = cause
+                unit.job.sink.fail(index, broken)
 
     def _stop_workers(self) -> None:
         workers = [w for w in self._slots if w is not None]
         leftovers = list(self._pending)
         for worker in workers:
             if worker.batch is not None:
-                leftovers.extend(worker.batch.tasks)
+                leftovers.extend(worker.batch.parts)
             if self._terminating or self._broken is not None:
                 worker.process.kill()
             else:
@@ -643,12 +713,21 @@ class ProcessEngine:
                 worker.process.kill()
                 worker.process.join()
             worker.conn.close()
-        for task in leftovers:
-            force_cancel(task.future)
+        for kind, payload in self._inbox:
+            if kind == "job":
+                leftovers.append(_Unit(payload, 0, len(payload.calls)))
+        self._inbox.clear()
+        for unit in leftovers:
+            unit.job.sink.drop(unit.start, unit.stop)
         self._slots = [None] * self.workers
         self._board.close()
         os.close(self._wake_r)
         os.close(self._wake_w)
+
+
+def _singles(parts: list[_Unit]) -> list[_Unit]:
+    """Every item of ``parts`` as a unit of its own (to find the one that fails)."""
+    return [_Unit(p.job, i, i + 1, p.attempt) for p in parts for i in range(p.start, p.stop)]
 
 
 def _dumps(obj: object, what: str, *, by_value: bool = False) -> bytes:
@@ -665,13 +744,13 @@ def _dumps(obj: object, what: str, *, by_value: bool = False) -> bytes:
         raise error from exc
 
 
-def _load_exception(payload: bytes, task: _Task) -> BaseException:
+def _load_exception(payload: bytes, job: Job, index: int) -> BaseException:
     """A task's exception from its worker; if it cannot be rebuilt here, say so."""
     try:
         return load_exception(payload)
     except BaseException as exc:  # SystemExit too: it must not stop the manager
         error = SerializationError(
-            f"the exception raised by {task.describe()} could not be unpickled: {exc!r}"
+            f"the exception raised by {job.describe(index)} could not be unpickled: {exc!r}"
         )
         error.__cause__ = exc
         return error

@@ -59,6 +59,22 @@ class ProgressBoard:
         """The shared-memory name to hand to workers."""
         return self._segment.name
 
+    def begin_batch(self, slot: int, batch: int) -> memoryview:
+        """Record that the worker in ``slot`` starts ``batch`` at item 0; returns the view
+        in which the worker then writes each item's index at ``index_at(slot)`` (and, for
+        batches with timeouts, each item's start time at ``index_at(slot) + 1``)."""
+        base = slot * FIELDS
+        view = self._view
+        view[base + 2] = time.monotonic_ns()
+        view[base + 1] = 0  # before the batch id: a reader never pairs it with a stale index
+        view[base] = batch
+        return view
+
+    @staticmethod
+    def index_at(slot: int) -> int:
+        """Where a worker's current item index lives in the view of :meth:`begin_batch`."""
+        return slot * FIELDS + 1
+
     def start_item(self, slot: int, batch: int, index: int) -> None:
         """Record that the worker in ``slot`` starts item ``index`` of ``batch``."""
         base = slot * FIELDS

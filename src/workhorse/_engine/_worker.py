@@ -3,11 +3,13 @@
 Protocol (each message one pickled tuple over the worker's own duplex connection)::
 
     parent -> worker   ("fn", fn_id, blob)              a function, sent once per worker
-                       ("batch", batch_id, fn_id, blob)  blob: pickled [(args, kwargs), ...]
+                       ("batch", batch_id, fn_id, kind, timed, blob)
+                           blob: the pickled calls, each stored as ``kind`` says (see
+                           ``_job.ITEM``/``ARGS``/``CALL``); ``timed``: an item has a timeout
                        ("stop",)                         finish and exit
     worker -> parent   ("ready", pid)                    initializer done
                        ("init_failed", exc_blob)         initializer raised: worker exits
-                       ("done", batch_id, outcomes)      outcomes: [(ok, value | exc_blob)]
+                       ("done", batch_id, values, failures)  failures: {index: exc_blob}
                        ("unpack_failed", batch_id, exc_blob)  the batch could not be unpickled
                        ("retire", tasks_done)            max tasks reached: worker exits
 
@@ -30,11 +32,10 @@ from typing import Any
 from .._errors import SerializationError
 from .._remote import dump_exception
 from .._serialize import dumps, loads
+from ._job import ARGS, ITEM
 from ._progress import ProgressBoard
 
 __all__ = ["worker_main"]
-
-Outcome = tuple[bool, Any]
 
 
 def worker_main(
@@ -79,23 +80,25 @@ def _serve(
         elif kind == "forget":
             functions.pop(message[1], None)
         elif kind == "batch":
-            _, batch_id, fn_id, blob = message
+            _, batch_id, fn_id, call_kind, timed, blob = message
             try:
                 items = loads(blob)
             except BaseException as exc:  # SystemExit too: refuse the batch, stay alive
                 conn.send_bytes(dumps(("unpack_failed", batch_id, dump_exception(exc, origin))))
                 continue
             fn = functions[fn_id]
-            outcomes = _run_batch(board, slot, batch_id, fn, items, origin)
+            values, failures = _run_batch(
+                board, slot, batch_id, fn, call_kind, items, timed, origin
+            )
             # Index one past the last item: a death from here on happened while pickling or
             # sending the results, and the parent must not blame the last item's *run*.
-            board.start_item(slot, batch_id, len(outcomes))
-            conn.send_bytes(_pack_done(batch_id, outcomes, fn, origin))
-            board.finish_batch(slot, len(outcomes))
-            done += len(outcomes)
+            board.start_item(slot, batch_id, len(values))
+            conn.send_bytes(_pack_done(batch_id, values, failures, fn, origin))
+            board.finish_batch(slot, len(values))
+            done += len(values)
             # Drop the batch now, while idle: a __del__ that crashes the worker must not be
             # blamed on the next batch's first item (it would run inside it otherwise).
-            del message, blob, items, outcomes
+            del message, blob, items, values, failures
             if max_tasks is not None and done >= max_tasks:
                 conn.send_bytes(dumps(("retire", done)))
                 return
@@ -121,34 +124,85 @@ def _load_function(blob: bytes, origin: str) -> Any:
 
 
 def _run_batch(
-    board: ProgressBoard, slot: int, batch_id: int, fn: Any, items: Any, origin: str
-) -> list[Outcome]:
-    outcomes: list[Outcome] = []
-    append = outcomes.append
-    for index, (args, kwargs) in enumerate(items):
-        board.start_item(slot, batch_id, index)
+    board: ProgressBoard, slot: int, batch_id: int, fn: Any, kind: str, items: list[Any],
+    timed: bool, origin: str,
+) -> tuple[list[Any], dict[int, bytes]]:  # fmt: skip
+    """Run every item; ``values[i]`` is item i's result, ``failures[i]`` its pickled error.
+
+    The index of the item running is always ``len(values)``: a loop that raises is resumed
+    after the failed item. Per item, the worker writes only that index into its progress
+    slot (and the start time when a timeout applies), which is what lets batches stay
+    cheap while a crash or a timeout still names the exact item.
+    """
+    values: list[Any] = []
+    failures: dict[int, bytes] = {}
+    view = board.begin_batch(slot, batch_id)
+    at = board.index_at(slot)
+    while len(values) < len(items):
         try:
-            append((True, fn(*args, **kwargs)))
+            if timed:
+                _run_timed(board, slot, batch_id, fn, kind, items, values)
+            else:
+                _run_fast(view, at, fn, kind, items, values)
         except BaseException as exc:  # SystemExit included: it fails the task, not the worker
-            append((False, dump_exception(exc, origin)))
-    return outcomes
+            failures[len(values)] = dump_exception(exc, origin)
+            values.append(None)
+    return values, failures
 
 
-def _pack_done(batch_id: int, outcomes: list[Outcome], fn: Any, origin: str) -> bytes:
+def _run_fast(
+    view: memoryview, at: int, fn: Any, kind: str, items: list[Any], values: list[Any]
+) -> None:
+    append = values.append
+    start = len(values)
+    if kind == ITEM:
+        for index in range(start, len(items)):
+            view[at] = index
+            append(fn(items[index]))
+    elif kind == ARGS:
+        for index in range(start, len(items)):
+            view[at] = index
+            append(fn(*items[index]))
+    else:
+        for index in range(start, len(items)):
+            view[at] = index
+            args, kwargs = items[index]
+            append(fn(*args, **kwargs))
+
+
+def _run_timed(
+    board: ProgressBoard, slot: int, batch_id: int, fn: Any, kind: str, items: list[Any],
+    values: list[Any],
+) -> None:  # fmt: skip
+    for index in range(len(values), len(items)):
+        board.start_item(slot, batch_id, index)
+        item = items[index]
+        if kind == ITEM:
+            values.append(fn(item))
+        elif kind == ARGS:
+            values.append(fn(*item))
+        else:
+            values.append(fn(*item[0], **item[1]))
+
+
+def _pack_done(
+    batch_id: int, values: list[Any], failures: dict[int, bytes], fn: Any, origin: str
+) -> bytes:
     try:
-        return dumps(("done", batch_id, outcomes))
+        return dumps(("done", batch_id, values, failures))
     except BaseException:  # SystemExit from a __reduce__ too: it must not end the worker
         pass
     # Some result cannot be pickled: find it, fail only that item.
-    packed: list[Outcome] = []
-    for outcome in outcomes:
-        if outcome[0]:
-            try:
-                dumps(outcome[1])
-            except BaseException as exc:
-                outcome = (False, dump_exception(_unpicklable_result(fn, outcome[1], exc), origin))  # noqa: PLW2901
-        packed.append(outcome)
-    return dumps(("done", batch_id, packed))
+    for index, value in enumerate(values):
+        if index in failures:
+            continue
+        try:
+            dumps(value)
+        except BaseException as exc:
+            error = _unpicklable_result(fn, value, exc)
+            failures[index] = dump_exception(error, origin)
+            values[index] = None
+    return dumps(("done", batch_id, values, failures))
 
 
 def _unpicklable_result(fn: Any, value: object, exc: BaseException) -> SerializationError:
