@@ -15,14 +15,23 @@ object, so any process can open the ring by name at any time::
 
 Invariants (all fields are written only with the mutex held):
 
-* ``head <= tail`` are byte counters that only grow; ``tail - head <= capacity`` bytes are in
-  use. ``capacity`` is a power of two and every frame starts 8-byte aligned, so a frame's
-  int64 length never straddles the wrap point; its payload is copied in at most two slices.
-* A frame is ``[len][payload][pad to 8]``. ``len >= 0``: the pickle is in the ring.
-  ``len < 0``: the payload is the name of an *out-of-band* segment holding the pickle (items
-  whose frame would exceed ``capacity // 4``). The reader unlinks it after reading it.
-* ``count`` frames are in the ring; ``buffered`` items were accepted by ``put`` but still sit
-  in some process's feeder backlog; ``unfinished`` counts items put and not yet task_done.
+* ``head <= tail`` are byte counters; ``tail - head <= capacity`` bytes are in use. They only
+  grow, except that both are reset to 0 whenever the ring empties: a queue whose consumers
+  keep up then only ever touches the first pages of its segment. ``capacity`` is a power of
+  two and every frame starts 8-byte aligned, so an int64 field never straddles the wrap
+  point; a payload is copied in at most two slices.
+* A frame is ``[len][payload][pad to 8]``, of one of three kinds (``len`` tells which):
+
+  - ``0 <= len < BATCH``: one item, its pickle in the ring;
+  - ``len < 0``: one item whose payload is the name of an *out-of-band* segment holding the
+    pickle (items whose frame would exceed ``capacity // 4``); the reader unlinks it;
+  - ``len >= BATCH``: a *batch* of ``n`` items written by one ``put_many``, payload
+    ``[n][taken][taken_bytes][n item lengths][the n pickles]`` (``len - BATCH`` bytes).
+    Readers take items from its front, advancing ``taken``/``taken_bytes``; the frame leaves
+    the ring with its last item. A batch holds no out-of-band item (those get single frames).
+* ``count`` items (not frames) are in the ring; ``buffered`` items were accepted by ``put``
+  but still sit in some process's feeder backlog; ``unfinished`` counts items put and not
+  yet task_done.
 * For each channel, ``waiting`` threads are registered (they incremented it under the mutex
   before sleeping and decrement it after waking) and ``pending`` tokens were posted to them
   and not yet taken. A waker posts only while ``waiting > pending``, so tokens never pile
@@ -43,6 +52,7 @@ import _posixshmem
 import mmap
 import os
 import time
+from array import array
 from collections import deque
 from typing import Any
 
@@ -52,13 +62,18 @@ from ._serialize import loads
 from ._sharing import pid_alive
 from ._shm import Segment
 
-__all__ = ["HEADER_BYTES", "Ring"]
+__all__ = ["BATCH", "HEADER_BYTES", "Ring"]
 
 # Header field indices (int64 each).
 HEAD, TAIL, COUNT, HOLDER, BROKEN, STATE, UNFINISHED, BUFFERED = range(8)
 GETTERS, PUTTERS, JOINERS = 8, 10, 12  # waiting count at i, pending tokens at i + 1
 HEADER_BYTES = 128
 ALIVE, SHUTDOWN, IMMEDIATE = 0, 1, 2
+
+#: A frame length field at or above this marks a batch frame (payload ``len - BATCH`` bytes).
+BATCH = 1 << 62
+#: Bytes of a batch payload before its item lengths: ``n``, ``taken``, ``taken_bytes``.
+BATCH_HEADER = 24
 
 #: Seconds a waiter tries for the mutex before checking whether its holder is alive.
 BROKEN_AFTER = 1.0
@@ -67,7 +82,13 @@ SPIN = 200
 #: Seconds even a non-blocking call waits for a contended mutex.
 MUTEX_GRACE = 0.05
 
-Backlog = deque[tuple[bytes, int]]  # (payload, frame length field) not yet in the ring
+#: A frame not yet in the ring: (payload, length field, number of items).
+Frame = tuple[bytes, int, int]
+Backlog = deque[Frame]
+#: What readers take out: ``(bytes, length field, False)`` for one item; ``(bytes, item
+#: lengths, padded)`` for several: a batch's pickles back to back (not padded), or a run of
+#: single frames, each still ``[len][pickle][pad to 8]`` (padded).
+Chunk = tuple[bytes, "int | array[int]", bool]
 
 
 def store_oob(prefix: str, data: bytes) -> bytes:
@@ -94,8 +115,15 @@ def discard_oob(name: bytes) -> None:
         pass
 
 
+def discard_frames(frames: list[Frame] | Backlog) -> None:
+    """Unlink the out-of-band segments of frames that will never be written."""
+    for data, length, _ in frames:
+        if length < 0:
+            discard_oob(data)
+
+
 def load(data: bytes, length: int) -> Any:
-    """Unpickle a frame read by :meth:`Ring.read`, fetching (and unlinking) out-of-band data."""
+    """Unpickle one item read from the ring, fetching (and unlinking) out-of-band data."""
     if length >= 0:
         return loads(data)
     name = data.decode()
@@ -127,7 +155,8 @@ def unlink_prefixed(prefix: str) -> None:
 
 def frame_bytes(length: int) -> int:
     """Ring bytes taken by a frame whose length field is ``length``."""
-    return 8 + ((abs(length) + 7) & -8)
+    n = length - BATCH if length >= BATCH else abs(length)
+    return 8 + ((n + 7) & -8)
 
 
 class Ring:
@@ -257,7 +286,7 @@ class Ring:
     def room(self) -> int:
         return self.capacity - (self.hq[TAIL] - self.hq[HEAD])
 
-    def write(self, data: bytes, length: int) -> None:
+    def write(self, data: bytes | memoryview, length: int) -> None:
         """Append one frame; the caller checked ``room() >= frame_bytes(length)``."""
         hq, buf, cap = self.hq, self.buf, self.capacity
         tail = hq[TAIL]
@@ -275,38 +304,109 @@ class Ring:
             buf[: n - split] = view[split:]
         hq[TAIL] = tail + 8 + ((n + 7) & -8)
 
+    def copy(self, offset: int, n: int) -> bytes:
+        """The ``n`` ring bytes from ``offset`` (any ring position; wraps)."""
+        start = offset & self.mask
+        end = start + n
+        if end <= self.capacity:
+            return self.buf[start:end].tobytes()
+        return self.buf[start:].tobytes() + self.buf[: end - self.capacity].tobytes()
+
+    def _advance(self, head: int) -> None:
+        hq = self.hq
+        if head == hq[TAIL]:
+            hq[HEAD] = hq[TAIL] = 0  # empty: restart at the front (see the module docstring)
+        else:
+            hq[HEAD] = head
+
     def read(self) -> tuple[bytes, int]:
-        """Remove the oldest frame (``count`` is the caller's to update)."""
-        hq, buf, cap = self.hq, self.buf, self.capacity
-        head = hq[HEAD]
+        """Remove the oldest item: its bytes and length field (``count`` is the caller's)."""
+        head = self.hq[HEAD]
         pos = head & self.mask
         length = self.rq[pos >> 3]
+        if length >= BATCH:
+            data, lens = self._take_batch(pos, length, 1)
+            return data, lens[0]
         n = -length if length < 0 else length
-        start = (pos + 8) & self.mask
-        end = start + n
-        if end <= cap:
-            data = buf[start:end].tobytes()
-        else:
-            data = buf[start:].tobytes() + buf[: end - cap].tobytes()
-        hq[HEAD] = head + 8 + ((n + 7) & -8)
+        data = self.copy(pos + 8, n)
+        self._advance(head + 8 + ((n + 7) & -8))
         return data, length
 
+    def take(self, max_items: int) -> tuple[list[Chunk], int]:
+        """Remove up to ``max_items`` of the oldest items; update ``count`` (mutex held).
+
+        Runs of single in-ring frames are copied out in one slice (the reader splits them),
+        and a batch frame in one or two: the cost is per lock round, not per item.
+        """
+        hq, rq, mask = self.hq, self.rq, self.mask
+        count = hq[COUNT]
+        want = count if count < max_items else max_items
+        chunks: list[Chunk] = []
+        got = 0
+        while got < want:
+            head = hq[HEAD]
+            pos = head & mask
+            length = rq[pos >> 3]
+            if length >= BATCH:
+                data, lens = self._take_batch(pos, length, want - got)
+                chunks.append((data, lens, False))
+                got += len(lens)
+            elif length < 0:
+                data, length = self.read()
+                chunks.append((data, length, False))
+                got += 1
+            else:
+                # A run of in-ring single frames: their lengths, then one copy of the run.
+                lens = array("q")
+                end, tail = head, hq[TAIL]
+                while got < want and end < tail:
+                    length = rq[(end & mask) >> 3]
+                    if length < 0 or length >= BATCH:
+                        break
+                    lens.append(length)
+                    end += 8 + ((length + 7) & -8)
+                    got += 1
+                chunks.append((self.copy(pos, end - head), lens, True))
+                self._advance(end)
+        hq[COUNT] = count - got
+        return chunks, got
+
+    def _take_batch(self, pos: int, length: int, want: int) -> tuple[bytes, array[int]]:
+        """Take up to ``want`` items from the front of the batch frame at ``pos``."""
+        rq, mask = self.rq, self.mask
+        payload = pos + 8
+        n = rq[(payload & mask) >> 3]
+        at_taken, at_bytes = ((payload + 8) & mask) >> 3, ((payload + 16) & mask) >> 3
+        taken, skip = rq[at_taken], rq[at_bytes]
+        k = n - taken
+        k = min(k, want)
+        lens = array("q")
+        lens.frombytes(self.copy(payload + BATCH_HEADER + 8 * taken, 8 * k))
+        size = sum(lens)
+        data = self.copy(payload + BATCH_HEADER + 8 * n + skip, size)
+        if taken + k == n:
+            self._advance(self.hq[HEAD] + frame_bytes(length))
+        else:
+            rq[at_taken], rq[at_bytes] = taken + k, skip + size
+        return data, lens
+
     def drop_all(self) -> int:
-        """Discard every frame, unlinking out-of-band data; return how many (mutex held)."""
-        hq = self.hq
+        """Discard every item, unlinking out-of-band data; return how many (mutex held)."""
+        hq, rq, mask = self.hq, self.rq, self.mask
         n = hq[COUNT]
-        for _ in range(n):
-            data, length = self.read()
+        head, tail = hq[HEAD], hq[TAIL]
+        while head < tail:
+            length = rq[(head & mask) >> 3]
             if length < 0:
-                discard_oob(data)
-        hq[COUNT] = 0
-        hq[HEAD] = hq[TAIL]
+                discard_oob(self.copy(head + 8, -length))
+            head += frame_bytes(length)
+        hq[COUNT] = hq[HEAD] = hq[TAIL] = 0
         return n
 
     def flush(self, backlog: Backlog) -> int:
         """Move what fits of a feeder's backlog into the ring in one lock round.
 
-        Returns the frame size the first remaining item needs (0 when the backlog is empty).
+        Returns the frame size the first remaining frame needs (0 when the backlog is empty).
         After an immediate shutdown the backlog is dropped instead.
         """
         self.lock(None)
@@ -317,12 +417,12 @@ class Ring:
                 return 0
             moved = 0
             while backlog:
-                data, length = backlog[0]
+                data, length, items = backlog[0]
                 if self.room() < frame_bytes(length):
                     break
                 self.write(data, length)
                 backlog.popleft()
-                moved += 1
+                moved += items
             if moved:
                 hq[COUNT] += moved
                 hq[BUFFERED] -= moved
@@ -336,10 +436,8 @@ class Ring:
     def forget(self, backlog: Backlog) -> None:
         """Drop a backlog that will never be written, keeping the counts exact (mutex held)."""
         hq = self.hq
-        n = len(backlog)
-        for data, length in backlog:
-            if length < 0:
-                discard_oob(data)
+        n = sum(items for _, _, items in backlog)
+        discard_frames(backlog)
         backlog.clear()
         hq[BUFFERED] -= n
         hq[UNFINISHED] = max(0, hq[UNFINISHED] - n)
