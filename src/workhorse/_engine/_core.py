@@ -65,11 +65,12 @@ from .._errors import (
 )
 from .._options import TaskOptions
 from .._remote import load_exception
-from .._serialize import dumps, loads
+from .._serialize import dumps
 from ._batching import Batcher
 from ._job import FutureSink, Job, future_job
 from ._progress import ProgressBoard
 from ._worker import worker_main
+from ._zerocopy import discard, make_prefix, pack, sweep, unpack
 
 __all__ = ["ProcessEngine"]
 
@@ -97,10 +98,11 @@ class _Unit:
 class _Batch:
     """What one worker runs: consecutive parts (units) of jobs of one function."""
 
-    __slots__ = ("id", "offsets", "parts", "sent_at", "size")
+    __slots__ = ("id", "offsets", "parts", "segments", "sent_at", "size")
 
-    def __init__(self, batch_id: int, parts: list[_Unit]) -> None:
+    def __init__(self, batch_id: int, parts: list[_Unit], segments: list[str]) -> None:
         self.id, self.parts, self.sent_at = batch_id, parts, time.monotonic()
+        self.segments = segments  # shared memory holding its large arguments
         self.offsets: list[int] = []
         size = 0
         for part in parts:
@@ -159,6 +161,9 @@ class ProcessEngine:
         self._max_tasks = max_tasks_per_worker
         self._batcher = Batcher(chunksize)
         self._board = ProgressBoard.create(workers)
+        # Large arguments and results travel in shared memory named from these prefixes.
+        self._shm_tag = os.urandom(3).hex()
+        self._arg_prefix = make_prefix(self._shm_tag, "a")
         self._inbox: deque[tuple[str, Any]] = deque()
         self._wake_r, self._wake_w = os.pipe()
         self._wake_sent = False
@@ -364,14 +369,14 @@ class ProcessEngine:
                 what = f"an argument of {first.job.describe(first.start)}"
             else:
                 what = "the arguments"
-            blob = _dumps(calls, what)
+            blob, segments = _pack(calls, what, self._arg_prefix)
         except SerializationError as exc:
             if len(calls) == 1:
                 first.job.sink.fail(first.start, exc)  # not retried: it would fail again
             else:  # find the culprit: one item per batch from now on
                 self._push_front(_singles(parts), isolate=True)
             return
-        batch = _Batch(next(self._ids), parts)
+        batch = _Batch(next(self._ids), parts, segments)
         timed = any(part.job.options.timeout for part in parts)
         try:
             if fn_id not in worker.fns:
@@ -477,7 +482,7 @@ class ProcessEngine:
             self._on_death(worker)
             return
         try:
-            message = loads(data)
+            message = unpack(data)
         except BaseException as exc:
             self._unreadable_results(worker, exc)
             return
@@ -495,9 +500,15 @@ class ProcessEngine:
         elif kind == "retire":
             self._retire(worker)
 
+    def _end_batch(self, worker: _Worker) -> _Batch | None:
+        """Take ``worker``'s batch off it; its argument segments are no longer needed."""
+        batch, worker.batch = worker.batch, None
+        if batch is not None and batch.segments:
+            discard(batch.segments)
+        return batch
+
     def _on_done(self, worker: _Worker, values: list[Any], failures: dict[int, bytes]) -> None:
-        batch = worker.batch
-        worker.batch = None
+        batch = self._end_batch(worker)
         if batch is None:
             return
         worker.done += batch.size
@@ -521,7 +532,7 @@ class ProcessEngine:
                 sink.ok(run_start, values[offset + run_start - part.start : offset + len(part)])
 
     def _unreadable_results(self, worker: _Worker, exc: BaseException) -> None:
-        batch, worker.batch = worker.batch, None
+        batch = self._end_batch(worker)
         if batch is None:
             return
         if batch.size == 1:
@@ -535,7 +546,7 @@ class ProcessEngine:
             self._push_front(_singles(batch.parts), isolate=True)
 
     def _on_unpack_failed(self, worker: _Worker, exc: BaseException) -> None:
-        batch, worker.batch = worker.batch, None
+        batch = self._end_batch(worker)
         if batch is None:
             return
         if batch.size == 1:
@@ -556,7 +567,8 @@ class ProcessEngine:
         worker.process.join(1.0)
         exitcode = worker.process.exitcode
         worker.conn.close()
-        batch = worker.batch
+        batch = self._end_batch(worker)
+        sweep(self._result_prefix(worker.slot))  # results it had begun to send
         if batch is not None:
             self._recover(worker, batch, exitcode)
         if not worker.ready:
@@ -640,9 +652,9 @@ class ProcessEngine:
 
     def _retire(self, worker: _Worker) -> None:
         self._slots[worker.slot] = None
-        if worker.batch is not None:  # never sent by _dispatch; kept as a safety net
-            self._push_front(worker.batch.parts)
-            worker.batch = None
+        batch = self._end_batch(worker)
+        if batch is not None:  # never sent by _dispatch; kept as a safety net
+            self._push_front(batch.parts)
         worker.process.join(STOP_GRACE)
         if worker.process.is_alive():
             worker.process.kill()
@@ -661,14 +673,18 @@ class ProcessEngine:
     def _start_worker(self, slot: int) -> None:
         self._board.clear(slot)
         parent_conn, child_conn = self._ctx.Pipe()
+        limits = (self._max_tasks, self._result_prefix(slot))
         process = self._ctx.Process(
             target=worker_main,
-            args=(child_conn, self._board.name, self.workers, slot, self._setup, self._max_tasks),
+            args=(child_conn, self._board.name, self.workers, slot, self._setup, *limits),
             name=f"workhorse-worker-{slot}",
         )
         process.start()
         child_conn.close()
         self._slots[slot] = _Worker(slot, process, parent_conn)
+
+    def _result_prefix(self, slot: int) -> str:
+        return make_prefix(self._shm_tag, "r", slot)
 
     def _break(self, cause: BaseException, why: str) -> None:
         with self._lock:
@@ -681,8 +697,9 @@ class ProcessEngine:
         self._pending.clear()
         self._pending_items = 0
         for worker in self._slots:
-            if worker is not None and worker.batch is not None:
-                victims.extend(worker.batch.parts)
+            batch = None if worker is None else self._end_batch(worker)
+            if batch is not None:
+                victims.extend(batch.parts)
         for kind, payload in self._inbox:
             if kind == "job":
                 victims.append(_Unit(payload, 0, len(payload.calls)))
@@ -697,8 +714,9 @@ class ProcessEngine:
         workers = [w for w in self._slots if w is not None]
         leftovers = list(self._pending)
         for worker in workers:
-            if worker.batch is not None:
-                leftovers.extend(worker.batch.parts)
+            batch = self._end_batch(worker)
+            if batch is not None:
+                leftovers.extend(batch.parts)
             if self._terminating or self._broken is not None:
                 worker.process.kill()
             else:
@@ -713,6 +731,7 @@ class ProcessEngine:
                 worker.process.kill()
                 worker.process.join()
             worker.conn.close()
+            sweep(self._result_prefix(worker.slot))
         for kind, payload in self._inbox:
             if kind == "job":
                 leftovers.append(_Unit(payload, 0, len(payload.calls)))
@@ -738,6 +757,21 @@ def _dumps(obj: object, what: str, *, by_value: bool = False) -> bytes:
     except SerializationError:
         raise
     except BaseException as exc:
+        error = SerializationError(
+            f"cannot pickle {what}: {type(exc).__name__}: {exc} (raised while pickling)"
+        )
+        raise error from exc
+
+
+def _pack(calls: list[Any], what: str, prefix: str) -> tuple[bytes, list[str]]:
+    """The arguments of a batch, large buffers in shared memory (see :mod:`._zerocopy`)."""
+    try:
+        return pack(calls, prefix=prefix, what=what, hold=True)
+    except OSError:  # /dev/shm full or unavailable: send them in the pipe
+        return _dumps(calls, what), []
+    except SerializationError:
+        raise
+    except BaseException as exc:  # a __reduce__ calling sys.exit: see _dumps
         error = SerializationError(
             f"cannot pickle {what}: {type(exc).__name__}: {exc} (raised while pickling)"
         )

@@ -34,6 +34,7 @@ from .._remote import dump_exception
 from .._serialize import dumps, loads
 from ._job import ARGS, ITEM
 from ._progress import ProgressBoard
+from ._zerocopy import pack, unpack
 
 __all__ = ["worker_main"]
 
@@ -45,6 +46,7 @@ def worker_main(
     slot: int,
     setup: bytes,
     max_tasks: int | None,
+    result_prefix: str,
 ) -> None:
     """Entry point of a worker process (the target of its ``multiprocessing.Process``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -60,7 +62,7 @@ def worker_main(
             return
     conn.send_bytes(dumps(("ready", os.getpid())))
     try:
-        _serve(conn, board, slot, origin, max_tasks)
+        _serve(conn, board, slot, origin, max_tasks, result_prefix)
     except (EOFError, OSError):
         pass  # the parent is gone or closed our connection: nothing left to do
     finally:
@@ -68,8 +70,9 @@ def worker_main(
 
 
 def _serve(
-    conn: Connection, board: ProgressBoard, slot: int, origin: str, max_tasks: int | None
-) -> None:
+    conn: Connection, board: ProgressBoard, slot: int, origin: str, max_tasks: int | None,
+    result_prefix: str,
+) -> None:  # fmt: skip
     functions: dict[int, Any] = {}
     done = 0
     while True:
@@ -82,7 +85,7 @@ def _serve(
         elif kind == "batch":
             _, batch_id, fn_id, call_kind, timed, blob = message
             try:
-                items = loads(blob)
+                items = unpack(blob)
             except BaseException as exc:  # SystemExit too: refuse the batch, stay alive
                 conn.send_bytes(dumps(("unpack_failed", batch_id, dump_exception(exc, origin))))
                 continue
@@ -93,12 +96,13 @@ def _serve(
             # Index one past the last item: a death from here on happened while pickling or
             # sending the results, and the parent must not blame the last item's *run*.
             board.start_item(slot, batch_id, len(values))
-            conn.send_bytes(_pack_done(batch_id, values, failures, fn, origin))
+            packed = _pack_done(batch_id, values, failures, fn, origin, result_prefix, blob)
+            conn.send_bytes(packed)
             board.finish_batch(slot, len(values))
             done += len(values)
             # Drop the batch now, while idle: a __del__ that crashes the worker must not be
             # blamed on the next batch's first item (it would run inside it otherwise).
-            del message, blob, items, values, failures
+            del message, blob, items, values, failures, packed
             if max_tasks is not None and done >= max_tasks:
                 conn.send_bytes(dumps(("retire", done)))
                 return
@@ -186,10 +190,13 @@ def _run_timed(
 
 
 def _pack_done(
-    batch_id: int, values: list[Any], failures: dict[int, bytes], fn: Any, origin: str
-) -> bytes:
+    batch_id: int, values: list[Any], failures: dict[int, bytes], fn: Any, origin: str,
+    prefix: str, arguments: bytes,
+) -> bytes:  # fmt: skip
+    """The results message; large buffers go to shared memory, and a result that is (part
+    of) an argument refers to the argument's segment instead of being copied again."""
     try:
-        return dumps(("done", batch_id, values, failures))
+        return pack(("done", batch_id, values, failures), prefix=prefix, reply_to=arguments)[0]
     except BaseException:  # SystemExit from a __reduce__ too: it must not end the worker
         pass
     # Some result cannot be pickled: find it, fail only that item.
@@ -202,7 +209,10 @@ def _pack_done(
             error = _unpicklable_result(fn, value, exc)
             failures[index] = dump_exception(error, origin)
             values[index] = None
-    return dumps(("done", batch_id, values, failures))
+    try:
+        return pack(("done", batch_id, values, failures), prefix=prefix, reply_to=arguments)[0]
+    except OSError:  # /dev/shm full: in the pipe, then
+        return dumps(("done", batch_id, values, failures))
 
 
 def _unpicklable_result(fn: Any, value: object, exc: BaseException) -> SerializationError:
