@@ -133,6 +133,7 @@ class ListSink(Sink):
         self._future: Future[list[Any]] | None = None
         self._cond = threading.Condition(threading.Lock())
         self._waiters = 0
+        self._first_failure: int | None = None  # so completing never scans the whole list
 
     def start(self) -> bool:
         return not self.cancelled
@@ -143,6 +144,7 @@ class ListSink(Sink):
 
     def fail(self, index: int, error: BaseException) -> None:
         self.results[index] = Failed(error)
+        self._failed_at(index)
         self._filled(index, index + 1)
 
     def drop(self, start: int, stop: int) -> None:
@@ -150,7 +152,13 @@ class ListSink(Sink):
         for index in range(start, stop):
             if results[index] is MISSING:
                 results[index] = Failed(CancelledError("the pool stopped before this item ran"))
+                self._failed_at(index)
         self._filled(start, stop)
+
+    def _failed_at(self, index: int) -> None:
+        first = self._first_failure
+        if first is None or index < first:
+            self._first_failure = index
 
     def cancel(self) -> None:
         """Dispatch no more of this job's items (the ones running finish; their results are
@@ -197,11 +205,10 @@ class ListSink(Sink):
         return self._future
 
     def _complete(self, future: Future[list[Any]]) -> None:
-        for value in self.results:
-            if type(value) is Failed:
-                settle(future, False, value.error)
-                return
-        settle(future, True, self.results)
+        if self._first_failure is not None:
+            settle(future, False, self.results[self._first_failure].error)
+        else:
+            settle(future, True, self.results)
 
 
 #: How a job's ``calls`` are stored: each one the single argument (``map``), the argument
