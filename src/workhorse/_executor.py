@@ -63,7 +63,7 @@ __all__ = ["OptionsView", "ProcessPoolExecutor", "ResultIterator", "ThreadPoolEx
 T = TypeVar("T")
 Engine = ProcessEngine | ThreadEngine
 UNSET: Any = object()
-MAP_WINDOW_PER_WORKER = 1024  # calls in flight per worker while a lazy map streams its input
+MAP_WINDOW_PER_WORKER = 8192  # calls in flight per worker while a lazy map streams its input
 
 
 class _InputError:
