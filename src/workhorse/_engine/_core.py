@@ -326,9 +326,10 @@ class ProcessEngine:
 
     def _take_batch(self, worker: _Worker) -> list[_Unit]:
         pending = self._pending
-        idle = sum(1 for w in self._slots if w is not None and w.batch is None) or 1
         head = pending[0]
-        size = 1 if head.isolate else self._batcher.size(self._pending_items, idle)
+        # A fair share of what is pending among *all* workers, not the idle ones: the first
+        # worker to come back must not take the whole tail (long tasks often end an input).
+        size = 1 if head.isolate else self._batcher.size(self._pending_items, self.workers)
         if self._max_tasks is not None:
             size = max(1, min(size, self._max_tasks - worker.done))
         fn, kind = head.job.fn, head.job.kind
