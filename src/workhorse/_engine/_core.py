@@ -167,6 +167,7 @@ class ProcessEngine:
         self._inbox: deque[tuple[str, Any]] = deque()
         self._wake_r, self._wake_w = os.pipe()
         self._wake_sent = False
+        self._wake_closed = False
         self._pending: deque[_Unit] = deque()
         self._pending_items = 0
         self._slots: list[_Worker | None] = [None] * workers
@@ -241,11 +242,13 @@ class ProcessEngine:
 
     def _wake(self) -> None:
         if not self._wake_sent:
-            self._wake_sent = True
-            try:
+            with self._lock:
+                # Once the manager is gone its pipe is closed, and the descriptor number may
+                # already belong to someone else's file: never write to it again.
+                if self._wake_closed or self._wake_sent:
+                    return
+                self._wake_sent = True
                 os.write(self._wake_w, b"!")
-            except OSError:
-                pass  # closed: the manager is gone
 
     # -- the manager thread: queue ----------------------------------------------------
 
@@ -741,8 +744,10 @@ class ProcessEngine:
             unit.job.sink.drop(unit.start, unit.stop)
         self._slots = [None] * self.workers
         self._board.close()
-        os.close(self._wake_r)
-        os.close(self._wake_w)
+        with self._lock:
+            self._wake_closed = True
+            os.close(self._wake_r)
+            os.close(self._wake_w)
 
 
 def _singles(parts: list[_Unit]) -> list[_Unit]:
