@@ -814,17 +814,7 @@ def _faulthandler_enabled() -> bool:
     return faulthandler.is_enabled()
 
 
-def test_faulthandler_is_enabled_in_workers(
-    start_method: str, request: pytest.FixtureRequest
-) -> None:
-    if start_method != "fork":  # fork inherits it from pytest, which enables it here
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="library gap: workers do not enable faulthandler; only a forked worker "
-                "has it, inherited from a parent that enabled it",
-            )
-        )
+def test_faulthandler_is_enabled_in_workers(start_method: str) -> None:
     with workhorse.ProcessPoolExecutor(1, mp_context=_context(start_method)) as pool:
         assert pool.submit(_faulthandler_enabled).result(timeout=BOUND)
 
@@ -848,12 +838,6 @@ def _make_cycle(_: int) -> int:
     return len(_alive_nodes)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library gap: workers never collect cyclic garbage between tasks (loky runs "
-    "gc.collect() periodically); a task's cycles wait for the allocation-driven collector, "
-    "which may not run for hundreds of tasks",
-)
 @pytest.mark.parametrize("chunksize", ["auto", 1])
 def test_cyclic_garbage_made_by_tasks_is_collected_in_the_worker(chunksize: Any) -> None:
     with workhorse.ProcessPoolExecutor(1, mp_context=FORK, chunksize=chunksize) as pool:

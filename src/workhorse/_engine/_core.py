@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import logging
 import os
 import signal
 import threading
@@ -69,7 +70,7 @@ from .._serialize import dumps
 from ._batching import Batcher
 from ._job import FutureSink, Job, future_job
 from ._progress import ProgressBoard
-from ._worker import worker_main
+from ._worker import MEMORY_GROWTH_ENV, memory_growth_limit, worker_main
 from ._zerocopy import discard, make_prefix, pack, sweep, unpack
 
 __all__ = ["ProcessEngine"]
@@ -79,6 +80,7 @@ FUNCTION_CACHE = 256  # functions kept pickled here and loaded in the workers
 STOP_GRACE = 2.0  # seconds a worker gets to exit after "stop" before it is killed
 
 _live_engines: weakref.WeakSet[ProcessEngine] = weakref.WeakSet()
+_log = logging.getLogger("workhorse")
 
 
 class _Unit:
@@ -174,6 +176,7 @@ class ProcessEngine:
         self._fn_ids: dict[int, tuple[Callable[..., Any], int, bytes]] = {}
         self._ids = itertools.count(1)
         self._startup_failures = 0
+        self._warned_memory = False
         self._closing = False
         self._terminating = False
         self._broken: BaseException | None = None
@@ -502,6 +505,14 @@ class ProcessEngine:
             error = load_exception(message[1])
             self._break(error, "the pool's initializer raised")
         elif kind == "retire":
+            if message[2] is not None and not self._warned_memory:
+                self._warned_memory = True
+                _log.warning(
+                    "a pool worker (pid %s) grew by %d MB over %d tasks, a likely memory "
+                    "leak: it was replaced (limit: %s bytes, %s)",
+                    worker.pid, message[2] // 2**20, message[1], memory_growth_limit(),
+                    MEMORY_GROWTH_ENV,
+                )  # fmt: skip
             self._retire(worker)
 
     def _end_batch(self, worker: _Worker) -> _Batch | None:

@@ -11,7 +11,7 @@ Protocol (each message one pickled tuple over the worker's own duplex connection
                        ("init_failed", exc_blob)         initializer raised: worker exits
                        ("done", batch_id, values, failures)  failures: {index: exc_blob}
                        ("unpack_failed", batch_id, exc_blob)  the batch could not be unpickled
-                       ("retire", tasks_done)            max tasks reached: worker exits
+                       ("retire", tasks_done, grown)  max tasks, or memory grown past the limit
 
 Before each item the worker writes its position into its progress slot (see
 :mod:`._progress`), so the parent knows which item was running if the worker dies and how
@@ -22,9 +22,13 @@ outlives a killed parent.
 
 from __future__ import annotations
 
+import faulthandler
+import gc
+import logging
 import os
 import signal
 import threading
+import time
 from multiprocessing import parent_process
 from multiprocessing.connection import Connection
 from typing import Any
@@ -36,7 +40,35 @@ from ._job import ARGS, ITEM
 from ._progress import ProgressBoard
 from ._zerocopy import pack, unpack
 
-__all__ = ["worker_main"]
+__all__ = ["MEMORY_GROWTH_ENV", "memory_growth_limit", "worker_main"]
+
+#: Environment variable: how many bytes a worker's resident memory may grow past what it
+#: used when it became ready before it is replaced (``0``: never). Default 300 MB.
+MEMORY_GROWTH_ENV = "WORKHORSE_WORKER_MEMORY_GROWTH"
+DEFAULT_MEMORY_GROWTH = 300 * 2**20
+MEMORY_CHECK_EVERY = 1.0  # seconds between two looks at the worker's memory
+_log = logging.getLogger("workhorse")
+
+
+def memory_growth_limit() -> int | None:
+    """The memory-growth limit from :data:`MEMORY_GROWTH_ENV` (None: no limit)."""
+    raw = os.environ.get(MEMORY_GROWTH_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MEMORY_GROWTH
+    try:
+        limit = int(float(raw))
+    except ValueError:
+        _log.warning("ignoring %s=%r: not a number of bytes", MEMORY_GROWTH_ENV, raw)
+        return DEFAULT_MEMORY_GROWTH
+    return limit if limit > 0 else None
+
+
+def _resident_bytes() -> int | None:
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None  # not Linux: no check
 
 
 def worker_main(
@@ -50,6 +82,8 @@ def worker_main(
 ) -> None:
     """Entry point of a worker process (the target of its ``multiprocessing.Process``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if not faulthandler.is_enabled():  # a crash in native code leaves a traceback on stderr
+        faulthandler.enable()
     _watch_parent()
     board = ProgressBoard.attach(board_name, slots)
     origin = f"pool worker (pid {os.getpid()})"
@@ -75,6 +109,9 @@ def _serve(
 ) -> None:  # fmt: skip
     functions: dict[int, Any] = {}
     done = 0
+    growth = memory_growth_limit()
+    baseline = _resident_bytes()
+    checked = time.monotonic()
     while True:
         message = loads(conn.recv_bytes())
         kind = message[0]
@@ -103,9 +140,21 @@ def _serve(
             # Drop the batch now, while idle: a __del__ that crashes the worker must not be
             # blamed on the next batch's first item (it would run inside it otherwise).
             del message, blob, items, values, failures, packed
+            # Cycles the batch left behind go now, not hundreds of tasks later: the young
+            # generation is small after a batch, so this costs microseconds.
+            gc.collect(0)
             if max_tasks is not None and done >= max_tasks:
-                conn.send_bytes(dumps(("retire", done)))
+                conn.send_bytes(dumps(("retire", done, None)))
                 return
+            if growth is not None and baseline is not None:
+                now = time.monotonic()
+                if now - checked >= MEMORY_CHECK_EVERY:
+                    checked = now
+                    gc.collect()  # what a full collection frees is not a leak
+                    resident = _resident_bytes()
+                    if resident is not None and resident - baseline > growth:
+                        conn.send_bytes(dumps(("retire", done, resident - baseline)))
+                        return
         else:
             return
 
