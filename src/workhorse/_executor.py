@@ -53,6 +53,7 @@ from ._options import (
     check_initializer,
     check_max_tasks,
     check_progress,
+    check_seconds,
     check_workers,
 )
 from ._process import DEFAULT_START_METHOD
@@ -521,6 +522,15 @@ class ProcessPoolExecutor(_PoolExecutor):
         progress: a progress bar on ``map`` (see :mod:`workhorse._progress_bar`): ``True``
             on a terminal, ``"always"``, or a stream.
         chunksize: ``"auto"`` (adaptive batching) or a fixed number of tasks per batch.
+        init_timeout: seconds a worker's ``initializer`` may take; past it the worker is
+            killed and the pool is broken (futures fail with :class:`~workhorse.PoolBroken`
+            caused by :class:`~workhorse.TaskTimeout`), never left hanging.
+        idle_timeout: seconds a worker may stay idle before it exits; workers are started
+            again when work arrives (``None``: they stay until shutdown).
+
+    A worker whose memory grows by more than 300 MB (environment variable
+    ``WORKHORSE_WORKER_MEMORY_GROWTH``, in bytes; ``0`` disables it) is replaced after its
+    batch, with one warning logged per pool.
 
     Example::
 
@@ -543,6 +553,8 @@ class ProcessPoolExecutor(_PoolExecutor):
         max_tasks_per_worker: int | None = None,
         progress: Progress = False,
         chunksize: int | str = "auto",
+        init_timeout: float | None = None,
+        idle_timeout: float | None = None,
     ) -> None:
         self._workers = check_workers(max_workers, os.cpu_count() or 1)
         initargs = check_initializer(initializer, initargs)
@@ -557,6 +569,8 @@ class ProcessPoolExecutor(_PoolExecutor):
             max_tasks_per_worker=limit,
             options=self._options,
             chunksize=check_chunksize(chunksize),
+            init_timeout=check_seconds(init_timeout, "init_timeout"),
+            idle_timeout=check_seconds(idle_timeout, "idle_timeout"),
         )
         weakref.finalize(self, self._engine.shutdown, False)
 

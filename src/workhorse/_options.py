@@ -21,6 +21,7 @@ __all__ = [
     "check_initializer",
     "check_max_tasks",
     "check_progress",
+    "check_seconds",
     "check_workers",
 ]
 
@@ -116,6 +117,17 @@ def check_max_tasks(value: Any, name: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive int or None, not {value!r}")
     return value
+
+
+def check_seconds(value: Any, name: str) -> float | None:
+    """A duration: a positive number of seconds, or ``None`` (or ``math.inf``) for none."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds or None, not {value!r}")
+    if math.isnan(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive number of seconds or None, not {value!r}")
+    return None if math.isinf(value) else float(value)
 
 
 def check_initializer(initializer: Any, initargs: Any) -> tuple[Any, ...]:

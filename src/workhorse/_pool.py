@@ -63,6 +63,7 @@ from ._options import (
     check_initializer,
     check_max_tasks,
     check_progress,
+    check_seconds,
     check_workers,
 )
 from ._progress_bar import ProgressBar, make_bar
@@ -442,8 +443,8 @@ class Pool(_BasePool):
         initializer, initargs: called in each worker when it starts.
         maxtasksperchild: a worker is replaced after this many tasks.
         context: a ``multiprocessing`` or workhorse context choosing the start method.
-        timeout, retries, retry_on, max_tasks_per_worker, progress, chunksize: as for
-            :class:`~workhorse.ProcessPoolExecutor`.
+        timeout, retries, retry_on, max_tasks_per_worker, progress, chunksize, init_timeout,
+            idle_timeout: as for :class:`~workhorse.ProcessPoolExecutor`.
 
     Example::
 
@@ -465,6 +466,8 @@ class Pool(_BasePool):
         max_tasks_per_worker: int | None = None,
         progress: Progress = False,
         chunksize: int | str = "auto",
+        init_timeout: float | None = None,
+        idle_timeout: float | None = None,
     ) -> None:
         self._workers = check_workers(processes, os.cpu_count() or 1, name="processes")
         initargs = check_initializer(initializer, initargs)
@@ -480,6 +483,8 @@ class Pool(_BasePool):
             max_tasks_per_worker=limit,
             options=options,
             chunksize=batch,
+            init_timeout=check_seconds(init_timeout, "init_timeout"),
+            idle_timeout=check_seconds(idle_timeout, "idle_timeout"),
         )
         self._setup(options, progress)
         weakref.finalize(self, self._engine.shutdown, False)

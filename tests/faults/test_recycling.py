@@ -9,9 +9,10 @@ import pytest
 
 import workhorse
 from workhorse._engine import _worker
+from workhorse._engine._core import ProcessEngine
 from workhorse._engine._worker import MEMORY_GROWTH_ENV, memory_growth_limit
 
-from ._helpers import BOUND, FORK
+from ._helpers import BOUND, FORK, wait_until
 
 _HOARD: list[bytearray] = []
 
@@ -60,3 +61,73 @@ def test_disabled_memory_limit_never_recycles(monkeypatch: pytest.MonkeyPatch) -
     with workhorse.with_start_method("fork").ProcessPoolExecutor(1, chunksize=1) as pool:
         pids = {pool.submit(_leak, 4).result(BOUND) for _ in range(8)}
     assert len(pids) == 1
+
+
+# -- C5/F3: an initializer that hangs; C10: idle workers ---------------------------------
+
+
+def _hang_in_initializer(gate: workhorse.Event) -> None:
+    gate.wait(BOUND)  # never set: the initializer hangs
+
+
+def test_a_hanging_initializer_breaks_the_pool_after_init_timeout() -> None:
+    gate = workhorse.Event()
+    pool = workhorse.ProcessPoolExecutor(
+        2, mp_context=FORK, initializer=_hang_in_initializer, initargs=(gate,), init_timeout=0.3
+    )
+    try:
+        futures = [pool.submit(abs, -i) for i in range(5)]
+        for future in futures:
+            with pytest.raises(workhorse.PoolBroken, match="initializer timed out") as info:
+                future.result(BOUND)
+            assert isinstance(info.value.__cause__, workhorse.TaskTimeout)
+        with pytest.raises(workhorse.PoolBroken):
+            pool.submit(abs, 1)
+    finally:
+        pool.shutdown()
+
+
+def test_a_slow_initializer_within_init_timeout_is_fine() -> None:
+    with workhorse.Pool(1, _nap, (0.05,), context=FORK, init_timeout=10) as pool:
+        assert pool.apply(abs, (-3,)) == 3
+
+
+def _nap(seconds: float) -> None:
+    import time
+
+    time.sleep(seconds)  # slack only: the test does not depend on its length
+
+
+def test_idle_workers_exit_and_come_back_when_work_arrives() -> None:
+    with workhorse.ProcessPoolExecutor(2, mp_context=FORK, idle_timeout=0.1) as pool:
+        engine = pool._engine
+        assert isinstance(engine, ProcessEngine)
+        first = pool.submit(os.getpid).result(BOUND)
+        wait_until(lambda: not engine.worker_pids(), "the idle workers to exit")
+        assert not psutil_children_named_like(first)
+        second = pool.submit(os.getpid).result(BOUND)
+        assert second != first
+        assert list(pool.map(abs, range(-50, 0))) == list(range(50, 0, -1))
+
+
+def test_a_tiny_idle_timeout_never_stalls_a_stream_of_tasks() -> None:
+    with workhorse.Pool(2, context=FORK, idle_timeout=0.001) as pool:
+        for n in range(20):
+            assert pool.apply(abs, (-n,)) == n
+        assert pool.map(abs, range(-200, 0)) == list(range(200, 0, -1))
+
+
+def psutil_children_named_like(pid: int) -> bool:
+    import psutil
+
+    return any(child.pid == pid for child in psutil.Process().children(recursive=True))
+
+
+@pytest.mark.parametrize("bad", [0, -1, float("nan"), "1", True])
+@pytest.mark.parametrize("name", ["init_timeout", "idle_timeout"])
+def test_lifecycle_timeouts_are_validated(name: str, bad: object) -> None:
+    error = TypeError if isinstance(bad, (str, bool)) else ValueError
+    with pytest.raises(error, match=name):
+        workhorse.ProcessPoolExecutor(1, **{name: bad})  # type: ignore[arg-type]
+    with pytest.raises(error, match=name):
+        workhorse.Pool(1, **{name: bad})  # type: ignore[arg-type]

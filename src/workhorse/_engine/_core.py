@@ -120,7 +120,9 @@ class _Batch:
 
 
 class _Worker:
-    __slots__ = ("batch", "conn", "done", "fns", "kill_reason", "pid", "process", "ready", "slot")
+    __slots__ = (
+        "batch", "conn", "done", "fns", "kill_reason", "pid", "process", "ready", "since", "slot",
+    )  # fmt: skip
 
     def __init__(self, slot: int, process: Any, conn: connection.Connection) -> None:
         self.slot, self.process, self.conn = slot, process, conn
@@ -129,8 +131,9 @@ class _Worker:
         self.batch: _Batch | None = None
         self.done = 0
         self.ready = False
-        # why the manager killed it: ("timeout" | "cancel", job, item index)
-        self.kill_reason: tuple[str, Job, int] | None = None
+        self.since = time.monotonic()  # started, or idle since
+        # why the manager killed it: ("timeout" | "cancel" | "init_timeout", job, item index)
+        self.kill_reason: tuple[str, Job | None, int] | None = None
 
 
 class ProcessEngine:
@@ -154,9 +157,12 @@ class ProcessEngine:
         max_tasks_per_worker: int | None = None,
         options: TaskOptions | None = None,
         chunksize: int | None = None,
+        init_timeout: float | None = None,
+        idle_timeout: float | None = None,
         name: str = "workhorse-pool",
     ) -> None:
         self.workers = workers
+        self._init_timeout, self._idle_timeout = init_timeout, idle_timeout
         self.options = options or TaskOptions()
         self._ctx: Any = get_context(start_method)
         self._setup = dumps((initializer, initargs), what="initializer", by_value=True)
@@ -270,6 +276,7 @@ class ProcessEngine:
                     break
                 self._wait_and_handle()
                 self._check_deadlines()
+                self._check_lifecycles()
         except BaseException as exc:
             self._break(exc, "the pool's manager thread crashed")
         finally:
@@ -318,6 +325,8 @@ class ProcessEngine:
 
     def _dispatch(self) -> None:
         pending = self._pending
+        if pending and self._idle_timeout is not None:
+            self._start_idle_slots()
         for worker in self._slots:
             if worker is None or not worker.ready:
                 continue
@@ -329,6 +338,16 @@ class ProcessEngine:
                 parts = self._take_batch(worker)
                 if parts:
                     self._send_batch(worker, parts)
+
+    def _start_idle_slots(self) -> None:
+        """Start workers in the slots emptied by ``idle_timeout``, as many as work needs."""
+        wanted = self._pending_items - sum(1 for w in self._slots if w is not None)
+        for slot, worker in enumerate(self._slots):
+            if wanted <= 0 or self._terminating or self._broken is not None:
+                return
+            if worker is None:
+                self._start_worker(slot)
+                wanted -= 1
 
     def _take_batch(self, worker: _Worker) -> list[_Unit]:
         pending = self._pending
@@ -467,7 +486,7 @@ class ProcessEngine:
         return part, item, started
 
     def _tick(self) -> float | None:
-        soonest: float | None = None
+        soonest = self._lifecycle_tick()
         now = time.monotonic_ns()
         for worker in self._slots:
             if worker is None or worker.batch is None:
@@ -481,6 +500,49 @@ class ProcessEngine:
                 left = min(left, (running[2] + timeout * 1e9 - now) / 1e9)
             soonest = left if soonest is None else min(soonest, left)
         return None if soonest is None else max(0.001, soonest)
+
+    def _lifecycle_tick(self) -> float | None:
+        """Seconds until a worker's initializer or idle time runs out (None: no such limit)."""
+        if self._init_timeout is None and self._idle_timeout is None:
+            return None
+        now, soonest = time.monotonic(), None
+        for worker in self._slots:
+            if worker is None:
+                continue
+            limit = self._init_timeout if not worker.ready else None
+            if worker.ready and worker.batch is None and not self._pending:
+                limit = self._idle_timeout
+            if limit is not None:
+                left = max(0.001, worker.since + limit - now)
+                soonest = left if soonest is None else min(soonest, left)
+        return soonest
+
+    def _check_lifecycles(self) -> None:
+        now = time.monotonic()
+        for worker in self._slots:
+            if worker is None or worker.kill_reason is not None:
+                continue
+            if not worker.ready:
+                if self._init_timeout is not None and now - worker.since > self._init_timeout:
+                    self._kill(worker, ("init_timeout", None, 0))
+            elif (
+                worker.batch is None and not self._pending and self._idle_timeout is not None
+                and now - worker.since > self._idle_timeout
+            ):  # fmt: skip
+                self._stop_idle(worker)
+
+    def _stop_idle(self, worker: _Worker) -> None:
+        """Let a worker idle past ``idle_timeout`` go; ``_dispatch`` starts one on demand."""
+        self._slots[worker.slot] = None
+        try:
+            worker.conn.send_bytes(dumps(("stop",)))
+        except OSError:
+            pass
+        worker.process.join(STOP_GRACE)
+        if worker.process.is_alive():
+            worker.process.kill()
+            worker.process.join()
+        worker.conn.close()
 
     def _receive(self, worker: _Worker) -> None:
         try:
@@ -498,6 +560,7 @@ class ProcessEngine:
             self._on_done(worker, message[2], message[3])
         elif kind == "ready":
             worker.ready = True
+            worker.since = time.monotonic()
             self._startup_failures = 0
         elif kind == "unpack_failed":
             self._on_unpack_failed(worker, load_exception(message[2]))
@@ -526,6 +589,7 @@ class ProcessEngine:
         batch = self._end_batch(worker)
         if batch is None:
             return
+        worker.since = time.monotonic()
         worker.done += batch.size
         self._batcher.observe(batch.size, time.monotonic() - batch.sent_at)
         if not failures and len(batch.parts) == 1:
@@ -586,6 +650,13 @@ class ProcessEngine:
         sweep(self._result_prefix(worker.slot))  # results it had begun to send
         if batch is not None:
             self._recover(worker, batch, exitcode)
+        if worker.kill_reason is not None and worker.kill_reason[0] == "init_timeout":
+            error = TaskTimeout(
+                f"a pool worker's initializer (pid {worker.pid}) ran longer than the pool's "
+                f"init_timeout of {self._init_timeout} s and was killed"
+            )
+            self._break(error, "the pool's initializer timed out")
+            return
         if not worker.ready:
             self._startup_failures += 1
             if self._startup_failures >= STARTUP_FAILURES_BEFORE_BROKEN:
@@ -655,7 +726,7 @@ class ProcessEngine:
             if running is not None and running[0].job is job:
                 self._kill(worker, ("cancel", job, running[1]))
 
-    def _kill(self, worker: _Worker, reason: tuple[str, Job, int]) -> None:
+    def _kill(self, worker: _Worker, reason: tuple[str, Job | None, int]) -> None:
         worker.kill_reason = reason
         if worker.pid is not None:
             try:
