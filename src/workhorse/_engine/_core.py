@@ -51,6 +51,7 @@ import os
 import signal
 import threading
 import time
+import traceback
 import weakref
 from collections import deque
 from collections.abc import Callable
@@ -773,6 +774,10 @@ class ProcessEngine:
         return make_prefix(self._shm_tag, "r", slot)
 
     def _break(self, cause: BaseException, why: str) -> None:
+        # The cause's traceback holds the manager's frames, whose locals reach futures, whose
+        # exceptions' tracebacks reach the callers' frames: a cycle through this engine that
+        # would keep every pool object alive forever. The frames' text is kept.
+        traceback.clear_frames(cause.__traceback__)
         with self._lock:
             if self._broken is not None:
                 return
