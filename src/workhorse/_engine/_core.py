@@ -101,11 +101,18 @@ class _Unit:
 class _Batch:
     """What one worker runs: consecutive parts (units) of jobs of one function."""
 
-    __slots__ = ("id", "offsets", "parts", "segments", "sent_at", "size")
+    __slots__ = (
+        "fn_blob", "fn_id", "id", "message", "offsets", "parts", "segments", "sent_at", "size",
+    )  # fmt: skip
 
-    def __init__(self, batch_id: int, parts: list[_Unit], segments: list[str]) -> None:
+    def __init__(
+        self, batch_id: int, parts: list[_Unit], segments: list[str], fn_id: int,
+        fn_blob: bytes, message: bytes,
+    ) -> None:  # fmt: skip
         self.id, self.parts, self.sent_at = batch_id, parts, time.monotonic()
         self.segments = segments  # shared memory holding its large arguments
+        # What to send: the function (if the worker lacks it) and the batch message.
+        self.fn_id, self.fn_blob, self.message = fn_id, fn_blob, message
         self.offsets: list[int] = []
         size = 0
         for part in parts:
@@ -123,6 +130,7 @@ class _Batch:
 class _Worker:
     __slots__ = (
         "batch", "conn", "done", "fns", "kill_reason", "pid", "process", "ready", "since", "slot",
+        "staged",
     )  # fmt: skip
 
     def __init__(self, slot: int, process: Any, conn: connection.Connection) -> None:
@@ -130,6 +138,10 @@ class _Worker:
         self.pid: int | None = process.pid
         self.fns: set[int] = set()
         self.batch: _Batch | None = None
+        # The batch it runs next, pickled while it is busy and sent the moment it is done (so
+        # it does not wait for the manager). Not sent: another worker that goes idle takes
+        # it, so a long task never holds back work that an idle worker could run.
+        self.staged: _Batch | None = None
         self.done = 0
         self.ready = False
         self.since = time.monotonic()  # started, or idle since
@@ -301,6 +313,9 @@ class ProcessEngine:
             elif kind == "stop":
                 self._stop_running(payload)
             elif kind == "cancel_pending":
+                for worker in self._slots:
+                    if worker is not None:
+                        self._unstage(worker)
                 for unit in self._pending:
                     unit.job.sink.drop(unit.start, unit.stop)
                 self._pending.clear()
@@ -335,10 +350,45 @@ class ProcessEngine:
                 continue  # it is about to retire: a batch sent now would die with it
             # Loop: a batch can come out empty (cancelled tasks) or fail to pickle, and the
             # worker must not stay idle while tasks wait -- nothing else would wake us.
-            while pending and worker.batch is None:
+            while worker.batch is None:
+                if worker.staged is not None:
+                    staged, worker.staged = worker.staged, None
+                    self._send(worker, staged)
+                elif pending:
+                    parts = self._take_batch(worker)
+                    batch = self._prepare(parts) if parts else None
+                    if batch is not None:
+                        self._send(worker, batch)
+                else:
+                    stolen = self._steal_staged()
+                    if stolen is None:
+                        break
+                    self._send(worker, stolen)
+        if self._max_tasks is not None:
+            return  # a staged batch could overshoot a worker's task limit
+        for worker in self._slots:
+            while (
+                pending and worker is not None and worker.batch is not None
+                and worker.staged is None and worker.kill_reason is None
+            ):  # fmt: skip
                 parts = self._take_batch(worker)
-                if parts:
-                    self._send_batch(worker, parts)
+                worker.staged = self._prepare(parts) if parts else None
+
+    def _steal_staged(self) -> _Batch | None:
+        """A batch staged for a busy worker, for one that is idle."""
+        for worker in self._slots:
+            if worker is not None and worker.staged is not None:
+                staged, worker.staged = worker.staged, None
+                return staged
+        return None
+
+    def _unstage(self, worker: _Worker) -> None:
+        """Put ``worker``'s staged batch back in front of the queue."""
+        staged, worker.staged = worker.staged, None
+        if staged is not None:
+            if staged.segments:
+                discard(staged.segments)
+            self._push_front(staged.parts)
 
     def _start_idle_slots(self) -> None:
         """Start workers in the slots emptied by ``idle_timeout``, as many as work needs."""
@@ -382,11 +432,12 @@ class ProcessEngine:
             taken += count
         return parts
 
-    def _send_batch(self, worker: _Worker, parts: list[_Unit]) -> None:
+    def _prepare(self, parts: list[_Unit]) -> _Batch | None:
+        """Pickle a batch; None if that failed (its items were failed or split apart)."""
         first = parts[0]
         fn_id = self._function_id(first.job, parts)
         if fn_id is None:
-            return
+            return None
         if len(parts) == 1:
             calls = first.job.calls[first.start : first.stop]
         else:
@@ -402,15 +453,22 @@ class ProcessEngine:
                 first.job.sink.fail(first.start, exc)  # not retried: it would fail again
             else:  # find the culprit: one item per batch from now on
                 self._push_front(_singles(parts), isolate=True)
-            return
-        batch = _Batch(next(self._ids), parts, segments)
+            return None
+        batch_id = next(self._ids)
         timed = any(part.job.options.timeout for part in parts)
+        message = dumps(("batch", batch_id, fn_id, first.job.kind, timed, blob))
+        fn_blob = self._fn_ids[id(first.job.fn)][2]
+        return _Batch(batch_id, parts, segments, fn_id, fn_blob, message)
+
+    def _send(self, worker: _Worker, batch: _Batch) -> None:
+        """Hand ``batch`` to the idle ``worker`` (its function first, if it lacks it)."""
+        worker.batch = batch
+        batch.sent_at = time.monotonic()
         try:
-            if fn_id not in worker.fns:
-                worker.conn.send_bytes(dumps(("fn", fn_id, self._fn_ids[id(first.job.fn)][2])))
-                worker.fns.add(fn_id)
-            worker.batch = batch
-            worker.conn.send_bytes(dumps(("batch", batch.id, fn_id, first.job.kind, timed, blob)))
+            if batch.fn_id not in worker.fns:
+                worker.conn.send_bytes(dumps(("fn", batch.fn_id, batch.fn_blob)))
+                worker.fns.add(batch.fn_id)
+            worker.conn.send_bytes(batch.message)
         except OSError:
             pass  # the worker died: its sentinel reports it and the batch is recovered
 
@@ -590,6 +648,9 @@ class ProcessEngine:
         batch = self._end_batch(worker)
         if batch is None:
             return
+        if worker.staged is not None:  # first keep the worker busy, then read the results
+            staged, worker.staged = worker.staged, None
+            self._send(worker, staged)
         worker.since = time.monotonic()
         worker.done += batch.size
         self._batcher.observe(batch.size, time.monotonic() - batch.sent_at)
@@ -647,6 +708,7 @@ class ProcessEngine:
         worker.process.join(1.0)
         exitcode = worker.process.exitcode
         worker.conn.close()
+        self._unstage(worker)
         batch = self._end_batch(worker)
         sweep(self._result_prefix(worker.slot))  # results it had begun to send
         if batch is not None:
@@ -720,6 +782,11 @@ class ProcessEngine:
                 self._kill(worker, ("timeout", part.job, item))
 
     def _stop_running(self, job: Job) -> None:
+        for worker in self._slots:  # not run yet: back to the queue, where it is skipped
+            staged = None if worker is None else worker.staged
+            if staged is not None and any(part.job is job for part in staged.parts):
+                assert worker is not None
+                self._unstage(worker)
         for worker in self._slots:
             if worker is None or worker.kill_reason is not None:
                 continue
@@ -773,6 +840,11 @@ class ProcessEngine:
     def _result_prefix(self, slot: int) -> str:
         return make_prefix(self._shm_tag, "r", slot)
 
+    def _unstage_all(self) -> None:
+        for worker in self._slots:
+            if worker is not None:
+                self._unstage(worker)
+
     def _break(self, cause: BaseException, why: str) -> None:
         # The cause's traceback holds the manager's frames, whose locals reach futures, whose
         # exceptions' tracebacks reach the callers' frames: a cycle through this engine that
@@ -784,6 +856,7 @@ class ProcessEngine:
             error = PoolBroken(f"{why}: {type(cause).__name__}: {cause}")
             error.__cause__ = cause
             self._broken = error
+        self._unstage_all()
         victims = list(self._pending)
         self._pending.clear()
         self._pending_items = 0
@@ -802,6 +875,7 @@ class ProcessEngine:
                 unit.job.sink.fail(index, broken)
 
     def _stop_workers(self) -> None:
+        self._unstage_all()
         workers = [w for w in self._slots if w is not None]
         leftovers = list(self._pending)
         for worker in workers:
