@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 
@@ -131,3 +132,27 @@ def test_lifecycle_timeouts_are_validated(name: str, bad: object) -> None:
         workhorse.ProcessPoolExecutor(1, **{name: bad})  # type: ignore[arg-type]
     with pytest.raises(error, match=name):
         workhorse.Pool(1, **{name: bad})  # type: ignore[arg-type]
+
+
+# -- bulk batches: fast items run in C without per-item bookkeeping ----------------------
+
+
+def _exit_on(n: int, bad: int) -> int:
+    if n == bad:
+        os._exit(7)
+    return n * 2
+
+
+def test_an_item_crashing_its_worker_inside_a_bulk_batch_fails_alone() -> None:
+    bad = 3000  # deep inside a large batch of fast items
+    with workhorse.Pool(2, context=FORK) as pool:
+        results = pool.imap(functools.partial(_exit_on, bad=bad), range(6000))
+        got = []
+        for n in range(6000):
+            if n == bad:
+                with pytest.raises(workhorse.WorkerCrashed, match="exited with code 7"):
+                    next(results)
+            else:
+                got.append(next(results))
+        assert got == [2 * n for n in range(6000) if n != bad]
+        assert pool.map(abs, range(-5, 0)) == [5, 4, 3, 2, 1]

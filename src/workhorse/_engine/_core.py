@@ -24,7 +24,12 @@ Invariants:
   twice when a sibling crashes its worker. With ``chunksize=1`` no item ever runs twice
   unless ``retries`` says so.
 * A batch that fails to pickle, or to unpickle in the worker, or whose worker dies before
-  it starts any item, is split into batches of one, so only the guilty task fails.
+  it starts any item, is split into batches of one, so only the guilty task fails. So is a
+  *bulk* batch (many fast items run in C, without a per-item index: ``_worker.BULK``) whose
+  worker dies: the item that kills a worker then runs twice and fails alone.
+* A worker's next batch is pickled while it is busy (``staged``) and sent when it is done;
+  staged batches are not sent ahead, so an idle worker can take one from a busy worker, and
+  a pool of N workers always runs N tasks at once (tasks may wait for each other).
 * After its last item the worker sets the slot's index one past the end while it pickles
   and sends the results, so a death there (a result whose pickling crashes) is not blamed
   on the last item's run: a batch of many is split into ones, a batch of one fails with
@@ -69,9 +74,17 @@ from .._options import TaskOptions
 from .._remote import load_exception
 from .._serialize import dumps
 from ._batching import Batcher
-from ._job import FutureSink, Job, future_job
+from ._job import CALL, FutureSink, Job, future_job
 from ._progress import ProgressBoard
-from ._worker import MEMORY_GROWTH_ENV, memory_growth_limit, worker_main
+from ._worker import (
+    BULK,
+    BULK_INDEX,
+    INDEXED,
+    MEMORY_GROWTH_ENV,
+    TIMED,
+    memory_growth_limit,
+    worker_main,
+)
 from ._zerocopy import discard, make_prefix, pack, sweep, unpack
 
 __all__ = ["ProcessEngine"]
@@ -79,6 +92,7 @@ __all__ = ["ProcessEngine"]
 STARTUP_FAILURES_BEFORE_BROKEN = 3
 FUNCTION_CACHE = 256  # functions kept pickled here and loaded in the workers
 STOP_GRACE = 2.0  # seconds a worker gets to exit after "stop" before it is killed
+BULK_MIN = 64  # a batch this large is of fast items: run it in C (see _worker.BULK)
 
 _live_engines: weakref.WeakSet[ProcessEngine] = weakref.WeakSet()
 _log = logging.getLogger("workhorse")
@@ -455,8 +469,13 @@ class ProcessEngine:
                 self._push_front(_singles(parts), isolate=True)
             return None
         batch_id = next(self._ids)
-        timed = any(part.job.options.timeout for part in parts)
-        message = dumps(("batch", batch_id, fn_id, first.job.kind, timed, blob))
+        if any(part.job.options.timeout for part in parts):
+            mode = TIMED
+        elif len(calls) >= BULK_MIN and first.job.kind != CALL:
+            mode = BULK
+        else:
+            mode = INDEXED
+        message = dumps(("batch", batch_id, fn_id, first.job.kind, mode, blob))
         fn_blob = self._fn_ids[id(first.job.fn)][2]
         return _Batch(batch_id, parts, segments, fn_id, fn_blob, message)
 
@@ -731,6 +750,9 @@ class ProcessEngine:
     def _recover(self, worker: _Worker, batch: _Batch, exitcode: int | None) -> None:
         batch_id, index, _ = self._board.read(worker.slot)
         stage = ""
+        if batch_id == batch.id and index == BULK_INDEX:  # somewhere in a bulk batch
+            self._push_front(_singles(batch.parts), isolate=True)
+            return
         if batch_id != batch.id:  # died before its first item: unpickling, most likely
             if batch.size > 1 or not batch.parts[0].isolate:
                 self._push_front(_singles(batch.parts), isolate=True)

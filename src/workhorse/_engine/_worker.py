@@ -3,9 +3,9 @@
 Protocol (each message one pickled tuple over the worker's own duplex connection)::
 
     parent -> worker   ("fn", fn_id, blob)              a function, sent once per worker
-                       ("batch", batch_id, fn_id, kind, timed, blob)
+                       ("batch", batch_id, fn_id, kind, mode, blob)
                            blob: the pickled calls, each stored as ``kind`` says (see
-                           ``_job.ITEM``/``ARGS``/``CALL``); ``timed``: an item has a timeout
+                           ``_job.ITEM``/``ARGS``/``CALL``); ``mode``: see ``_run_batch``
                        ("stop",)                         finish and exit
     worker -> parent   ("ready", pid)                    initializer done
                        ("init_failed", exc_blob)         initializer raised: worker exits
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import faulthandler
 import gc
+import itertools
 import logging
 import os
 import signal
@@ -36,11 +37,19 @@ from typing import Any
 from .._errors import SerializationError
 from .._remote import dump_exception
 from .._serialize import dumps, loads
-from ._job import ARGS, ITEM
+from ._job import ARGS, CALL, ITEM
 from ._progress import ProgressBoard
 from ._zerocopy import pack, unpack
 
-__all__ = ["MEMORY_GROWTH_ENV", "memory_growth_limit", "worker_main"]
+__all__ = [
+    "BULK",
+    "BULK_INDEX",
+    "INDEXED",
+    "MEMORY_GROWTH_ENV",
+    "TIMED",
+    "memory_growth_limit",
+    "worker_main",
+]
 
 #: Environment variable: how many bytes a worker's resident memory may grow past what it
 #: used when it became ready before it is replaced (``0``: never). Default 300 MB.
@@ -120,16 +129,14 @@ def _serve(
         elif kind == "forget":
             functions.pop(message[1], None)
         elif kind == "batch":
-            _, batch_id, fn_id, call_kind, timed, blob = message
+            _, batch_id, fn_id, call_kind, mode, blob = message
             try:
                 items = unpack(blob)
             except BaseException as exc:  # SystemExit too: refuse the batch, stay alive
                 conn.send_bytes(dumps(("unpack_failed", batch_id, dump_exception(exc, origin))))
                 continue
             fn = functions[fn_id]
-            values, failures = _run_batch(
-                board, slot, batch_id, fn, call_kind, items, timed, origin
-            )
+            values, failures = _run_batch(board, slot, batch_id, fn, call_kind, items, mode, origin)
             # Index one past the last item: a death from here on happened while pickling or
             # sending the results, and the parent must not blame the last item's *run*.
             board.start_item(slot, batch_id, len(values))
@@ -176,25 +183,38 @@ def _load_function(blob: bytes, origin: str) -> Any:
         return _Unloadable(exc)
 
 
+#: Batch modes. ``TIMED``: each item's index and start time go to the progress slot (an item
+#: has a timeout). ``INDEXED``: each item's index only. ``BULK``: the batch runs in C
+#: (``list.extend(map(...))``) with no per-item write; the slot says :data:`BULK_INDEX`,
+#: and a death there makes the parent re-run the batch's items one per batch, so the item
+#: that kills its worker is found (and fails) alone. The parent picks BULK for large batches
+#: of fast items, where a per-item write would cost as much as the item.
+TIMED, INDEXED, BULK = "timed", "indexed", "bulk"
+BULK_INDEX = -2
+
+
 def _run_batch(
     board: ProgressBoard, slot: int, batch_id: int, fn: Any, kind: str, items: list[Any],
-    timed: bool, origin: str,
+    mode: str, origin: str,
 ) -> tuple[list[Any], dict[int, bytes]]:  # fmt: skip
     """Run every item; ``values[i]`` is item i's result, ``failures[i]`` its pickled error.
 
     The index of the item running is always ``len(values)``: a loop that raises is resumed
-    after the failed item. Per item, the worker writes only that index into its progress
-    slot (and the start time when a timeout applies), which is what lets batches stay
-    cheap while a crash or a timeout still names the exact item.
+    after the failed item (``list.extend`` keeps what it appended before an exception).
     """
     values: list[Any] = []
     failures: dict[int, bytes] = {}
     view = board.begin_batch(slot, batch_id)
     at = board.index_at(slot)
+    if mode == BULK:
+        view[at] = BULK_INDEX
     while len(values) < len(items):
         try:
-            if timed:
+            if mode == TIMED:
                 _run_timed(board, slot, batch_id, fn, kind, items, values)
+            elif mode == BULK and kind != CALL:
+                rest = itertools.islice(items, len(values), None)
+                values.extend(map(fn, rest) if kind == ITEM else itertools.starmap(fn, rest))
             else:
                 _run_fast(view, at, fn, kind, items, values)
         except BaseException as exc:  # SystemExit included: it fails the task, not the worker
