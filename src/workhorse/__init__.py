@@ -13,6 +13,8 @@ Example::
         print(p.result())   # 42
 """
 
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
 from . import processes as processes
 from . import threads as threads
 from ._context import Context as Context
@@ -56,7 +58,31 @@ from .processes import group as group
 from .processes import with_start_method as with_start_method
 from .threads import Thread as Thread
 
+if _TYPE_CHECKING:  # only for the annotation of dask(): importing workhorse never imports Dask
+    from . import _dask
+
 __version__ = "0.1.0"
+
+
+def dask(
+    address: str | None = None, client: object = None, **cluster_kwargs: object
+) -> "_dask._context.DaskContext":
+    """The Dask context: the names of ``workhorse.processes`` on a Dask cluster.
+
+    No address: an embedded ``LocalCluster`` (a worker process per core), closed on exit;
+    ``address`` (or ``$DASK_SCHEDULER_ADDRESS``): a running cluster, left running; or an
+    existing ``distributed.Client`` as ``client``. Dask is imported only here: without it,
+    an ``ImportError`` names ``pip install "workhorse[dask]"``.
+
+    Example::
+
+        with workhorse.dask() as cluster, cluster.Pool() as pool:
+            print(pool.map(abs, [-1, 2]))   # [1, 2]
+    """
+    from ._dask._context import DaskContext
+
+    return DaskContext(address, client, **cluster_kwargs)
+
 
 __all__ = (
     "TIMEOUT_MAX",
@@ -95,6 +121,7 @@ __all__ = (
     "active_children",
     "cpu_count",
     "current_process",
+    "dask",
     "get_context",
     "get_start_method",
     "group",

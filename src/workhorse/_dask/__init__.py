@@ -1,0 +1,1 @@
+"""The Dask backend (see workhorse._dask._context)."""

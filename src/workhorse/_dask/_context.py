@@ -1,0 +1,299 @@
+"""``workhorse.dask()``: the Dask context -- the names of ``workhorse.processes``, on a cluster.
+
+Three ways in, one object out:
+
+* no address: an embedded ``distributed.LocalCluster`` (one worker process per core, one
+  thread each, on loopback, the dashboard on a free loopback port), closed
+  on exit;
+* ``address=`` (or ``$DASK_SCHEDULER_ADDRESS``): connect to a running scheduler (started
+  with ``dask scheduler`` / ``dask worker``, say) and leave it running on exit;
+  ``security=`` (a ``distributed.security.Security``, for TLS) passes through;
+* ``client=``: use an existing ``distributed.Client`` and leave it open.
+
+Why ``allowed-failures`` is 0 on the embedded cluster: Dask re-runs a task whose worker died
+up to ``allowed-failures`` times, on its own. workhorse decides itself what a worker's death
+means for each item (see :mod:`._engine`), so Dask must hand the failure back at once. A
+cluster you connect to should set ``distributed.scheduler.allowed-failures: 0`` too (for
+``dask scheduler``: ``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=0``); otherwise a task
+that kills its worker is re-run by Dask before workhorse sees it (a warning says so).
+
+Why the lock lease timeout is 10 s on the embedded cluster (Dask's default is 30 s): a lock
+or semaphore held by a worker that died is freed by the scheduler once its lease runs out.
+Live holders refresh their lease every ``lease-validation-interval`` (1 s here), so 10 s
+frees a dead holder's lock three times sooner while leaving a stalled-but-alive holder room.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from typing import Any, Self
+
+from . import _queue, _sync
+from ._faces import DaskExecutor, DaskPool
+from ._shared import set_default_client
+
+__all__ = ["DaskContext", "dask"]
+
+INSTALL_HINT = 'the Dask backend needs distributed: pip install "workhorse[dask]"'
+EMBEDDED_CONFIG = {
+    "distributed.scheduler.allowed-failures": 0,
+    "distributed.scheduler.locks.lease-timeout": "10s",
+    "distributed.scheduler.locks.lease-validation-interval": "1s",
+}
+
+
+def _distributed() -> Any:
+    try:
+        import distributed
+    except ImportError as exc:
+        raise ImportError(INSTALL_HINT) from exc
+    return distributed
+
+
+class DaskContext:
+    """The Dask backend: pools, executors, queues and locks on a Dask cluster.
+
+    Made by :func:`workhorse.dask`; see there. ``client`` is the ``distributed.Client``;
+    ``cluster`` the embedded ``LocalCluster`` (``None`` when connected to another one).
+
+    Example::
+
+        with workhorse.dask() as cluster:
+            with cluster.ProcessPoolExecutor() as pool:
+                print(pool.submit(pow, 2, 10).result())   # 1024
+    """
+
+    name = "dask"
+
+    def __init__(
+        self, address: str | None = None, client: Any = None, **cluster_kwargs: Any
+    ) -> None:
+        distributed = _distributed()
+        import dask
+
+        self.cluster: Any = None
+        self._owns_client = client is None
+        address = address or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
+        if client is not None:
+            if address is not None or cluster_kwargs:
+                raise TypeError("give client= alone, without address or cluster arguments")
+            self.client: Any = client
+        elif address is not None:
+            security = cluster_kwargs.pop("security", None)
+            if cluster_kwargs:
+                raise TypeError(f"unexpected arguments with address=: {sorted(cluster_kwargs)}")
+            self.client = distributed.Client(address, security=security, set_as_default=False)
+        else:
+            settings = {
+                "n_workers": os.cpu_count() or 1,
+                "threads_per_worker": 1,
+                "processes": True,
+                "host": "127.0.0.1",
+                # Dask's HTTP server starts anyway (dashboard_address=None means its default
+                # port 8787, and a warning when that is taken): a free port on loopback.
+                "dashboard_address": "127.0.0.1:0",
+            }
+            settings.update(cluster_kwargs)
+            _quiet_timeouts()
+            with dask.config.set(EMBEDDED_CONFIG):
+                self.cluster = distributed.LocalCluster(**settings)
+            try:
+                self.client = distributed.Client(self.cluster, set_as_default=False)
+            except BaseException:
+                self.cluster.close()
+                raise
+        if self.cluster is None:
+            self._check_allowed_failures()
+        set_default_client(self.client)
+
+    def _check_allowed_failures(self) -> None:
+        try:
+            allowed = self.client.run_on_scheduler(_allowed_failures)
+        except Exception:  # an old or locked-down scheduler: nothing to check
+            return
+        if allowed:
+            warnings.warn(
+                f"the Dask scheduler re-runs a task whose worker died up to {allowed} times; "
+                "set distributed.scheduler.allowed-failures to 0 so that workhorse alone "
+                "decides (a task that kills its worker fails with WorkerCrashed)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+
+    # -- pools ------------------------------------------------------------------------
+
+    def Pool(self, processes: int | None = None, **kwargs: Any) -> DaskPool:
+        """A :class:`~workhorse._dask._faces.DaskPool` on this cluster.
+
+        Example::
+
+            with cluster.Pool(timeout=30) as pool:
+                pool.map(work, items)
+        """
+        return DaskPool(self.client, processes, **kwargs)
+
+    def ProcessPoolExecutor(self, max_workers: int | None = None, **kwargs: Any) -> DaskExecutor:
+        """A :class:`~workhorse._dask._faces.DaskExecutor` on this cluster.
+
+        Example::
+
+            with cluster.ProcessPoolExecutor(retries=2) as pool:
+                pool.submit(work, 1).result()
+        """
+        return DaskExecutor(self.client, max_workers, **kwargs)
+
+    Executor = ProcessPoolExecutor
+
+    # -- primitives (see _sync.py and _queue.py for the differences from threading) ---------
+
+    def Queue(self, maxsize: int = 0) -> _queue.Queue:
+        """A cluster-wide queue with ``shutdown()``.
+
+        Example::
+
+            q = cluster.Queue()
+            q.put_many([1, 2]); q.shutdown()
+            assert list(q) == [1, 2]
+        """
+        return _queue.Queue(maxsize, client=self.client)
+
+    def JoinableQueue(self, maxsize: int = 0) -> _queue.JoinableQueue:
+        """A cluster-wide queue with ``task_done()``/``join()``.
+
+        Example::
+
+            q = cluster.JoinableQueue()
+        """
+        return _queue.JoinableQueue(maxsize, client=self.client)
+
+    SimpleQueue = Queue
+
+    def Lock(self) -> _sync.Lock:
+        """A cluster-wide lock (a Dask lease: freed when its holder dies, after the lease
+        timeout).
+
+        Example::
+
+            with cluster.Lock():
+                ...
+        """
+        return _sync.Lock(client=self.client)
+
+    def RLock(self) -> _sync.RLock:
+        """A cluster-wide re-entrant lock.
+
+        Example::
+
+            rlock = cluster.RLock()
+        """
+        return _sync.RLock(client=self.client)
+
+    def Semaphore(self, value: int = 1) -> _sync.Semaphore:
+        """A cluster-wide semaphore of ``value`` (>= 1) leases.
+
+        Example::
+
+            slots = cluster.Semaphore(4)
+        """
+        return _sync.Semaphore(value, client=self.client)
+
+    def BoundedSemaphore(self, value: int = 1) -> _sync.BoundedSemaphore:
+        """A cluster-wide bounded semaphore.
+
+        Example::
+
+            slots = cluster.BoundedSemaphore(4)
+        """
+        return _sync.BoundedSemaphore(value, client=self.client)
+
+    def Event(self) -> _sync.Event:
+        """A cluster-wide event.
+
+        Example::
+
+            ready = cluster.Event()
+        """
+        return _sync.Event(client=self.client)
+
+    def Condition(self, lock: _sync.Lock | _sync.RLock | None = None) -> _sync.Condition:
+        """A cluster-wide condition variable over ``lock`` (default: a new RLock).
+
+        Example::
+
+            cond = cluster.Condition()
+        """
+        return _sync.Condition(lock, client=self.client)
+
+    def Barrier(
+        self, parties: int, action: Any = None, timeout: float | None = None
+    ) -> _sync.Barrier:
+        """A cluster-wide barrier for ``parties`` callers.
+
+        Example::
+
+            barrier = cluster.Barrier(2, timeout=30)
+        """
+        return _sync.Barrier(parties, action, timeout, client=self.client)
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the client (if made here) and the embedded cluster (if any).
+
+        Example::
+
+            cluster = workhorse.dask()
+            try:
+                ...
+            finally:
+                cluster.close()
+        """
+        if self._owns_client:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<workhorse context 'dask' scheduler={self.client.scheduler.address!r}>"
+
+
+class _TimeoutNoise(logging.Filter):
+    """Drops the scheduler's ERROR for a primitive's wait that timed out: a ``get(timeout=)``
+    on a Dask queue or variable that expires is an answer, not a failure."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        waiting = any(op in record.getMessage() for op in ("queue_get", "variable_get"))
+        return not (waiting and isinstance(error, TimeoutError))
+
+
+def _quiet_timeouts() -> None:
+    """Install :class:`_TimeoutNoise` on the embedded scheduler's logger, once."""
+    logger = logging.getLogger("distributed.core")
+    if not any(isinstance(f, _TimeoutNoise) for f in logger.filters):
+        logger.addFilter(_TimeoutNoise())
+
+
+def _allowed_failures(dask_scheduler: Any) -> int:
+    return int(dask_scheduler.allowed_failures)
+
+
+def dask(address: str | None = None, client: Any = None, **cluster_kwargs: Any) -> DaskContext:
+    """The Dask context: see :class:`DaskContext` and the module docstring.
+
+    Example::
+
+        with workhorse.dask() as cluster:                       # embedded LocalCluster
+            ...
+        with workhorse.dask("tcp://10.0.0.5:8786") as cluster:  # a running cluster
+            ...
+    """
+    return DaskContext(address, client, **cluster_kwargs)

@@ -1,0 +1,418 @@
+"""The Dask engine: a job's items run in batches, one Dask task per batch.
+
+A Dask task costs about 1.7 ms of scheduling (``client.map`` of no-ops: ~600 tasks/s on two
+cores), so items go in batches sized by the same adaptive :class:`~.._engine._batching.Batcher`
+as the local engines, aiming at about 100 ms of work per batch (ten times the local target:
+a Dask round trip costs a hundred times a pipe write). At most ``2 * workers`` batches are in
+flight, so a worker always has its next batch at hand while the client handles the last one.
+
+Outcomes come back in the Dask callback thread (``Future.add_done_callback``), which delivers
+them to the job's sink and dispatches more batches. A batch whose worker died
+(``KilledWorker``, with ``distributed.scheduler.allowed-failures`` at 0 so that Dask does not
+re-run it on its own) is settled from its record (see :mod:`._runner`):
+
+=====================================  =================================================
+record                                 what happens
+=====================================  =================================================
+none (the batch never started)         re-run whole (a bystander queued on the worker)
+``started``, one item                  that item fails with ``WorkerCrashed`` (or retries)
+``started``, several items             each item re-run alone, so the next death names
+                                       the culprit ("isolation"); the culprit runs twice
+``timeout`` at item *i*                items before *i* delivered, *i* fails with
+                                       ``TaskTimeout``, the rest re-run
+``cancelled`` at item *i*              items before *i* delivered, the rest dropped
+``collateral`` at item *i*             items before *i* delivered, the rest re-run
+=====================================  =================================================
+
+Large NumPy arguments (>= :data:`SCATTER_BYTES`) are sent once with ``client.scatter`` and
+referenced by the task, so they travel worker to worker, not through the scheduler.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import CancelledError, Future
+from typing import Any
+
+from .._engine._batching import Batcher
+from .._engine._job import ARGS, ITEM, FutureSink, Job, future_job
+from .._errors import PoolBroken, TaskTimeout, WorkerCrashed
+from .._options import TaskOptions
+from .._remote import load_exception
+from . import _runner
+
+__all__ = ["SCATTER_BYTES", "DaskEngine"]
+
+SCATTER_BYTES = 1 << 20  # NumPy arguments at least this large go through client.scatter
+BATCH_TIME_SCALE = 10  # batches aim at 10x the local engines' target (100 ms of work)
+MAX_LOST = 3  # a batch lost this often without ever starting fails instead of looping
+
+
+class _Unit:
+    """Items ``start:stop`` of a job; ``alone``: re-run in isolation after a worker died."""
+
+    __slots__ = ("alone", "attempt", "job", "lost", "start", "stop")
+
+    def __init__(
+        self, job: Job, start: int, stop: int, attempt: int = 0, *, alone: bool = False,
+        lost: int = 0,
+    ) -> None:  # fmt: skip
+        self.job, self.start, self.stop, self.attempt = job, start, stop, attempt
+        self.alone, self.lost = alone, lost
+
+
+class _Batch:
+    __slots__ = ("future", "key", "scattered", "stopping", "unit")
+
+    def __init__(self, unit: _Unit, key: str) -> None:
+        self.unit, self.key = unit, key
+        self.future: Any = None
+        self.scattered: list[Any] = []  # keeps scattered arguments alive while it runs
+        self.stopping: str | None = None  # "cancelled" / "terminated" once we stop it
+
+
+class DaskEngine:
+    """Runs jobs as batches of Dask tasks on ``client``'s cluster.
+
+    Example::
+
+        engine = DaskEngine(client)
+        assert engine.submit(sum, ([1, 2],), {}, engine.options).result() == 3
+        engine.shutdown()
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        workers: int | None = None,
+        *,
+        options: TaskOptions | None = None,
+        chunksize: int | None = None,
+    ) -> None:
+        self.client = client
+        threads = sum(client.nthreads().values()) or 1
+        self.workers = workers or threads
+        self.options = options or TaskOptions()
+        self._capacity = 2 * self.workers
+        self._batcher = Batcher(chunksize)
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._pending: deque[_Unit] = deque()
+        self._pending_items = 0
+        self._inflight: dict[str, _Batch] = {}
+        self._closing = False
+        self._prefix = f"workhorse-{uuid.uuid4().hex[:12]}"
+        self._keys = itertools.count()
+
+    # -- the engine interface ----------------------------------------------------------
+
+    def submit(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+        options: TaskOptions,
+    ) -> Future[Any]:  # fmt: skip
+        """Queue one task; returns its future."""
+        job = future_job(fn, args, kwargs, options, self.stop_job)
+        self.run(job)
+        assert isinstance(job.sink, FutureSink)
+        return job.sink.future
+
+    def run(self, job: Job) -> None:
+        """Queue every call of ``job``; outcomes go to its sink."""
+        with self._lock:
+            if self._closing:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            if not job.calls:
+                return
+            self._pending.append(_Unit(job, 0, len(job.calls)))
+            self._pending_items += len(job.calls)
+        self._pump()
+
+    def stop_job(self, job: Job) -> None:
+        """Stop the running batches of ``job`` (their workers are killed and restarted)."""
+        with self._lock:
+            doomed = [b for b in self._inflight.values() if b.unit.job is job]
+            for batch in doomed:
+                batch.stopping = "cancelled"
+        self._stop([b.key for b in doomed])
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Accept no more jobs; finish (or drop) what is queued; ``wait`` for the batches."""
+        with self._lock:
+            self._closing = True
+            if cancel_futures:
+                self._drop_pending()
+            if wait:
+                while self._pending or self._inflight:
+                    self._idle.wait()
+
+    def terminate(self) -> None:
+        """Drop every queued item and stop every running batch now."""
+        with self._lock:
+            self._closing = True
+            self._drop_pending()
+            running = list(self._inflight.values())
+            for batch in running:
+                batch.stopping = "terminated"
+        self._stop([b.key for b in running])
+
+    @property
+    def alive(self) -> bool:
+        """True while any batch is queued or running."""
+        return bool(self._pending or self._inflight)
+
+    # -- dispatch ---------------------------------------------------------------------
+
+    def _drop_pending(self) -> None:
+        for unit in self._pending:
+            unit.job.sink.drop(unit.start, unit.stop)
+        self._pending.clear()
+        self._pending_items = 0
+
+    def _take(self) -> _Unit | None:
+        """The next unit to send as a batch (lock held), or None."""
+        pending = self._pending
+        while pending and len(self._inflight) < self._capacity:
+            unit = pending[0]
+            if not unit.job.sink.start():  # cancelled while queued
+                pending.popleft()
+                self._pending_items -= unit.stop - unit.start
+                continue
+            if unit.alone or type(unit.job.sink) is FutureSink:
+                size = 1
+            else:
+                # fair share over every batch slot, not every worker: the tail of a map
+                # then spreads in small batches instead of idling one worker for a big one
+                size = self._batcher.size(self._pending_items, self._capacity)
+            if size >= unit.stop - unit.start:
+                pending.popleft()
+                taken = unit
+            else:
+                taken = _Unit(unit.job, unit.start, unit.start + size, unit.attempt)
+                unit.start += size
+            self._pending_items -= taken.stop - taken.start
+            return taken
+        return None
+
+    def _pump(self) -> None:
+        """Send batches while there is room (never with the lock held: submit may block)."""
+        while True:
+            with self._lock:
+                unit = self._take()
+                if unit is None:
+                    return
+                batch = _Batch(unit, f"{self._prefix}-{next(self._keys)}")
+                self._inflight[batch.key] = batch
+            self._send(batch)
+
+    def _send(self, batch: _Batch) -> None:
+        unit = batch.unit
+        job = unit.job
+        calls = self._scatter(batch, job.calls[unit.start : unit.stop], job.kind)
+        try:
+            batch.future = self.client.submit(
+                _runner.run_batch, batch.key, job.fn, calls, job.kind, job.options.timeout,
+                key=batch.key, pure=False,
+            )  # fmt: skip
+        except Exception as exc:  # the cluster is gone: these items cannot run
+            self._finish(batch)
+            error = PoolBroken(f"the Dask cluster refused the batch: {exc}")
+            error.__cause__ = exc
+            for index in range(unit.start, unit.stop):
+                job.sink.fail(index, error)
+            return
+        batch.future.add_done_callback(lambda _: self._settle(batch))
+
+    def _scatter(self, batch: _Batch, calls: list[Any], kind: str) -> list[Any]:
+        """``calls`` with every large NumPy array replaced by a future of its scattered copy
+        (Dask resolves futures nested in task arguments)."""
+        numpy = sys.modules.get("numpy")
+        if numpy is None:
+            return calls
+        ndarray = numpy.ndarray
+
+        def big(value: Any) -> bool:
+            return isinstance(value, ndarray) and value.nbytes >= SCATTER_BYTES
+
+        def swap(value: Any) -> Any:
+            if not big(value):
+                return value
+            # hash=False: a key of its own, so that releasing another batch's copy of the same
+            # array never cancels this batch
+            future = self.client.scatter(value, direct=False, hash=False)
+            batch.scattered.append(future)
+            return future
+
+        out = calls
+        for position, call in enumerate(calls):
+            if kind == ITEM:
+                new: Any = swap(call)
+            elif kind == ARGS:
+                new = tuple(swap(a) for a in call) if any(big(a) for a in call) else call
+            else:
+                args, kwargs = call
+                if any(big(a) for a in args) or any(big(v) for v in kwargs.values()):
+                    new = (tuple(swap(a) for a in args), {k: swap(v) for k, v in kwargs.items()})
+                else:
+                    new = call
+            if new is not call:
+                if out is calls:
+                    out = list(calls)
+                out[position] = new
+        return out
+
+    def _stop(self, keys: list[str]) -> None:
+        if keys:
+            try:  # every worker looks for them: only the scheduler knows where each runs
+                self.client.run(_runner.stop_batches, keys)
+            except Exception:
+                pass
+
+    # -- outcomes (in the Dask callback thread) ----------------------------------------
+
+    def _finish(self, batch: _Batch) -> None:
+        with self._lock:
+            self._inflight.pop(batch.key, None)
+            if not self._pending and not self._inflight:
+                self._idle.notify_all()
+
+    def _settle(self, batch: _Batch) -> None:
+        try:
+            self._outcome(batch)
+        finally:
+            self._finish(batch)
+            self._forget(batch.key)
+            self._pump()
+
+    def _outcome(self, batch: _Batch) -> None:
+        unit, future = batch.unit, batch.future
+        if future.status == "finished":
+            values, errors, seconds = future.result()
+            self._batcher.observe(len(values), seconds / BATCH_TIME_SCALE)
+            self._deliver(unit, unit.start, values, errors)
+            return
+        try:
+            error = future.exception()
+        except BaseException as exc:  # a cancelled Dask future raises instead
+            error = exc
+        if error is None:  # cancelled by Dask itself (a dependency lost): run it again
+            error = CancelledError()
+        from distributed import KilledWorker
+
+        if batch.stopping is not None:
+            self._stopped(batch, self._record(batch.key))
+        elif isinstance(error, (KilledWorker, CancelledError)) or future.status == "lost":
+            self._lost(batch, self._record(batch.key))
+        else:  # the batch itself could not run (its arguments or results did not pickle)
+            for index in range(unit.start, unit.stop):
+                self._failed(unit, index, error)
+
+    def _record(self, key: str) -> Any:
+        from distributed import Variable
+
+        try:
+            # Variable.get(timeout=0) on a missing name works but makes the scheduler log an
+            # ERROR; a missing record is the normal case for a bystander batch, so look first.
+            if not self.client.run_on_scheduler(_has_variable, key):
+                return None
+            return Variable(key, client=self.client).get(timeout=0)
+        except Exception:  # never written: the batch never started
+            return None
+
+    def _forget(self, key: str) -> None:
+        from distributed import Variable
+
+        try:
+            Variable(key, client=self.client).delete()
+        except Exception:
+            pass
+
+    def _stopped(self, batch: _Batch, record: Any) -> None:
+        """A batch we stopped (cancel or terminate): deliver what finished, drop the rest."""
+        unit = batch.unit
+        done = unit.start
+        if record is not None and record[0] != _runner.STARTED:
+            _, index, values, errors, _pid = record
+            self._deliver(unit, unit.start, values, errors)
+            done = unit.start + index
+        unit.job.sink.drop(done, unit.stop)
+
+    def _lost(self, batch: _Batch, record: Any) -> None:
+        unit = batch.unit
+        job = unit.job
+        if record is None:  # never started: a bystander of another batch's death
+            if unit.lost + 1 >= MAX_LOST:
+                crash = WorkerCrashed(f"{job.describe(unit.start)} (batch lost)", None, None)
+                for index in range(unit.start, unit.stop):
+                    self._failed(unit, index, crash)
+            else:
+                self._requeue(_Unit(job, unit.start, unit.stop, unit.attempt, lost=unit.lost + 1))
+            return
+        if record[0] == _runner.STARTED:
+            pid = record[1]
+            if unit.stop - unit.start == 1:
+                self._failed(unit, unit.start, WorkerCrashed(job.describe(unit.start), pid, None))
+            else:  # one of these killed the worker: run each alone to find which
+                for index in reversed(range(unit.start, unit.stop)):
+                    self._requeue(_Unit(job, index, index + 1, unit.attempt, alone=True))
+            return
+        reason, index, values, errors, _pid = record
+        self._deliver(unit, unit.start, values, errors)
+        at = unit.start + index
+        rest = at
+        if reason == "timeout":
+            self._failed(unit, at, self._timeout_error(job, at))
+            rest = at + 1
+        elif reason == "cancelled":
+            job.sink.drop(at, unit.stop)
+            return
+        if rest < unit.stop:
+            self._requeue(_Unit(job, rest, unit.stop, unit.attempt, alone=unit.alone))
+
+    @staticmethod
+    def _timeout_error(job: Job, index: int) -> TaskTimeout:
+        return TaskTimeout(
+            f"{job.describe(index)} ran longer than its timeout of {job.options.timeout} s; "
+            "its Dask worker was killed (and restarted by its nanny) to stop it"
+        )
+
+    def _deliver(
+        self, unit: _Unit, start: int, values: list[Any], errors: dict[int, bytes]
+    ) -> None:
+        sink = unit.job.sink
+        if not errors:
+            if values:
+                sink.ok(start, values)
+            return
+        run_start = 0
+        for offset in sorted(errors):
+            if run_start < offset:
+                sink.ok(start + run_start, values[run_start:offset])
+            run_start = offset + 1
+            self._failed(unit, start + offset, load_exception(errors[offset]))
+        if run_start < len(values):
+            sink.ok(start + run_start, values[run_start:])
+
+    def _failed(self, unit: _Unit, index: int, error: BaseException) -> None:
+        job = unit.job
+        if job.options.should_retry(unit.attempt, error) and not job.sink.cancelled:
+            self._requeue(_Unit(job, index, index + 1, unit.attempt + 1, alone=unit.alone))
+        else:
+            job.sink.fail(index, error)
+
+    def _requeue(self, unit: _Unit) -> None:
+        with self._lock:
+            self._pending.appendleft(unit)
+            self._pending_items += unit.stop - unit.start
+
+
+def _has_variable(key: str, dask_scheduler: Any) -> bool:
+    """Whether the scheduler holds a ``distributed.Variable`` called ``key``."""
+    try:
+        return key in dask_scheduler.extensions["variables"].variables
+    except (AttributeError, KeyError):  # another layout: ask Variable.get (it may log)
+        return True

@@ -1,0 +1,168 @@
+"""The worker side of the Dask engine: one Dask task runs one batch of a job's items.
+
+Dask has no per-task timeout and cannot stop a running task, and a batch's results only
+travel back when the whole batch returns. So each batch leaves a *record* on the scheduler (a
+``distributed.Variable`` named by the batch's key), which the client reads only when the
+batch's worker died:
+
+* ``("started", pid)`` -- written synchronously before the first item runs (one scheduler
+  round trip per batch, about 1 ms). A lost batch without it never started: it is innocent
+  and re-run whole. A lost batch with it was running when its worker died.
+* ``(reason, index, values, errors, pid)`` -- written by :func:`_die` before this process
+  kills itself on purpose: item ``index`` ran past its timeout (``"timeout"``) or was
+  cancelled (``"cancelled"``); ``values``/``errors`` are the outcomes of the items before it,
+  so finished work is never recomputed. ``"collateral"`` marks the other batches of the
+  process (a worker with several threads), which are re-run from ``index``.
+
+Why kill the worker process: a Python thread cannot be stopped, and running each item in a
+subprocess of the worker would double every transfer. Killing the process (SIGKILL) is the
+only way to really stop native code; the Dask nanny restarts the worker (about 0.8 s here),
+and every other batch on it is re-run by the client. The watchdog is one thread per worker
+process, started with its first batch that has a timeout.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .._engine._job import ARGS, ITEM
+from .._remote import dump_exception
+
+__all__ = ["STARTED", "run_batch", "stop_batches"]
+
+STARTED = "started"
+
+
+class _Running:
+    """A batch running in this process: where it is, for the watchdog and stops."""
+
+    __slots__ = ("client", "errors", "index", "item_started", "key", "values")
+
+    def __init__(self, key: str, client: Any) -> None:
+        self.key, self.client = key, client
+        self.index = 0
+        self.item_started = time.monotonic()
+        self.values: list[Any] = []
+        self.errors: dict[int, bytes] = {}
+
+
+_lock = threading.Lock()
+_running: dict[str, _Running] = {}
+_deadlines: list[tuple[float, int, int, _Running]] = []  # (at, seq, item index, batch)
+_seq = itertools.count()
+_wake = threading.Condition(_lock)
+_watchdog: threading.Thread | None = None
+_dying = False
+
+
+def run_batch(
+    key: str, fn: Callable[..., Any], calls: list[Any], kind: str, timeout: float | None
+) -> tuple[list[Any], dict[int, bytes], float]:
+    """Run ``calls`` of ``fn`` in this Dask worker; ``(values, errors, seconds)``.
+
+    An item that raises gets ``None`` in ``values`` and its pickled exception (with
+    traceback) in ``errors``, so one failure never hides the rest of the batch.
+
+    Example::
+
+        client.submit(run_batch, "wh-1", abs, [-1, 2], ITEM, None, key="wh-1")
+    """
+    from distributed import Variable, get_client
+
+    client = get_client()
+    Variable(key, client=client).set((STARTED, os.getpid()))
+    batch = _Running(key, client)
+    with _lock:
+        _running[key] = batch
+    began = time.monotonic()
+    values, errors = batch.values, batch.errors
+    try:
+        for index, call in enumerate(calls):
+            batch.index = index
+            if timeout is not None:
+                _watch(batch, index, timeout)
+            try:
+                if kind == ITEM:
+                    values.append(fn(call))
+                elif kind == ARGS:
+                    values.append(fn(*call))
+                else:
+                    args, kwargs = call
+                    values.append(fn(*args, **kwargs))
+            except BaseException as exc:  # the item's outcome, whatever it is
+                errors[index] = dump_exception(exc, f"a Dask worker (pid {os.getpid()})")
+                values.append(None)
+    finally:
+        with _lock:
+            _running.pop(key, None)
+            batch.index = len(calls)  # the watchdog's pending deadlines no longer apply
+    return values, errors, time.monotonic() - began
+
+
+def stop_batches(keys: list[str]) -> int:
+    """Stop the batches ``keys`` if one runs in this process (called by ``client.run`` on
+    every worker); returns how many were found. The process dies: only that stops them."""
+    with _lock:
+        found = [_running[k] for k in keys if k in _running]
+    if found:
+        # client.run calls us on the worker's event loop: a blocking scheduler call here would
+        # deadlock it, so the record is written (and the process killed) from a thread.
+        threading.Thread(target=_die, args=(found[0], "cancelled"), daemon=True).start()
+    return len(found)
+
+
+def _watch(batch: _Running, index: int, timeout: float) -> None:
+    global _watchdog
+    with _lock:
+        batch.item_started = time.monotonic()
+        heapq.heappush(_deadlines, (batch.item_started + timeout, next(_seq), index, batch))
+        if _watchdog is None:
+            _watchdog = threading.Thread(target=_enforce, name="workhorse-dask-watchdog")
+            _watchdog.daemon = True
+            _watchdog.start()
+        _wake.notify()
+
+
+def _enforce() -> None:
+    with _lock:
+        while True:
+            if not _deadlines:
+                _wake.wait()
+                continue
+            at, _, index, batch = _deadlines[0]
+            left = at - time.monotonic()
+            if left > 0:
+                _wake.wait(left)
+                continue
+            heapq.heappop(_deadlines)
+            if batch.index == index and batch.key in _running:
+                break
+    _die(batch, "timeout")
+
+
+def _die(culprit: _Running, reason: str) -> None:
+    """Leave a record for every batch running here, then kill this process."""
+    global _dying
+    from distributed import Variable
+
+    with _lock:
+        if _dying:
+            return
+        _dying = True
+        batches = list(_running.values())
+    for batch in batches:
+        index = batch.index
+        why = reason if batch is culprit else "collateral"
+        record = (why, index, batch.values[:index], dict(batch.errors), os.getpid())
+        try:
+            Variable(batch.key, client=batch.client).set(record)
+        except Exception:  # the record is advice: without it the batch is isolated
+            pass
+    os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,225 @@
+"""The Dask backend's pools and executors: API parity, faults, timeouts, retries, cancel."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import CancelledError
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("distributed")
+
+# The session's cluster and the Dask-aware leak guard (overrides the root no_leaks).
+from dask_cluster import *  # noqa: F403
+
+import workhorse
+from workhorse._dask._context import DaskContext
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def boom(x: int) -> int:
+    if x == 3:
+        raise ValueError("three")
+    return x
+
+
+def exit_on(x: int, bad: int = 3) -> int:
+    if x == bad:
+        os._exit(7)
+    return x
+
+
+def exit_on_13(x: int) -> int:
+    return exit_on(x, 13)
+
+
+def sigkill_on(x: int) -> int:
+    if x == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return x
+
+
+def nap(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def flaky(path: str) -> str:
+    """Fails on its first call (per ``path``), then succeeds."""
+    marker = Path(path)
+    if not marker.exists():
+        marker.write_text("seen")
+        raise ConnectionError("first try fails")
+    return "ok"
+
+
+def wait_then_sleep(name: str) -> None:
+    from distributed import Event
+
+    Event(name).set()
+    time.sleep(60)
+
+
+def total(array: Any) -> float:
+    return float(array.sum())
+
+
+def test_import_workhorse_never_imports_dask() -> None:
+    code = "import sys, workhorse; assert not {'distributed', 'dask'} & set(sys.modules)"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
+
+
+def test_missing_distributed_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(ImportError, match=r'pip install "workhorse\[dask\]"'):
+        workhorse.dask()
+
+
+def test_pool_api(cluster: DaskContext) -> None:
+    with cluster.Pool() as pool:
+        assert pool.map(square, range(100)) == [x * x for x in range(100)]
+        assert pool.starmap(pow, [(2, 3), (3, 2)]) == [8, 9]
+        assert pool.apply(pow, (2, 10)) == 1024
+        seen: list[int] = []
+        result = pool.apply_async(square, (7,), callback=seen.append)
+        assert result.get(timeout=30) == 49
+        assert seen == [49]
+        assert pool.map_async(square, [1, 2]).get(timeout=30) == [1, 4]
+        assert list(pool.imap(square, range(10))) == [x * x for x in range(10)]
+        assert sorted(pool.imap_unordered(square, range(10))) == [x * x for x in range(10)]
+        # lazy, bounded: an infinite input works
+        assert list(itertools.islice(pool.imap(square, itertools.count()), 5)) == [0, 1, 4, 9, 16]
+        with pytest.raises(ValueError, match="three"):
+            pool.map(boom, range(5))
+
+
+def test_executor_api(cluster: DaskContext) -> None:
+    with cluster.ProcessPoolExecutor() as executor:
+        assert executor.submit(pow, 2, 5).result(timeout=30) == 32
+        assert list(executor.map(pow, [2, 3], [2, 2])) == [4, 9]
+        view = executor.with_options(retries=1)
+        assert view.submit(square, 4).result(timeout=30) == 16
+        with pytest.raises(ValueError, match="three"):
+            executor.submit(boom, 3).result(timeout=30)
+    assert cluster.Executor is not None
+
+
+def test_with_options_and_progress(cluster: DaskContext) -> None:
+    stream = io.StringIO()
+    with cluster.Pool(progress=stream) as pool:
+        assert pool.map(square, range(50)) == [x * x for x in range(50)]
+        assert pool.with_options(timeout=30).map(square, [3]) == [9]
+    assert stream.getvalue()
+
+
+def test_many_tiny_tasks_are_batched(cluster: DaskContext) -> None:
+    with cluster.Pool() as pool:
+        start = time.perf_counter()
+        assert pool.map(abs, range(20_000)) == list(range(20_000))
+        # one Dask task per item would take ~30 s at ~600 tasks/s; batches take well under 5
+        assert time.perf_counter() - start < 5
+
+
+def test_large_numpy_arguments_are_scattered(cluster: DaskContext) -> None:
+    numpy = pytest.importorskip("numpy")
+    array = numpy.ones(300_000)  # 2.4 MB: above SCATTER_BYTES
+    with cluster.ProcessPoolExecutor() as executor:
+        assert executor.submit(total, array).result(timeout=30) == 300_000.0
+        assert list(executor.map(total, [array, array])) == [300_000.0, 300_000.0]
+
+
+def test_a_task_that_exits_fails_alone(cluster: DaskContext) -> None:
+    with cluster.ProcessPoolExecutor() as executor:
+        futures = [executor.submit(exit_on, x) for x in range(6)]
+        for x, future in enumerate(futures):
+            if x == 3:
+                with pytest.raises(workhorse.WorkerCrashed):
+                    future.result(timeout=30)
+            else:
+                assert future.result(timeout=30) == x
+        assert executor.submit(square, 5).result(timeout=30) == 25  # the pool goes on
+
+
+def test_a_batch_whose_worker_dies_loses_only_the_culprit(cluster: DaskContext) -> None:
+    # fixed batches of 10: item 13 kills the worker in the middle of the second batch
+    with cluster.Pool(chunksize=10) as pool:
+        results = pool.imap(exit_on_13, range(30))
+        for x in range(30):
+            if x == 13:
+                with pytest.raises(workhorse.WorkerCrashed):
+                    results.next(timeout=30)
+            else:
+                assert results.next(timeout=30) == x
+
+
+def test_sigkill_fails_only_its_task(cluster: DaskContext) -> None:
+    with cluster.Pool() as pool:
+        results = pool.imap(sigkill_on, range(5))
+        for x in range(5):
+            if x == 2:
+                with pytest.raises(workhorse.WorkerCrashed) as info:
+                    results.next(timeout=30)
+                assert "KilledWorker" not in repr(info.value)
+            else:
+                assert results.next(timeout=30) == x
+
+
+def test_timeout_really_stops_the_task(cluster: DaskContext) -> None:
+    with cluster.Pool(timeout=1.0) as pool:
+        start = time.monotonic()
+        results = pool.imap(nap, [0.01, 60, 0.01])
+        assert results.next(timeout=30) == 0.01
+        with pytest.raises(workhorse.TaskTimeout):
+            results.next(timeout=30)
+        assert results.next(timeout=30) == 0.01
+        assert time.monotonic() - start < 20
+
+
+def test_retries_and_retry_on(cluster: DaskContext, tmp_path: Path) -> None:
+    with cluster.ProcessPoolExecutor(retries=1) as executor:
+        assert executor.submit(flaky, str(tmp_path / "a")).result(timeout=30) == "ok"
+        picky = executor.with_options(retry_on=KeyError)
+        with pytest.raises(ConnectionError):
+            picky.submit(flaky, str(tmp_path / "b")).result(timeout=30)
+    with cluster.ProcessPoolExecutor(retries=1) as executor:  # a crash is retried too
+        assert executor.submit(exit_on, 1, 1).exception(timeout=30) is not None
+
+
+def test_cancel_a_running_task(cluster: DaskContext) -> None:
+    from distributed import Event
+
+    name = f"started-{os.getpid()}-{time.monotonic_ns()}"
+    with cluster.ProcessPoolExecutor() as executor:
+        future = executor.submit(wait_then_sleep, name)
+        assert Event(name, client=cluster.client).wait(timeout=30)
+        assert future.cancel()
+        with pytest.raises(CancelledError):
+            future.result(timeout=1)
+        assert executor.submit(square, 3).result(timeout=30) == 9
+
+
+def test_shutdown_cancel_futures_and_terminate(cluster: DaskContext) -> None:
+    executor = cluster.ProcessPoolExecutor(max_workers=1)
+    futures = [executor.submit(nap, 0.2) for _ in range(5)]
+    executor.shutdown(wait=True, cancel_futures=True)
+    assert all(f.done() for f in futures)
+    with pytest.raises(RuntimeError):
+        executor.submit(square, 1)
+    pool = cluster.Pool()
+    result = pool.map_async(nap, [0.05] * 4)
+    pool.close()
+    pool.join(timeout=30)
+    assert result.get(timeout=1) == [0.05] * 4
