@@ -221,8 +221,8 @@ class ResultIterator(Iterator[T]):
         return self
 
     def __next__(self) -> T:
-        ready = self._ready
-        if ready and not self._finished:
+        ready = self._ready  # emptied when the iterator finishes
+        if ready:
             try:
                 value = ready.popleft()
             except IndexError:  # another consumer thread took it
@@ -257,6 +257,7 @@ class ResultIterator(Iterator[T]):
     def close(self) -> None:
         """Stop: read no more input, cancel the calls that have not started."""
         self._finished = True
+        self._ready.clear()
         self._finalizer()
 
     def _finish(self, *, stop_running: bool = False) -> None:
@@ -266,6 +267,7 @@ class ResultIterator(Iterator[T]):
         feed.cut(stop_running=stop_running)
         if feed.bar is not None:
             feed.bar.close(done=feed.taken - len(self._ready))
+        self._ready.clear()
 
     def _wait_until(self, timeout: float | None) -> float | None:
         if timeout is not None:
@@ -301,7 +303,7 @@ class ResultIterator(Iterator[T]):
             if not head.wait(index, wait):
                 raise self._timed_out()
             results = head.results
-            stop = index + 1
+            stop = max(index + 1, head.prefix)
             while stop < len(results) and results[stop] is not MISSING:
                 stop += 1
             with feed.lock:

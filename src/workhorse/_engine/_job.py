@@ -134,6 +134,9 @@ class ListSink(Sink):
         self._cond = threading.Condition(threading.Lock())
         self._waiters = 0
         self._first_failure: int | None = None  # so completing never scans the whole list
+        # Items [0, prefix) are all in: an ordered reader takes them without looking at each.
+        self.prefix = 0
+        self._ranges: dict[int, int] = {}  # filled ranges past the prefix: start -> stop
 
     def start(self) -> bool:
         return not self.cancelled
@@ -169,6 +172,9 @@ class ListSink(Sink):
         with self._cond:
             self.remaining -= stop - start
             complete = self.remaining <= 0
+            self._ranges[start] = stop
+            while self.prefix in self._ranges:
+                self.prefix = self._ranges.pop(self.prefix)
             if self._waiters:
                 self._cond.notify_all()
         if self.on_ready is not None:
