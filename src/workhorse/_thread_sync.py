@@ -14,6 +14,11 @@ their :mod:`threading` twins (``isinstance`` and type annotations keep working) 
 every method, so nothing depends on the stdlib's private attributes. Their internal lock,
 ``_InternalLock``, is never cancellable: ``release``/``set``/``notify`` must work in a cancelled
 thread's ``finally`` block. Blocking calls check the scope explicitly on entry instead.
+
+Speed: the uncontended paths cost about what :mod:`threading`'s do. They read the thread's
+scope with one attribute lookup (``_cancel.state.scope``), validate a timeout only when one is
+given, and ``Semaphore``/``Event`` update their state under the raw C lock (``_mutex``) with
+no ``Condition`` in the way: only a call that must wait goes through the condition.
 """
 
 from __future__ import annotations
@@ -25,9 +30,10 @@ from collections import deque
 from collections.abc import Callable
 from threading import BrokenBarrierError, get_ident
 from types import TracebackType
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from . import _cancel
+from ._errors import Cancelled
 from ._timeouts import Deadline, lock_timeout, semaphore_timeout, wait_timeout
 
 __all__ = [
@@ -42,6 +48,7 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
+_state = _cancel.state  # ``_state.scope``: the calling thread's cancel scope, or None
 
 
 class _LockLike(Protocol):
@@ -103,7 +110,7 @@ class Lock:
             OverflowError: ``timeout`` is larger than ``threading.TIMEOUT_MAX``.
             Cancelled: the calling thread's cancel scope was cancelled.
         """
-        if _cancel.current_scope() is None:
+        if _state.scope is None:  # the C lock validates the arguments itself
             got = self._block.acquire(blocking, timeout)
         else:
             got = _acquire_in_scope(self._block.acquire, blocking, timeout)
@@ -125,12 +132,19 @@ class Lock:
         return self._block.locked()
 
     def __enter__(self) -> bool:
-        return self.acquire()
+        # acquire() inlined: ``with lock:`` is the commonest use, one Python frame saved.
+        if _state.scope is None:
+            self._block.acquire()
+        else:
+            _acquire_in_scope(self._block.acquire, True, -1)
+        self._owner = get_ident()
+        return True
 
     def __exit__(
         self, t: type[BaseException] | None, v: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.release()
+        self._owner = None
+        self._block.release()
 
     # The protocol threading.Condition uses: ownership check, full release and re-acquire.
     def _is_owned(self) -> bool:
@@ -167,6 +181,11 @@ class _InternalLock(Lock):
             return True
         return False
 
+    def __enter__(self) -> bool:
+        self._block.acquire()
+        self._owner = get_ident()
+        return True
+
 
 _RLOCK_STATE = re.compile(r"owner=(\d+) count=(\d+)")
 
@@ -194,7 +213,7 @@ class RLock:
 
         Arguments, result and errors are those of :meth:`Lock.acquire`.
         """
-        if _cancel.current_scope() is None:
+        if _state.scope is None:
             return self._rlock.acquire(blocking, timeout)
         return _acquire_in_scope(self._rlock.acquire, blocking, timeout)
 
@@ -207,7 +226,9 @@ class RLock:
         self._rlock.release()
 
     def __enter__(self) -> bool:
-        return self.acquire()
+        if _state.scope is None:
+            return self._rlock.acquire()
+        return _acquire_in_scope(self._rlock.acquire, True, -1)
 
     def __exit__(
         self, t: type[BaseException] | None, v: BaseException | None, tb: TracebackType | None
@@ -263,6 +284,12 @@ class Condition(threading.Condition):
         self._restore: Callable[[object], None] = getattr(
             self._lock, "_acquire_restore", self._default_restore
         )
+        self._enter: Callable[[], object] = getattr(self._lock, "__enter__", self._lock.acquire)
+        self._exit: Callable[[], None] = self._lock.release
+        if type(self._lock) is RLock:  # its methods only forward: call the C lock's
+            inner: Any = self._lock._rlock  # the C RLock's private methods are untyped
+            self._owned, self._save = inner._is_owned, inner._release_save
+            self._restore, self._exit = inner._acquire_restore, inner.release
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         """Acquire the underlying lock (see :meth:`Lock.acquire`)."""
@@ -273,12 +300,12 @@ class Condition(threading.Condition):
         self._lock.release()
 
     def __enter__(self) -> bool:
-        return self._lock.acquire()
+        return bool(self._enter())
 
     def __exit__(
         self, t: type[BaseException] | None, v: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._lock.release()
+        self._exit()
 
     def __repr__(self) -> str:
         return f"<{_type_name(self)}({self._lock!r}, {len(self._waiters)})>"
@@ -311,18 +338,21 @@ class Condition(threading.Condition):
         """
         if not self._owned():
             raise RuntimeError("cannot wait on un-acquired lock")
-        wait = wait_timeout(timeout)
-        _cancel.checkpoint()
+        wait = None if timeout is None else wait_timeout(timeout)
+        scope = _state.scope
+        if scope is not None and scope.cancelled:
+            raise Cancelled(scope.reason)
         waiter = _thread.allocate_lock()
         waiter.acquire()
         self._waiters.append(waiter)
         saved = self._save()
-
-        def attempt(step: float | None) -> bool:
-            return waiter.acquire(True, -1 if step is None else step)
-
         try:
-            gotit = _cancel.block(attempt, wait)
+            if scope is None:  # what block() would do, without its frames
+                gotit = waiter.acquire(True, -1 if wait is None else wait)
+            else:
+                gotit = _cancel.block(
+                    lambda step: waiter.acquire(True, -1 if step is None else step), wait
+                )
         except BaseException:
             self._restore(saved)
             if not self._forget(waiter):
@@ -367,6 +397,11 @@ class Condition(threading.Condition):
         """
         if not self._owned():
             raise RuntimeError("cannot notify on un-acquired lock")
+        if self._waiters:
+            self._wake(n)
+
+    def _wake(self, n: int) -> None:
+        """``notify(n)`` without the ownership check, for callers that hold the lock."""
         waiters = self._waiters
         while waiters and n > 0:
             waiter = waiters[0]
@@ -407,7 +442,9 @@ class Semaphore(threading.Semaphore):
     def __init__(self, value: int = 1) -> None:
         if value < 0:
             raise ValueError("semaphore initial value must be >= 0")
-        self._cond = Condition(_InternalLock())
+        lock = _InternalLock()
+        self._cond = Condition(lock)
+        self._mutex = lock._block  # the same lock, raw: for the paths that never wait
         self._value = value
 
     def __repr__(self) -> str:
@@ -427,9 +464,20 @@ class Semaphore(threading.Semaphore):
             ValueError: a timeout with ``blocking=False``.
             Cancelled: the calling thread's cancel scope was cancelled.
         """
-        wait = semaphore_timeout(blocking, timeout)
+        if timeout is None and blocking is True:  # the defaults: nothing to validate
+            wait = None
+        else:
+            wait = semaphore_timeout(blocking, timeout)
         if blocking:
-            _cancel.checkpoint()
+            scope = _state.scope
+            if scope is not None and scope.cancelled:
+                raise Cancelled(scope.reason)
+        with self._mutex:
+            if self._value:
+                self._value -= 1
+                return True
+        if wait == 0:
+            return False
         deadline = Deadline(wait)
         with self._cond:
             while self._value == 0:
@@ -457,10 +505,11 @@ class Semaphore(threading.Semaphore):
         """
         if n < 1:
             raise ValueError("n must be one or more")
-        with self._cond:
+        with self._mutex:
             self._check_release(n)
             self._value += n
-            self._cond.notify(n)
+            if self._cond._waiters:
+                self._cond._wake(n)
 
     def _check_release(self, n: int) -> None:
         """Refuse to release ``n`` (called with the lock held); a hook for the bounded kind."""
@@ -506,7 +555,9 @@ class Event(threading.Event):
     """
 
     def __init__(self) -> None:
-        self._cond = Condition(_InternalLock())
+        lock = _InternalLock()
+        self._cond = Condition(lock)
+        self._mutex = lock._block  # the same lock, raw: for the paths that never wait
         self._flag = False
 
     def __repr__(self) -> str:
@@ -519,13 +570,15 @@ class Event(threading.Event):
 
     def set(self) -> None:
         """Set the flag and wake every waiting thread."""
-        with self._cond:
+        with self._mutex:
             self._flag = True
-            self._cond.notify_all()
+            waiters = self._cond._waiters
+            if waiters:
+                self._cond._wake(len(waiters))
 
     def clear(self) -> None:
         """Reset the flag, so that :meth:`wait` blocks again."""
-        with self._cond:
+        with self._mutex:
             self._flag = False
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -541,8 +594,12 @@ class Event(threading.Event):
             OverflowError: ``timeout`` is larger than ``threading.TIMEOUT_MAX``.
             Cancelled: the calling thread's cancel scope was cancelled.
         """
-        wait = wait_timeout(timeout)
-        _cancel.checkpoint()
+        wait = None if timeout is None else wait_timeout(timeout)
+        scope = _state.scope
+        if scope is not None and scope.cancelled:
+            raise Cancelled(scope.reason)
+        if self._flag:
+            return True
         with self._cond:
             return self._flag or self._cond.wait(wait)
 
