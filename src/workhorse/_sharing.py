@@ -17,9 +17,15 @@ import os
 import threading
 import uuid
 import weakref
+from multiprocessing import resource_tracker
 from typing import Any, ClassVar, Self
 
-__all__ = ["Shared", "new_uid", "pid_alive"]
+__all__ = [
+    "Shared",
+    "new_uid",
+    "pid_alive",
+    "sweep_created_by",
+]
 
 _registry: weakref.WeakValueDictionary[str, Shared] = weakref.WeakValueDictionary()
 _registry_lock = threading.Lock()
@@ -42,6 +48,45 @@ def pid_alive(pid: int) -> bool:
             return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
     except (OSError, IndexError):
         return True
+
+
+def sweep_created_by(pid: int) -> int:
+    """Unlink the ``/dev/shm`` names that process ``pid`` created and did not remove.
+
+    A process owns the names of the primitives it creates and removes them when it exits;
+    one that is killed cannot, and multiprocessing's resource tracker would only remove
+    them when the whole program ends. A pool calls this for each worker that died or was
+    killed, so a long-running program does not accumulate the leftovers of tasks that
+    created pools, queues or locks. Returns how many names were removed.
+    """
+    try:
+        entries = os.listdir("/dev/shm")
+    except FileNotFoundError:
+        return 0
+    removed = 0
+    for entry in entries:
+        semaphore = entry.startswith("sem.")
+        name = entry[4:] if semaphore else entry
+        if not name.startswith("wh-") or _creator_of(name) != pid:
+            continue
+        try:
+            os.unlink(f"/dev/shm/{entry}")
+        except OSError:
+            continue
+        removed += 1
+        try:  # the tracker would otherwise report it as leaked when the program ends
+            resource_tracker.unregister(f"/{name}", "semaphore" if semaphore else "shared_memory")
+        except Exception:
+            pass
+    return removed
+
+
+def _creator_of(name: str) -> int | None:
+    """The creator's pid in a name made by workhorse: ``wh-[kind-]<pid>-<random>``."""
+    for token in name.split("-")[1:]:
+        if token.isdigit():
+            return int(token)
+    return None
 
 
 def new_uid() -> str:

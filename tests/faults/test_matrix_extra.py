@@ -467,8 +467,8 @@ def _remove_shm_left_by(pids: set[int]) -> list[str]:
     return left
 
 
-# leaks_ok: the inner pool's /dev/shm board outlives the killed outer worker (the xfail
-# below); the processes are checked here by hand, the board removed by hand.
+# leaks_ok: the processes are checked here by hand (the guard cannot see grandchildren
+# whose parent was killed); the pool sweeps the /dev/shm names of the workers it killed.
 @pytest.mark.leaks_ok
 @pytest.mark.parametrize("kind", POOLS)
 def test_terminate_with_a_nested_pool_returns_and_leaves_no_process(kind: str) -> None:
@@ -480,12 +480,6 @@ def test_terminate_with_a_nested_pool_returns_and_leaves_no_process(kind: str) -
 
 
 @pytest.mark.leaks_ok
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: terminate() SIGKILLs the workers, so a pool (or queue, event...) "
-    "created inside a task never unlinks its /dev/shm entries; under fork the worker shares "
-    "the parent's resource tracker, which unlinks them only when the whole program exits",
-)
 def test_terminate_with_a_nested_pool_leaves_no_shm_entry() -> None:
     family = _terminate_with_a_nested_pool("executor")
     try:

@@ -73,6 +73,7 @@ from .._errors import (
 from .._options import TaskOptions
 from .._remote import load_exception
 from .._serialize import dumps
+from .._sharing import sweep_created_by
 from ._batching import Batcher
 from ._job import CALL, FutureSink, Job, future_job
 from ._progress import ProgressBoard
@@ -729,7 +730,7 @@ class ProcessEngine:
         worker.conn.close()
         self._unstage(worker)
         batch = self._end_batch(worker)
-        sweep(self._result_prefix(worker.slot))  # results it had begun to send
+        self._clean_up_after(worker)
         if batch is not None:
             self._recover(worker, batch, exitcode)
         if worker.kill_reason is not None and worker.kill_reason[0] == "init_timeout":
@@ -859,6 +860,13 @@ class ProcessEngine:
         child_conn.close()
         self._slots[slot] = _Worker(slot, process, parent_conn)
 
+    def _clean_up_after(self, worker: _Worker) -> None:
+        """Remove what a worker that exited left in /dev/shm: results it had begun to send,
+        and the primitives its tasks created (it may have been killed before removing them)."""
+        sweep(self._result_prefix(worker.slot))
+        if worker.pid is not None:
+            sweep_created_by(worker.pid)
+
     def _result_prefix(self, slot: int) -> str:
         return make_prefix(self._shm_tag, "r", slot)
 
@@ -918,7 +926,7 @@ class ProcessEngine:
                 worker.process.kill()
                 worker.process.join()
             worker.conn.close()
-            sweep(self._result_prefix(worker.slot))
+            self._clean_up_after(worker)
         for kind, payload in self._inbox:
             if kind == "job":
                 leftovers.append(_Unit(payload, 0, len(payload.calls)))
