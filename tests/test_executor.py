@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 import workhorse
-from workhorse._executor import MAP_WINDOW_PER_WORKER, OptionsView
+from workhorse._executor import MAX_MAP_WINDOW_PER_WORKER, OptionsView
 
 Factory = Callable[..., Any]
 
@@ -364,7 +364,8 @@ def test_executor_map_over_an_infinite_input_is_lazy_and_streams(make: Factory) 
         numbers = iter(source)
         results = executor.map(square, numbers)
         assert [next(results) for _ in range(50)] == [x * x for x in range(50)]
-        assert source.pulled <= 2 * MAP_WINDOW_PER_WORKER, "a bounded number of calls in flight"
+        bound = 2 * MAX_MAP_WINDOW_PER_WORKER
+        assert source.pulled <= bound, "a bounded number of calls in flight"
         results.close()
         pulled = source.pulled
         assert next(executor.map(square, numbers)) == pulled * pulled, "closed: no more reads"

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import workhorse
-from workhorse._executor import MAP_WINDOW_PER_WORKER
+from workhorse._executor import MAX_MAP_WINDOW_PER_WORKER
 from workhorse._pool import PoolView
 
 Factory = Callable[..., Any]
@@ -216,7 +216,9 @@ def test_imap_pulls_an_infinite_input_lazily(make_pool: Factory) -> None:
             results = method(square, source)
             assert len([next(results) for _ in range(50)]) == 50
             results.close()
-            assert source.pulled <= 2 * MAP_WINDOW_PER_WORKER, "a bounded number of calls in flight"
+            assert source.pulled <= 2 * MAX_MAP_WINDOW_PER_WORKER, (
+                "a bounded number of calls in flight"
+            )
             source.pulled = 0
 
 

@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
 
+from ._engine._batching import Batcher
 from ._engine._core import ProcessEngine
 from ._engine._job import ARGS, ITEM, MISSING, Failed, Job, ListSink
 from ._engine._threads import ThreadEngine
@@ -59,12 +60,21 @@ from ._options import (
 from ._process import DEFAULT_START_METHOD
 from ._progress_bar import ProgressBar, make_bar
 
-__all__ = ["OptionsView", "ProcessPoolExecutor", "ResultIterator", "ThreadPoolExecutor"]
+__all__ = [
+    "MAP_WINDOW_PER_WORKER",
+    "MAX_MAP_WINDOW_PER_WORKER",
+    "OptionsView",
+    "ProcessPoolExecutor",
+    "ResultIterator",
+    "ThreadPoolExecutor",
+]
 
 T = TypeVar("T")
 Engine = ProcessEngine | ThreadEngine
 UNSET: Any = object()
 MAP_WINDOW_PER_WORKER = 8192  # calls in flight per worker while a lazy map streams its input
+# ... and up to this many when items are fast (large batches): a few batches per worker.
+MAX_MAP_WINDOW_PER_WORKER = 4 * MAP_WINDOW_PER_WORKER
 
 
 class _InputError:
@@ -90,7 +100,9 @@ class _Feed:
         options: TaskOptions, window: int, *, ordered: bool, bar: ProgressBar | None,
     ) -> None:  # fmt: skip
         self.engine, self.fn, self.kind, self.options = engine, fn, kind, options
-        self.window = window
+        self.base_window = window
+        self._batcher: Batcher | None = getattr(engine, "_batcher", None)
+        self._workers: int = getattr(engine, "workers", 1)
         self.calls: Iterator[Any] | None = calls
         self.ordered, self.bar = ordered, bar
         self.lock = threading.Lock()
@@ -103,6 +115,15 @@ class _Feed:
         self.outstanding = 0  # items submitted (and input errors) not yet taken
         self.taken = 0
         self.finite = False  # the input has a length: draining it at shutdown ends
+
+    @property
+    def window(self) -> int:
+        """How many calls may be in flight: the base window, larger while items are fast
+        (in big batches), so that every worker has a few batches' worth of work ahead."""
+        if self._batcher is None:
+            return self.base_window
+        ahead = 4 * self._batcher.recent * self._workers
+        return max(self.base_window, min(ahead, MAX_MAP_WINDOW_PER_WORKER * self._workers))
 
     def refill(self, limit: int) -> None:
         """Pull and submit calls until ``limit`` are outstanding or the input ends (lock held)."""

@@ -22,7 +22,7 @@ import pytest
 
 import workhorse
 from workhorse._engine._core import ProcessEngine
-from workhorse._executor import MAP_WINDOW_PER_WORKER
+from workhorse._executor import MAX_MAP_WINDOW_PER_WORKER
 
 from ._helpers import BOUND, FORK, no_fd_leak  # noqa: F401  (autouse)
 
@@ -129,7 +129,7 @@ def test_imap_over_an_infinite_generator_streams_with_bounded_in_flight() -> Non
         results = pool.imap(abs, _naturals(seen))
         assert [next(results) for _ in range(5000)] == list(range(5000))
         pulled = len(seen)
-        assert pulled <= 5000 + 2 * MAP_WINDOW_PER_WORKER  # bounded read-ahead
+        assert pulled <= 5000 + 2 * MAX_MAP_WINDOW_PER_WORKER  # bounded read-ahead
     finally:
         pool.terminate()
 
@@ -141,7 +141,7 @@ def test_imap_unordered_and_executor_map_over_infinite_generators() -> None:
         results = pool.map(abs, _naturals(seen))
         first = list(itertools.islice(results, 3000))
         assert first == list(range(3000))
-        assert len(seen) <= 3000 + 2 * MAP_WINDOW_PER_WORKER
+        assert len(seen) <= 3000 + 2 * MAX_MAP_WINDOW_PER_WORKER
     finally:
         pool.terminate()
     seen.clear()
@@ -150,7 +150,7 @@ def test_imap_unordered_and_executor_map_over_infinite_generators() -> None:
         unordered = pool2.imap_unordered(abs, _naturals(seen))
         got = {next(unordered) for _ in range(3000)}
         assert len(got) == 3000
-        assert len(seen) <= 3000 + 2 * MAP_WINDOW_PER_WORKER
+        assert len(seen) <= 3000 + 2 * MAX_MAP_WINDOW_PER_WORKER
     finally:
         pool2.terminate()
 

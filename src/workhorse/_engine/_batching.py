@@ -52,6 +52,11 @@ class Batcher:
         self._last = wanted
         return min(wanted, fair)
 
+    @property
+    def recent(self) -> int:
+        """The batch size it chose last (before the fair-share cap): large for fast items."""
+        return self._last
+
     def observe(self, items: int, seconds: float) -> None:
         """Record that a batch of ``items`` took ``seconds`` from dispatch to result."""
         if items <= 0:
