@@ -16,8 +16,8 @@ from __future__ import annotations
 __all__ = ["Batcher"]
 
 TARGET = 0.01  # seconds of work per batch
-MAX_ITEMS = 4096
-GROWTH = 4  # at most this factor larger than the previous batch
+MAX_ITEMS = 16384
+GROWTH = 8  # at most this factor larger than the previous batch
 
 
 class Batcher:
