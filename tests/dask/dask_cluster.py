@@ -35,7 +35,17 @@ DASK_THREADS = ("IO loop", "Dask-", "AsyncProcess", "QueueFeederThread", "TCP-Ex
 
 
 def _worker_pids(cluster: DaskContext) -> set[int]:
-    return set(cluster.client.run(_getpid).values())
+    # A test may end while a worker it had killed is still dying (a stopped task's worker
+    # is killed asynchronously): asking that one fails, so wait for the cluster and ask again.
+    deadline = time.monotonic() + RECOVERY
+    while True:
+        try:
+            return set(cluster.client.run(_getpid).values())
+        except OSError:  # distributed's CommClosedError is one
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+            _wait_for_workers(cluster)
 
 
 def _getpid() -> int:

@@ -30,9 +30,11 @@ import os
 import warnings
 from typing import Any, Self
 
+from .._taskgroup import TaskGroup
 from . import _queue, _sync
 from ._faces import DaskExecutor, DaskPool
-from ._shared import set_default_client
+from ._group import DaskTask, member_class
+from ._shared import restore_default_client, set_default_client
 
 __all__ = ["DaskContext", "dask"]
 
@@ -106,7 +108,8 @@ class DaskContext:
                 raise
         if self.cluster is None:
             self._check_allowed_failures()
-        set_default_client(self.client)
+        # A closed context must not stay the default of a still-open outer one.
+        self._previous_client = set_default_client(self.client)
 
     def _check_allowed_failures(self) -> None:
         try:
@@ -145,6 +148,18 @@ class DaskContext:
         return DaskExecutor(self.client, max_workers, **kwargs)
 
     Executor = ProcessPoolExecutor
+
+    def group(self) -> TaskGroup[DaskTask]:
+        """A task group whose members run as tasks on this cluster (see :mod:`._group`).
+
+        Example::
+
+            with cluster.group() as g:
+                g.start(download, url1)
+                g.start(download, url2)
+            print(g.results)
+        """
+        return TaskGroup(member_class(self.client))
 
     # -- primitives (see _sync.py and _queue.py for the differences from threading) ---------
 
@@ -250,6 +265,7 @@ class DaskContext:
             finally:
                 cluster.close()
         """
+        restore_default_client(self.client, self._previous_client)
         if self._owns_client:
             self.client.close()
         if self.cluster is not None:

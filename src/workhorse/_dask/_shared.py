@@ -27,10 +27,19 @@ _handles: weakref.WeakValueDictionary[str, Shared] = weakref.WeakValueDictionary
 _handles_lock = threading.Lock()
 
 
-def set_default_client(client: Any) -> None:
-    """The client primitives bind to outside tasks (set by each ``workhorse.dask()``)."""
+def set_default_client(client: Any) -> Any:
+    """The client primitives bind to outside tasks (set by each ``workhorse.dask()``);
+    returns the previous one, which the context puts back when it closes."""
     global _default_client
-    _default_client = client
+    previous, _default_client = _default_client, client
+    return previous
+
+
+def restore_default_client(closing: Any, previous: Any) -> None:
+    """Put ``previous`` back if ``closing`` is still the default (contexts may nest)."""
+    global _default_client
+    if _default_client is closing:
+        _default_client = previous
 
 
 def client_here() -> Any:
