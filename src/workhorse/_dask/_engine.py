@@ -40,7 +40,7 @@ from concurrent.futures import CancelledError, Future
 from typing import Any
 
 from .._engine._batching import Batcher
-from .._engine._job import ARGS, ITEM, FutureSink, Job, future_job
+from .._engine._job import ARGS, ITEM, FutureSink, Job, submit_one
 from .._errors import PoolBroken, TaskTimeout, WorkerCrashed
 from .._options import TaskOptions
 from .._remote import load_exception
@@ -116,10 +116,7 @@ class DaskEngine:
         options: TaskOptions,
     ) -> Future[Any]:  # fmt: skip
         """Queue one task; returns its future."""
-        job = future_job(fn, args, kwargs, options, self.stop_job)
-        self.run(job)
-        assert isinstance(job.sink, FutureSink)
-        return job.sink.future
+        return submit_one(self.run, self.stop_job, fn, args, kwargs, options)
 
     def run(self, job: Job) -> None:
         """Queue every call of ``job``; outcomes go to its sink."""

@@ -75,7 +75,7 @@ from .._remote import load_exception
 from .._serialize import dumps
 from .._sharing import sweep_created_by
 from ._batching import Batcher
-from ._job import CALL, FutureSink, Job, future_job
+from ._job import CALL, Job, submit_one
 from ._progress import ProgressBoard
 from ._worker import (
     BULK,
@@ -226,10 +226,7 @@ class ProcessEngine:
         options: TaskOptions,
     ) -> Future[Any]:  # fmt: skip
         """Queue one task; returns its future."""
-        job = future_job(fn, args, kwargs, options, self.stop_job)
-        self.run(job)
-        assert isinstance(job.sink, FutureSink)
-        return job.sink.future
+        return submit_one(self.run, self.stop_job, fn, args, kwargs, options)
 
     def run(self, job: Job) -> None:
         """Queue every call of ``job``; outcomes go to its sink."""

@@ -43,6 +43,7 @@ __all__ = [
     "ListSink",
     "Sink",
     "future_job",
+    "submit_one",
 ]
 
 Call = tuple[tuple[Any, ...], dict[str, Any]]
@@ -232,6 +233,17 @@ def future_job(
     job = Job(fn, [(args, kwargs)], options, FutureSink(future))
     future._stop_running = lambda _: stop(job)
     return job
+
+
+def submit_one(
+    run: Callable[[Job], None], stop: Callable[[Job], None], fn: Callable[..., Any],
+    args: tuple[Any, ...], kwargs: dict[str, Any], options: TaskOptions,
+) -> Future[Any]:  # fmt: skip
+    """An engine's ``submit``: queue one call with ``run`` and return its future."""
+    job = future_job(fn, args, kwargs, options, stop)
+    run(job)
+    assert isinstance(job.sink, FutureSink)
+    return job.sink.future
 
 
 class Job:
