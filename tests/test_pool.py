@@ -216,7 +216,8 @@ def test_imap_pulls_an_infinite_input_lazily(make_pool: Factory) -> None:
             results = method(square, source)
             assert len([next(results) for _ in range(50)]) == 50
             results.close()
-            assert source.pulled <= 2 * MAX_MAP_WINDOW_PER_WORKER, (
+            # pulled = taken + in flight; the window grows while items are fast (2 workers)
+            assert source.pulled - 50 <= 2 * MAX_MAP_WINDOW_PER_WORKER, (
                 "a bounded number of calls in flight"
             )
             source.pulled = 0
