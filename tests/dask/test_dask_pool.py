@@ -153,12 +153,6 @@ def test_a_task_that_exits_fails_alone(cluster: DaskContext) -> None:
         assert executor.submit(square, 5).result(timeout=30) == 25  # the pool goes on
 
 
-@pytest.mark.skip(
-    reason="known race in the Dask backend (issue 5, open): when the worker dies right after "
-    "finishing a batch whose result the client has not fetched yet, Dask recomputes that batch "
-    "on its own and the map can hang (seen 1 run in 5); the cluster then fails to recover "
-    "and every later test in the module errors"
-)
 def test_a_batch_whose_worker_dies_loses_only_the_culprit(cluster: DaskContext) -> None:
     # fixed batches of 10: item 13 kills the worker in the middle of the second batch
     with cluster.Pool(chunksize=10) as pool:

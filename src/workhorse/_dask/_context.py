@@ -21,6 +21,14 @@ Why the lock lease timeout is 10 s on the embedded cluster (Dask's default is 30
 or semaphore held by a worker that died is freed by the scheduler once its lease runs out.
 Live holders refresh their lease every ``lease-validation-interval`` (1 s here), so 10 s
 frees a dead holder's lock three times sooner while leaving a stalled-but-alive holder room.
+
+Why ``lost-worker-timeout`` is raised while an embedded cluster is open: 15 s after a worker
+is removed, Dask's ``LocalCluster`` closes that worker's nanny for good if no worker of the
+same name is registered *at that instant*. The nanny restarts a dead worker in well under a
+second, so the check only ever fires when the worker happens to be dying again 15 s after
+an earlier death -- and then the cluster loses it forever (seen in our crash tests). A crash
+every few seconds is normal life for a workhorse pool, so the nanny alone restarts workers.
+This setting is process-wide in Dask's config; it is put back when the context closes.
 """
 
 from __future__ import annotations
@@ -44,6 +52,8 @@ EMBEDDED_CONFIG = {
     "distributed.scheduler.locks.lease-timeout": "10s",
     "distributed.scheduler.locks.lease-validation-interval": "1s",
 }
+# read by LocalCluster at each worker removal, after the cluster is made: kept set while open
+WHILE_OPEN_CONFIG = {"distributed.deploy.lost-worker-timeout": "365 days"}
 
 
 def _distributed() -> Any:
@@ -76,6 +86,7 @@ class DaskContext:
         import dask
 
         self.cluster: Any = None
+        self._config: Any = None
         self._owns_client = client is None
         address = address or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
         if client is not None:
@@ -99,12 +110,17 @@ class DaskContext:
             }
             settings.update(cluster_kwargs)
             _quiet_timeouts()
-            with dask.config.set(EMBEDDED_CONFIG):
-                self.cluster = distributed.LocalCluster(**settings)
+            self._config = dask.config.set(WHILE_OPEN_CONFIG)
             try:
-                self.client = distributed.Client(self.cluster, set_as_default=False)
+                with dask.config.set(EMBEDDED_CONFIG):
+                    self.cluster = distributed.LocalCluster(**settings)
+                try:
+                    self.client = distributed.Client(self.cluster, set_as_default=False)
+                except BaseException:
+                    self.cluster.close()
+                    raise
             except BaseException:
-                self.cluster.close()
+                self._config.__exit__(None, None, None)
                 raise
         if self.cluster is None:
             self._check_allowed_failures()
@@ -270,6 +286,9 @@ class DaskContext:
             self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+        if self._config is not None:
+            self._config.__exit__(None, None, None)
+            self._config = None
 
     def __enter__(self) -> Self:
         return self

@@ -15,6 +15,7 @@ re-run it on its own) is settled from its record (see :mod:`._runner`):
 record                                 what happens
 =====================================  =================================================
 none (the batch never started)         re-run whole (a bystander queued on the worker)
+``finished`` (result lost with it)     re-run whole (it ran to the end: not the culprit)
 ``started``, one item                  that item fails with ``WorkerCrashed`` (or retries)
 ``started``, several items             each item re-run alone, so the next death names
                                        the culprit ("isolation"); the culprit runs twice
@@ -281,21 +282,33 @@ class DaskEngine:
         try:
             self._outcome(batch)
         finally:
+            # Release the result on the cluster now, not when the Future is collected: a
+            # worker that dies while still holding it would make Dask recompute it for nobody.
+            batch.future.release()
             self._finish(batch)
             self._forget(batch.key)
             self._pump()
 
     def _outcome(self, batch: _Batch) -> None:
         unit, future = batch.unit, batch.future
-        if future.status == "finished":
-            values, errors, seconds = future.result()
-            self._batcher.observe(len(values), seconds / BATCH_TIME_SCALE)
-            self._deliver(unit, unit.start, values, errors)
-            return
+        error: BaseException | None
         try:
+            # A batch that finished on a worker which then died before its result was fetched
+            # is "lost" here, not failed: Dask recomputes it elsewhere (it never ran into the
+            # death, so it is no KilledWorker), and this waits for that second run. Its
+            # record says "started" but must not be read as "running when the worker died".
             error = future.exception()
         except BaseException as exc:  # a cancelled Dask future raises instead
             error = exc
+        if error is None and future.status == "finished":
+            try:
+                values, errors, seconds = future.result()
+            except BaseException as exc:  # lost again while fetching, and this time failed
+                error = exc
+            else:
+                self._batcher.observe(len(values), seconds / BATCH_TIME_SCALE)
+                self._deliver(unit, unit.start, values, errors)
+                return
         if error is None:  # cancelled by Dask itself (a dependency lost): run it again
             error = CancelledError()
         from distributed import KilledWorker
@@ -332,7 +345,7 @@ class DaskEngine:
         """A batch we stopped (cancel or terminate): deliver what finished, drop the rest."""
         unit = batch.unit
         done = unit.start
-        if record is not None and record[0] != _runner.STARTED:
+        if record is not None and record[0] not in (_runner.STARTED, _runner.FINISHED):
             _, index, values, errors, _pid = record
             self._deliver(unit, unit.start, values, errors)
             done = unit.start + index
@@ -341,7 +354,9 @@ class DaskEngine:
     def _lost(self, batch: _Batch, record: Any) -> None:
         unit = batch.unit
         job = unit.job
-        if record is None:  # never started: a bystander of another batch's death
+        if record is None or record[0] == _runner.FINISHED:
+            # never started, or finished before its worker died (its result went with it):
+            # a bystander of another batch's death
             if unit.lost + 1 >= MAX_LOST:
                 crash = WorkerCrashed(f"{job.describe(unit.start)} (batch lost)", None, None)
                 for index in range(unit.start, unit.stop):

@@ -8,6 +8,10 @@ batch's worker died:
 * ``("started", pid)`` -- written synchronously before the first item runs (one scheduler
   round trip per batch, about 1 ms). A lost batch without it never started: it is innocent
   and re-run whole. A lost batch with it was running when its worker died.
+* ``("finished", pid)`` -- written synchronously after the last item, before the batch
+  returns. A worker can die (running its next batch) before the scheduler has heard that this
+  one finished -- its messages go out in batches -- and Dask then reports this batch lost with
+  the culprit; this mark clears it: it is re-run whole, as an innocent bystander.
 * ``(reason, index, values, errors, pid)`` -- written by :func:`_die` before this process
   kills itself on purpose: item ``index`` ran past its timeout (``"timeout"``) or was
   cancelled (``"cancelled"``); ``values``/``errors`` are the outcomes of the items before it,
@@ -35,9 +39,10 @@ from typing import Any
 from .._engine._job import ARGS, ITEM
 from .._remote import dump_exception
 
-__all__ = ["STARTED", "run_batch", "stop_batches"]
+__all__ = ["FINISHED", "STARTED", "run_batch", "stop_batches"]
 
 STARTED = "started"
+FINISHED = "finished"
 
 
 class _Running:
@@ -103,7 +108,9 @@ def run_batch(
         with _lock:
             _running.pop(key, None)
             batch.index = len(calls)  # the watchdog's pending deadlines no longer apply
-    return values, errors, time.monotonic() - began
+    seconds = time.monotonic() - began
+    Variable(key, client=client).set((FINISHED, os.getpid()))
+    return values, errors, seconds
 
 
 def stop_batches(keys: list[str]) -> int:
