@@ -116,3 +116,14 @@ def runner() -> Iterator[Runner]:
     yield run
     for thread in run.threads:
         thread.join(WAIT)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The Dask tests run last (stable order otherwise).
+
+    They share one embedded cluster for the session, whose scheduler, nannies and IO loop are
+    threads of this process until the session ends. A test that ``fork()``s a worker after
+    them could hand the child a lock one of those threads held at that instant, and the
+    worker would hang at start (seen: "timed out waiting for the worker to start").
+    """
+    items.sort(key=lambda item: "tests/dask/" in str(item.path).replace(os.sep, "/"))

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,6 +41,13 @@ def exit_on(x: int) -> int:
     if x == 5:
         os._exit(9)
     return x * 2
+
+
+def use_primitives(q: Any, lock: Any, event: Any, x: int) -> int:
+    with lock:
+        q.put(x)
+    event.set()
+    return x
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -114,6 +122,14 @@ def test_a_cluster_started_with_the_dask_programs(cli_cluster: str, cluster: Das
         assert lock.acquire(timeout=10)
         assert lock.locked()
         lock.release()
+        # ... and inside tasks: the scheduler unpickles a task's arguments and pickles them
+        # again for the worker, in a process without a client (this hung before)
+        done = remote.Event()
+        with remote.ProcessPoolExecutor() as executor:
+            assert executor.submit(use_primitives, q, lock, done, 7).result(timeout=60) == 7
+        assert q.get(timeout=10) == 7
+        assert done.is_set()
+        assert not lock.locked()
     # The context closed its client only: the cluster is still there, its workers too.
     from distributed import Client
 

@@ -3,8 +3,10 @@ from tasks on the workers."""
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -201,3 +203,25 @@ def test_primitives_pass_into_tasks(cluster: DaskContext) -> None:
         executor.submit(produce, q, 3).result(timeout=30)  # a worker produces, we consume
         q.shutdown()
         assert list(q) == [0, 1, 2]
+
+
+def take_and_die(lock: Any, sem: Any) -> None:
+    lock.acquire()
+    sem.acquire()
+    os._exit(5)  # the worker dies holding both leases
+
+
+@pytest.mark.timeout(90)
+def test_a_dead_holders_lease_is_freed_after_the_lease_timeout(cluster: DaskContext) -> None:
+    """The embedded cluster's lease-timeout is 10 s (see workhorse._dask._context)."""
+    lock, sem = cluster.Lock(), cluster.Semaphore(1)
+    with cluster.ProcessPoolExecutor() as executor, pytest.raises(workhorse.WorkerCrashed):
+        executor.submit(take_and_die, lock, sem).result(timeout=30)
+    died = time.monotonic()
+    assert lock.locked(), "the dead holder's lease outlives it until the timeout"
+    assert lock.acquire(timeout=40)
+    assert sem.acquire(timeout=40)
+    freed = time.monotonic() - died
+    assert freed < 10 + 15, f"freed after {freed:.1f} s"
+    lock.release()
+    sem.release()

@@ -19,8 +19,11 @@ that kills its worker is re-run by Dask before workhorse sees it (a warning says
 
 Why the lock lease timeout is 10 s on the embedded cluster (Dask's default is 30 s): a lock
 or semaphore held by a worker that died is freed by the scheduler once its lease runs out.
-Live holders refresh their lease every ``lease-validation-interval`` (1 s here), so 10 s
-frees a dead holder's lock three times sooner while leaving a stalled-but-alive holder room.
+Live holders refresh their lease every fifth of the timeout (2 s) and the scheduler checks
+every ``lease-validation-interval`` (1 s here), so 10 s frees a dead holder's lock three times
+sooner while leaving a stalled-but-alive holder room. The timeout is fixed when a lock is
+first used, from that process's Dask config: while an embedded cluster is open, the client's
+config says 10 s too (it is put back on exit). A test kills a holder and measures it.
 
 Why ``lost-worker-timeout`` is raised while an embedded cluster is open: 15 s after a worker
 is removed, Dask's ``LocalCluster`` closes that worker's nanny for good if no worker of the
@@ -49,11 +52,18 @@ __all__ = ["DaskContext", "dask"]
 INSTALL_HINT = 'the Dask backend needs distributed: pip install "workhorse[dask]"'
 EMBEDDED_CONFIG = {
     "distributed.scheduler.allowed-failures": 0,
-    "distributed.scheduler.locks.lease-timeout": "10s",
     "distributed.scheduler.locks.lease-validation-interval": "1s",
+    # the statistical profiler samples each worker's stacks every 10 ms for the dashboard:
+    # compute time on a machine where workers, scheduler and client share the cores
+    "distributed.worker.profile.enabled": False,
 }
-# read by LocalCluster at each worker removal, after the cluster is made: kept set while open
-WHILE_OPEN_CONFIG = {"distributed.deploy.lost-worker-timeout": "365 days"}
+# Read after the cluster is made, so kept set while it is open: by LocalCluster at each worker
+# removal, and by whichever process first uses a lock or semaphore (the client here, or a
+# worker), which registers its lease timeout with the scheduler.
+WHILE_OPEN_CONFIG = {
+    "distributed.deploy.lost-worker-timeout": "365 days",
+    "distributed.scheduler.locks.lease-timeout": "10s",
+}
 
 
 def _distributed() -> Any:

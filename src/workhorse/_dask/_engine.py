@@ -2,8 +2,11 @@
 
 A Dask task costs about 1.7 ms of scheduling (``client.map`` of no-ops: ~600 tasks/s on two
 cores), so items go in batches sized by the same adaptive :class:`~.._engine._batching.Batcher`
-as the local engines, aiming at about 100 ms of work per batch (ten times the local target:
-a Dask round trip costs a hundred times a pipe write). At most ``2 * workers`` batches are in
+as the local engines, aiming at about 400 ms of work per batch (forty times the local target:
+a Dask task costs the scheduler, the worker's event loop and the client several ms of CPU,
+taken from the compute when they share the cores; 100 ms batches reached 0.72-0.79 of ideal
+on 2 cores, 400 ms 0.82-0.85). The tail stays even: a batch is never more than a fair share
+of what is pending over every batch slot. At most ``2 * workers`` batches are in
 flight, so a worker always has its next batch at hand while the client handles the last one.
 
 Outcomes come back in the Dask callback thread (``Future.add_done_callback``), which delivers
@@ -50,7 +53,7 @@ from . import _runner
 __all__ = ["SCATTER_BYTES", "DaskEngine"]
 
 SCATTER_BYTES = 1 << 20  # NumPy arguments at least this large go through client.scatter
-BATCH_TIME_SCALE = 10  # batches aim at 10x the local engines' target (100 ms of work)
+BATCH_TIME_SCALE = 40  # batches aim at 40x the local engines' target (400 ms of work)
 MAX_LOST = 3  # a batch lost this often without ever starting fails instead of looping
 
 
@@ -286,8 +289,8 @@ class DaskEngine:
             # worker that dies while still holding it would make Dask recompute it for nobody.
             batch.future.release()
             self._finish(batch)
+            self._pump()  # before the record's deletion: a scheduler round trip
             self._forget(batch.key)
-            self._pump()
 
     def _outcome(self, batch: _Batch) -> None:
         unit, future = batch.unit, batch.future

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 __all__ = ["Shared", "set_default_client"]
 
+_PROBES = frozenset({"_is_coroutine", "_ipython_display_", "_repr_html_", "_fields"})
 _default_client: Any = None
 _handles: weakref.WeakValueDictionary[str, Shared] = weakref.WeakValueDictionary()
 _handles_lock = threading.Lock()
@@ -80,6 +81,10 @@ class Shared:
 
     def __getattr__(self, attribute: str) -> Any:
         # Only called for attributes not set yet: those _attach makes, on an unpickled handle.
+        # Dask probes objects for protocols (``__dask_future__``, ``_is_coroutine``...), maybe
+        # on an event loop, where binding would ask for a client synchronously: never for those.
+        if attribute.startswith("__") or attribute in _PROBES:
+            raise AttributeError(attribute)
         params = self.__dict__.pop("_unbound", None)
         if params is None:
             raise AttributeError(attribute)
@@ -91,7 +96,11 @@ class Shared:
         return ()
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), self.name, self._params()))
+        # An unbound handle pickles from what it was unpickled with: a process with no client
+        # -- the Dask scheduler, which unpickles a task's arguments and pickles them again for
+        # the worker -- must never bind (on its event loop that would hang it for good).
+        params = self.__dict__.get("_unbound")
+        return (_rebuild, (type(self), self.name, self._params() if params is None else params))
 
     def __repr__(self) -> str:
         return f"<workhorse.dask {type(self).__name__} {self.name!r}>"
