@@ -118,7 +118,7 @@ def workload_markdown(result: WorkloadResult, chart: str | None) -> str:
                 cells.append(fmt_ratio(row["vs_limit"]))
             lines.append("| " + " | ".join(cells) + " |")
     limits = [
-        f"{case}: {fmt_figure(value, workload.unit)}"
+        f"{case}, {name}: {fmt_figure(value, workload.unit)}"
         for (case, name), (value, _) in best.items()
         if workload.contender(name).kind == LIMIT
     ]
@@ -126,7 +126,7 @@ def workload_markdown(result: WorkloadResult, chart: str | None) -> str:
     if limits:
         lines += ["Physical limits / ideals: " + "; ".join(limits) + ".", ""]
     if workload.targets:
-        lines += ["Targets (issue 4):", ""]
+        lines += ["Targets:", ""]
         lines += [f"- {text}" for text in workload.targets(best)]
         lines.append("")
     problems = []
