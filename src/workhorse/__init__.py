@@ -13,53 +13,122 @@ Example::
         print(p.result())   # 42
 """
 
+import importlib as _importlib
 from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
-from . import processes as processes
-from . import threads as threads
-from ._context import Context as Context
-from ._context import ProcessContext as ProcessContext
-from ._context import ThreadContext as ThreadContext
-from ._context import get_context as get_context
-from ._errors import BrokenResourceError as BrokenResourceError
-from ._errors import Cancelled as Cancelled
-from ._errors import PoolBroken as PoolBroken
-from ._errors import QueueShutDown as QueueShutDown
-from ._errors import RemoteError as RemoteError
-from ._errors import RemoteTraceback as RemoteTraceback
-from ._errors import SerializationError as SerializationError
-from ._errors import TaskTimeout as TaskTimeout
-from ._errors import WorkerCrashed as WorkerCrashed
-from ._errors import WorkhorseError as WorkhorseError
-from ._timeouts import TIMEOUT_MAX as TIMEOUT_MAX
-from .processes import Barrier as Barrier
-from .processes import BoundedSemaphore as BoundedSemaphore
-from .processes import Condition as Condition
-from .processes import Connection as Connection
-from .processes import Event as Event
-from .processes import JoinableQueue as JoinableQueue
-from .processes import Lock as Lock
-from .processes import Pipe as Pipe
-from .processes import Pool as Pool
-from .processes import Process as Process
-from .processes import ProcessPoolExecutor as ProcessPoolExecutor
-from .processes import Queue as Queue
-from .processes import RLock as RLock
-from .processes import Semaphore as Semaphore
-from .processes import SimpleQueue as SimpleQueue
-from .processes import TaskGroup as TaskGroup
-from .processes import ThreadPool as ThreadPool
-from .processes import ThreadPoolExecutor as ThreadPoolExecutor
-from .processes import active_children as active_children
-from .processes import cpu_count as cpu_count
-from .processes import current_process as current_process
-from .processes import get_start_method as get_start_method
-from .processes import group as group
-from .processes import with_start_method as with_start_method
-from .threads import Thread as Thread
+if _TYPE_CHECKING:
+    from . import _dask  # only for the annotation of dask(): importing workhorse never imports Dask
+    from . import processes as processes
+    from . import threads as threads
+    from ._context import Context as Context
+    from ._context import ProcessContext as ProcessContext
+    from ._context import ThreadContext as ThreadContext
+    from ._context import get_context as get_context
+    from ._errors import BrokenResourceError as BrokenResourceError
+    from ._errors import Cancelled as Cancelled
+    from ._errors import PoolBroken as PoolBroken
+    from ._errors import QueueShutDown as QueueShutDown
+    from ._errors import RemoteError as RemoteError
+    from ._errors import RemoteTraceback as RemoteTraceback
+    from ._errors import SerializationError as SerializationError
+    from ._errors import TaskTimeout as TaskTimeout
+    from ._errors import WorkerCrashed as WorkerCrashed
+    from ._errors import WorkhorseError as WorkhorseError
+    from ._timeouts import TIMEOUT_MAX as TIMEOUT_MAX
+    from .processes import Barrier as Barrier
+    from .processes import BoundedSemaphore as BoundedSemaphore
+    from .processes import Condition as Condition
+    from .processes import Connection as Connection
+    from .processes import Event as Event
+    from .processes import JoinableQueue as JoinableQueue
+    from .processes import Lock as Lock
+    from .processes import Pipe as Pipe
+    from .processes import Pool as Pool
+    from .processes import Process as Process
+    from .processes import ProcessPoolExecutor as ProcessPoolExecutor
+    from .processes import Queue as Queue
+    from .processes import RLock as RLock
+    from .processes import Semaphore as Semaphore
+    from .processes import SimpleQueue as SimpleQueue
+    from .processes import TaskGroup as TaskGroup
+    from .processes import ThreadPool as ThreadPool
+    from .processes import ThreadPoolExecutor as ThreadPoolExecutor
+    from .processes import active_children as active_children
+    from .processes import cpu_count as cpu_count
+    from .processes import current_process as current_process
+    from .processes import get_start_method as get_start_method
+    from .processes import group as group
+    from .processes import with_start_method as with_start_method
+    from .threads import Thread as Thread
 
-if _TYPE_CHECKING:  # only for the annotation of dask(): importing workhorse never imports Dask
-    from . import _dask
+# Every public name and the module that defines it (None: the name is a submodule), imported
+# on first use (PEP 562). A worker process imports ``workhorse._engine._worker``, which
+# imports this package first: eager imports here cost it ~75 ms of start-up (half the
+# package), lazy ones a few ms. Type checkers read the imports above instead.
+_EXPORTS: dict[str, str | None] = {
+    "processes": None,
+    "threads": None,
+    "Context": "._context",
+    "ProcessContext": "._context",
+    "ThreadContext": "._context",
+    "get_context": "._context",
+    "BrokenResourceError": "._errors",
+    "Cancelled": "._errors",
+    "PoolBroken": "._errors",
+    "QueueShutDown": "._errors",
+    "RemoteError": "._errors",
+    "RemoteTraceback": "._errors",
+    "SerializationError": "._errors",
+    "TaskTimeout": "._errors",
+    "WorkerCrashed": "._errors",
+    "WorkhorseError": "._errors",
+    "TIMEOUT_MAX": "._timeouts",
+    "Barrier": ".processes",
+    "BoundedSemaphore": ".processes",
+    "Condition": ".processes",
+    "Connection": ".processes",
+    "Event": ".processes",
+    "JoinableQueue": ".processes",
+    "Lock": ".processes",
+    "Pipe": ".processes",
+    "Pool": ".processes",
+    "Process": ".processes",
+    "ProcessPoolExecutor": ".processes",
+    "Queue": ".processes",
+    "RLock": ".processes",
+    "Semaphore": ".processes",
+    "SimpleQueue": ".processes",
+    "TaskGroup": ".processes",
+    "ThreadPool": ".processes",
+    "ThreadPoolExecutor": ".processes",
+    "active_children": ".processes",
+    "cpu_count": ".processes",
+    "current_process": ".processes",
+    "get_start_method": ".processes",
+    "group": ".processes",
+    "with_start_method": ".processes",
+    "Thread": ".threads",
+}
+
+if not _TYPE_CHECKING:  # a module __getattr__ would make every typo type-check as Any
+
+    def __getattr__(name: str) -> _Any:
+        try:
+            module = _EXPORTS[name]
+        except KeyError:
+            raise AttributeError(f"module 'workhorse' has no attribute {name!r}") from None
+        if module is None:
+            value = _importlib.import_module(f"{__name__}.{name}")
+        else:
+            value = getattr(_importlib.import_module(module, __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __version__ = "0.1.0"
 
