@@ -56,6 +56,7 @@ from ._semlock import SEM_VALUE_MAX, NamedSemaphore
 from ._serialize import PROTOCOL
 from ._sharing import Shared, new_uid
 from ._shm import Segment
+from ._signals import start_quietly
 from ._timeouts import TIMEOUT_MAX, queue_timeout
 
 __all__ = ["DEFAULT_RING_SIZE", "_QueueBase"]
@@ -166,7 +167,7 @@ class _QueueBase(Shared):
         feeder.thread = threading.Thread(
             target=feed, args=(feeder,), name="QueueFeederThread", daemon=True
         )
-        feeder.thread.start()
+        start_quietly(feeder.thread)
         # As multiprocessing does: flush at exit unless cancel_join_thread() was called.
         util.Finalize(self, finalize_close, (feeder,), exitpriority=10)
         # Only weak references here: the registry must not keep the ring alive.

@@ -28,6 +28,7 @@ from typing import Any, Generic, Protocol, Self, TypeVar
 
 from . import _cancel
 from ._errors import Cancelled
+from ._signals import start_quietly
 
 __all__ = ["TaskGroup"]
 
@@ -181,7 +182,7 @@ class TaskGroup(Generic[W]):
         self._watcher = threading.Thread(
             target=self._watch, name="workhorse-taskgroup-watcher", daemon=True
         )
-        self._watcher.start()
+        start_quietly(self._watcher)
 
     def _wake(self) -> None:
         try:

@@ -9,10 +9,13 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
 import pytest
+
+import workhorse
 
 from ._helpers import BOUND, gone, no_fd_leak, shm_of, wait_until  # noqa: F401
 
@@ -85,3 +88,55 @@ def test_sigint_reaches_the_caller_and_leaves_nothing_behind(
     for pid in workers:
         wait_until(functools.partial(gone, pid), f"worker {pid} to be gone", timeout=5)
     wait_until(lambda: not shm_of(parent), "no /dev/shm entry of the script", timeout=5)
+
+
+def _blocked_signals(status_path: str) -> set[int]:
+    """The signals blocked by one thread or process, from its ``/proc/.../status``."""
+    with open(status_path) as status:
+        for line in status:
+            if line.startswith("SigBlk:"):
+                mask = int(line.split()[1], 16)
+                return {s for s in range(1, 65) if mask & (1 << (s - 1))}
+    raise AssertionError(f"no SigBlk in {status_path}")
+
+
+def native_thread_id() -> int:
+    return threading.get_native_id()
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc")
+def test_ctrl_c_always_lands_on_the_main_thread() -> None:
+    """A SIGINT taken by a background thread leaves a main thread blocked in a lock acquire
+    asleep (the Ctrl-C test above hung 1 run in ~200 before): workhorse's own background
+    threads block it; its worker processes and the thread pool's workers (which run tasks,
+    which may start subprocesses) do not."""
+    ctrl_c, term = int(signal.SIGINT), int(signal.SIGTERM)
+
+    def of_thread(native_id: int) -> set[int]:
+        return _blocked_signals(f"/proc/self/task/{native_id}/status")
+
+    with workhorse.Pool(2) as pool:
+        assert pool.map(abs, [-1, -2]) == [1, 2]
+        manager = next(t for t in threading.enumerate() if t.name.endswith("-manager"))
+        assert manager.native_id is not None
+        assert {ctrl_c, term} <= of_thread(manager.native_id)
+        for pid in pool._engine.worker_pids():
+            assert not {ctrl_c, term} & _blocked_signals(f"/proc/{pid}/status")
+    q = workhorse.Queue()
+    payload = bytes(1 << 20)
+    feeders: list[threading.Thread] = []
+    for _ in range(256):  # the feeder thread starts once the queue's ring is full
+        q.put(payload)
+        feeders = [t for t in threading.enumerate() if t.name == "QueueFeederThread"]
+        if feeders:
+            break
+    assert feeders, "the queue never needed its feeder thread"
+    assert feeders[0].native_id is not None
+    assert ctrl_c in of_thread(feeders[0].native_id)
+    q.shutdown(immediate=True)
+    q.close()
+    q.join_thread()
+    with workhorse.ThreadPool(1) as threads:
+        task_thread = threads.apply(native_thread_id)
+        assert ctrl_c not in of_thread(task_thread)
+    assert ctrl_c not in of_thread(threading.get_native_id())

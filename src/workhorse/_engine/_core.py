@@ -74,6 +74,7 @@ from .._options import TaskOptions
 from .._remote import load_exception
 from .._serialize import dumps
 from .._sharing import sweep_created_by
+from .._signals import start_quietly, unblocked
 from ._batching import Batcher
 from ._job import CALL, Job, submit_one
 from ._progress import ProgressBoard
@@ -217,7 +218,7 @@ class ProcessEngine:
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"{name}-manager", daemon=True)
         _live_engines.add(self)
-        self._thread.start()
+        start_quietly(self._thread)
 
     # -- called from any thread -------------------------------------------------------
 
@@ -853,7 +854,8 @@ class ProcessEngine:
             args=(child_conn, self._board.name, self.workers, slot, self._setup, *limits),
             name=f"workhorse-worker-{slot}",
         )
-        process.start()
+        with unblocked():  # this is the masked manager thread: see _signals
+            process.start()
         child_conn.close()
         self._slots[slot] = _Worker(slot, process, parent_conn)
 

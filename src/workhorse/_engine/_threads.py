@@ -39,6 +39,7 @@ from .._cancel import CancelScope
 from .._errors import PoolBroken, TaskTimeout
 from .._futures import TaskFuture
 from .._options import TaskOptions
+from .._signals import start_quietly
 from ._batching import Batcher
 from ._job import ARGS, ITEM, FutureSink, Job
 
@@ -208,7 +209,7 @@ class ThreadEngine:
             target=self._work, name=f"{self._name}-{next(self._names)}", daemon=True
         )
         self._threads.add(thread)
-        thread.start()
+        thread.start()  # not masked: it runs tasks, which may start processes (see _signals)
 
     def _take(self, done: int, waiter: _thread.LockType) -> _Unit | None:
         """The next slice for a thread that has run ``done`` items; None: exit. ``waiter`` is
@@ -386,7 +387,7 @@ class ThreadEngine:
                 self._deadline_thread = threading.Thread(
                     target=self._enforce_deadlines, name=f"{self._name}-deadlines", daemon=True
                 )
-                self._deadline_thread.start()
+                start_quietly(self._deadline_thread)
             self._deadline_cond.notify()
 
     def _enforce_deadlines(self) -> None:
