@@ -6,6 +6,8 @@ import inspect
 import multiprocessing
 import multiprocessing.synchronize
 import queue
+import subprocess
+import sys
 import threading
 from typing import Any
 
@@ -129,3 +131,11 @@ def test_every_subpackage_is_packaged() -> None:
     src = root / "src"
     found = {".".join(init.parent.relative_to(src).parts) for init in src.rglob("__init__.py")}
     assert found <= listed, f"add to [tool.setuptools] packages: {sorted(found - listed)}"
+
+
+def test_every_exported_name_resolves_lazily() -> None:
+    """The top level imports on first use (PEP 562): each name of ``__all__`` has a source in
+    ``_EXPORTS`` (or is defined there), and resolves in a fresh interpreter."""
+    assert set(workhorse._EXPORTS) | {"dask"} == set(workhorse.__all__)
+    code = "import workhorse\nfor name in workhorse.__all__:\n    getattr(workhorse, name)\n"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -124,12 +124,10 @@ class DaskContext:
             try:
                 with dask.config.set(EMBEDDED_CONFIG):
                     self.cluster = distributed.LocalCluster(**settings)
-                try:
-                    self.client = distributed.Client(self.cluster, set_as_default=False)
-                except BaseException:
-                    self.cluster.close()
-                    raise
+                self.client = distributed.Client(self.cluster, set_as_default=False)
             except BaseException:
+                if self.cluster is not None:
+                    self.cluster.close()
                 self._config.__exit__(None, None, None)
                 raise
         if self.cluster is None:

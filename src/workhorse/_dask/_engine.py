@@ -294,15 +294,17 @@ class DaskEngine:
 
     def _outcome(self, batch: _Batch) -> None:
         unit, future = batch.unit, batch.future
-        error: BaseException | None
-        try:
-            # A batch that finished on a worker which then died before its result was fetched
-            # is "lost" here, not failed: Dask recomputes it elsewhere (it never ran into the
-            # death, so it is no KilledWorker), and this waits for that second run. Its
-            # record says "started" but must not be read as "running when the worker died".
-            error = future.exception()
-        except BaseException as exc:  # a cancelled Dask future raises instead
-            error = exc
+        error: BaseException | None = None
+        if future.status != "finished":
+            try:
+                # A batch that finished on a worker which then died before its result was
+                # fetched is "lost" here, not failed: Dask recomputes it elsewhere (it never
+                # ran into the death, so it is no KilledWorker), and this waits for that second
+                # run. Its record says "started" but must not be read as "running when the
+                # worker died".
+                error = future.exception()
+            except BaseException as exc:  # a cancelled Dask future raises instead
+                error = exc
         if error is None and future.status == "finished":
             try:
                 values, errors, seconds = future.result()
