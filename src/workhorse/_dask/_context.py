@@ -23,7 +23,7 @@ Live holders refresh their lease every fifth of the timeout (2 s) and the schedu
 every ``lease-validation-interval`` (1 s here), so 10 s frees a dead holder's lock three times
 sooner while leaving a stalled-but-alive holder room. The timeout is fixed when a lock is
 first used, from that process's Dask config: while an embedded cluster is open, the client's
-config says 10 s too (it is put back on exit). A test kills a holder and measures it.
+config says 10 s too (put back when the last embedded context closes). A test kills a holder and measures it.
 
 Why ``lost-worker-timeout`` is raised while an embedded cluster is open: 15 s after a worker
 is removed, Dask's ``LocalCluster`` closes that worker's nanny for good if no worker of the
@@ -31,13 +31,15 @@ same name is registered *at that instant*. The nanny restarts a dead worker in w
 second, so the check only ever fires when the worker happens to be dying again 15 s after
 an earlier death -- and then the cluster loses it forever (seen in our crash tests). A crash
 every few seconds is normal life for a workhorse pool, so the nanny alone restarts workers.
-This setting is process-wide in Dask's config; it is put back when the context closes.
+This setting is process-wide in Dask's config; it is put back when the last embedded context
+closes (contexts may overlap in any order: see :class:`_ConfigHold`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 import warnings
 from typing import Any, Self
 
@@ -75,6 +77,38 @@ WHILE_OPEN_CONFIG = {
 }
 
 
+class _ConfigHold:
+    """Keeps :data:`WHILE_OPEN_CONFIG` set while any embedded context is open.
+
+    Counted, not nested: ``dask.config.set(...).__exit__`` puts back what it saw on entry, so
+    two contexts closed in the order they were opened would leave the second one's view (our
+    settings) in place for good, and the first close would undo them under the second.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+        self._saved: Any = None
+
+    def acquire(self) -> None:
+        import dask
+
+        with self._lock:
+            if self._count == 0:
+                self._saved = dask.config.set(WHILE_OPEN_CONFIG)
+            self._count += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._count -= 1
+            if self._count == 0:
+                self._saved.__exit__(None, None, None)
+                self._saved = None
+
+
+_while_open = _ConfigHold()
+
+
 def _distributed() -> Any:
     try:
         import distributed
@@ -105,7 +139,7 @@ class DaskContext:
         import dask
 
         self.cluster: Any = None
-        self._config: Any = None
+        self._holds_config = False
         self._owns_client = client is None
         address = address or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
         if client is not None:
@@ -129,7 +163,8 @@ class DaskContext:
             }
             settings.update(cluster_kwargs)
             _quiet_timeouts()
-            self._config = dask.config.set(WHILE_OPEN_CONFIG)
+            _while_open.acquire()
+            self._holds_config = True
             try:
                 with dask.config.set(EMBEDDED_CONFIG):
                     self.cluster = distributed.LocalCluster(**settings)
@@ -137,7 +172,8 @@ class DaskContext:
             except BaseException:
                 if self.cluster is not None:
                     self.cluster.close()
-                self._config.__exit__(None, None, None)
+                self._holds_config = False
+                _while_open.release()
                 raise
         if self.cluster is None:
             self._check_allowed_failures()
@@ -303,9 +339,9 @@ class DaskContext:
             self.client.close()
         if self.cluster is not None:
             self.cluster.close()
-        if self._config is not None:
-            self._config.__exit__(None, None, None)
-            self._config = None
+        if self._holds_config:
+            self._holds_config = False
+            _while_open.release()
 
     def __enter__(self) -> Self:
         return self

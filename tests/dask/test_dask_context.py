@@ -1,0 +1,80 @@
+"""The ways into ``workhorse.dask()``: ``client=``, ``$DASK_SCHEDULER_ADDRESS``, bad
+arguments, and the process-wide Dask config the embedded context holds while open."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("distributed")
+
+# The session's cluster and the Dask-aware leak guard (overrides the root no_leaks).
+from dask_cluster import *  # noqa: F403
+
+import workhorse
+from workhorse._dask._context import EMBEDDED_CONFIG, WHILE_OPEN_CONFIG, DaskContext, _ConfigHold
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def test_an_existing_client_is_used_and_left_open(cluster: DaskContext) -> None:
+    with workhorse.dask(client=cluster.client) as context:
+        assert context.client is cluster.client
+        assert context.cluster is None
+        with context.Pool() as pool:
+            assert pool.map(square, range(10)) == [x * x for x in range(10)]
+    assert cluster.client.status == "running"
+    assert cluster.client.submit(square, 3).result(timeout=30) == 9
+
+
+def test_the_scheduler_address_comes_from_the_environment(
+    cluster: DaskContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    address = cluster.client.scheduler.address
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", address)
+    with workhorse.dask() as remote:
+        assert remote.cluster is None, "an address must connect, not start a cluster"
+        assert remote.client.scheduler.address == address
+        with remote.ProcessPoolExecutor() as executor:
+            assert list(executor.map(square, [1, 2, 3])) == [1, 4, 9]
+    # connecting and leaving closes only the context's own client, never the cluster
+    assert cluster.client.submit(square, 4).result(timeout=30) == 16
+
+
+def test_bad_argument_combinations_say_which(cluster: DaskContext) -> None:
+    with pytest.raises(TypeError, match="client= alone"):
+        workhorse.dask(address="tcp://127.0.0.1:1", client=cluster.client)
+    with pytest.raises(TypeError, match="client= alone"):
+        workhorse.dask(client=cluster.client, n_workers=1)
+    with pytest.raises(TypeError, match=r"unexpected arguments with address=: \['n_workers'\]"):
+        workhorse.dask(address=cluster.client.scheduler.address, n_workers=1)
+
+
+def test_overlapping_contexts_keep_the_config_until_the_last_closes() -> None:
+    """Two embedded contexts closed in the order they were opened (not nested): the settings
+    hold until the second closes, then the user's own values come back."""
+    import dask
+
+    keys = list(WHILE_OPEN_CONFIG)
+    mine = dict.fromkeys(keys, "77s")
+    with dask.config.set(mine):
+        hold = _ConfigHold()
+        hold.acquire()  # the first context opens
+        hold.acquire()  # the second
+        hold.release()  # the first closes
+        assert {k: dask.config.get(k) for k in keys} == WHILE_OPEN_CONFIG
+        hold.release()  # the second closes
+        assert {k: dask.config.get(k) for k in keys} == mine
+
+
+def test_the_embedded_cluster_runs_with_its_config(cluster: DaskContext) -> None:
+    def settings() -> dict[str, object]:
+        import dask
+
+        return {k: dask.config.get(k) for k in EMBEDDED_CONFIG}
+
+    for seen in cluster.client.run(settings).values():
+        assert seen == EMBEDDED_CONFIG
