@@ -47,6 +47,33 @@ def test_batcher_sizes_stay_within_bounds(pending: int, workers: int, seconds: f
         assert 1 <= size <= min(MAX_ITEMS, max(1, pending // workers))
 
 
+def test_a_floor_keeps_tail_batches_from_shrinking_to_single_items() -> None:
+    # 20 ms items, 6 pending over 4 batch slots: the fair share alone would send 1 item
+    plain, floored = Batcher(target=0.4), Batcher(target=0.4, floor=0.05)
+    for batcher in (plain, floored):
+        batcher.observe(10, 0.2)
+    assert plain.size(pending=6, workers=4) == 1
+    assert floored.size(pending=6, workers=4) == 3  # ceil(50 ms / 20 ms)
+    assert floored.size(pending=2, workers=4) == 2  # never more than is pending
+    assert floored.size(pending=400, workers=4) == 20  # the target still rules: 400 ms
+
+
+@given(
+    pending=st.integers(1, 100_000),
+    workers=st.integers(1, 64),
+    seconds=st.floats(1e-9, 10.0),
+    floor=st.floats(0.0, 1.0),
+)
+def test_a_floored_batch_stays_within_the_target_and_what_is_pending(
+    pending: int, workers: int, seconds: float, floor: float
+) -> None:
+    batcher = Batcher(target=0.4, floor=floor)
+    batcher.observe(10, seconds)
+    size = batcher.size(pending, workers)
+    assert 1 <= size <= pending
+    assert size <= max(1, int(0.4 / max(seconds / 10, 1e-7)), pending // workers)
+
+
 def test_fixed_chunksize_is_respected() -> None:
     assert Batcher(fixed=8).size(pending=100, workers=2) == 8
     assert Batcher(fixed=8).size(pending=3, workers=2) == 3

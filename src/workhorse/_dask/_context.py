@@ -23,7 +23,8 @@ Live holders refresh their lease every fifth of the timeout (2 s) and the schedu
 every ``lease-validation-interval`` (1 s here), so 10 s frees a dead holder's lock three times
 sooner while leaving a stalled-but-alive holder room. The timeout is fixed when a lock is
 first used, from that process's Dask config: while an embedded cluster is open, the client's
-config says 10 s too (put back when the last embedded context closes). A test kills a holder and measures it.
+config says 10 s too (put back when the last embedded context closes). A test kills a holder
+and measures it.
 
 Why ``lost-worker-timeout`` is raised while an embedded cluster is open: 15 s after a worker
 is removed, Dask's ``LocalCluster`` closes that worker's nanny for good if no worker of the

@@ -6,7 +6,9 @@ as the local engines, aiming at about 400 ms of work per batch (forty times the 
 a Dask task costs the scheduler, the worker's event loop and the client several ms of CPU,
 taken from the compute when they share the cores; 100 ms batches reached 0.72-0.79 of ideal
 on 2 cores, 400 ms 0.82-0.85). The tail stays even: a batch is never more than a fair share
-of what is pending over every batch slot. At most ``2 * workers`` batches are in
+of what is pending over every batch slot -- nor less than about 50 ms of work, so that the
+tail does not shrink to one-item batches that cost more than they balance (about 5 ms of
+Dask per batch here against a 20 ms item). At most ``2 * workers`` batches are in
 flight, so a worker always has its next batch at hand while the client handles the last one.
 
 Outcomes come back in the Dask callback thread (``Future.add_done_callback``), which delivers
@@ -53,7 +55,11 @@ from . import _runner
 __all__ = ["SCATTER_BYTES", "DaskEngine"]
 
 SCATTER_BYTES = 1 << 20  # NumPy arguments at least this large go through client.scatter
-BATCH_TIME_SCALE = 40  # batches aim at 40x the local engines' target (400 ms of work)
+BATCH_SECONDS = 0.4  # of work per batch: 40x the local engines' target
+# No batch shorter than this, even in the tail: a Dask task costs ~5 ms of scheduler, worker
+# and client time here, so a tail shrinking to one 20 ms item per batch spends more on the
+# extra batches than it saves in balance (simulated and measured: see docs/benchmarks.md).
+MIN_BATCH_SECONDS = 0.05
 MAX_LOST = 3  # a batch lost this often without ever starting fails instead of looping
 
 
@@ -103,7 +109,7 @@ class DaskEngine:
         self.workers = workers or threads
         self.options = options or TaskOptions()
         self._capacity = 2 * self.workers
-        self._batcher = Batcher(chunksize)
+        self._batcher = Batcher(chunksize, target=BATCH_SECONDS, floor=MIN_BATCH_SECONDS)
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._pending: deque[_Unit] = deque()
@@ -311,7 +317,7 @@ class DaskEngine:
             except BaseException as exc:  # lost again while fetching, and this time failed
                 error = exc
             else:
-                self._batcher.observe(len(values), seconds / BATCH_TIME_SCALE)
+                self._batcher.observe(len(values), seconds)
                 self._deliver(unit, unit.start, values, errors)
                 return
         if error is None:  # cancelled by Dask itself (a dependency lost): run it again

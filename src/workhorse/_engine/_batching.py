@@ -9,9 +9,16 @@ batch to last about ``TARGET`` seconds, never more than a fair share of what is 
 (so the tail spreads over every worker) and never more than ``MAX_ITEMS``. It starts with
 one item, so a pool of long tasks never batches them, and grows geometrically while items
 are fast, so it finds the right size without knowing the input's length.
+
+An engine whose batches cost much more than a pipe write (a Dask task: milliseconds of
+scheduler and worker time) sets a longer ``target`` and a ``floor``: no batch shorter than
+``floor`` seconds of work, even in the tail, where the fair share would otherwise shrink it
+to single items -- there, each extra batch costs more than the imbalance it saves.
 """
 
 from __future__ import annotations
+
+import math
 
 __all__ = ["Batcher"]
 
@@ -30,10 +37,14 @@ class Batcher:
         batcher.observe(items=n, seconds=0.0001)    # fast items: next batches grow
     """
 
-    __slots__ = ("_item_seconds", "_last", "fixed")
+    __slots__ = ("_item_seconds", "_last", "fixed", "floor", "target")
 
-    def __init__(self, fixed: int | None = None) -> None:
+    def __init__(
+        self, fixed: int | None = None, *, target: float = TARGET, floor: float = 0.0
+    ) -> None:
         self.fixed = fixed
+        self.target = target
+        self.floor = floor
         self._item_seconds: float | None = None
         self._last = 1
 
@@ -47,10 +58,13 @@ class Batcher:
         if self._item_seconds is None:
             wanted = 1
         else:
-            wanted = int(TARGET / max(self._item_seconds, 1e-7))
+            item = max(self._item_seconds, 1e-7)
+            wanted = int(self.target / item)
             wanted = max(1, min(wanted, self._last * GROWTH, MAX_ITEMS))
+            if self.floor:
+                fair = max(fair, math.ceil(self.floor / item))
         self._last = wanted
-        return min(wanted, fair)
+        return min(wanted, fair, pending)
 
     @property
     def recent(self) -> int:
