@@ -3,13 +3,14 @@
 A Dask task costs about 1.7 ms of scheduling (``client.map`` of no-ops: ~600 tasks/s on two
 cores), so items go in batches sized by the same adaptive :class:`~.._engine._batching.Batcher`
 as the local engines, aiming at about 400 ms of work per batch (forty times the local target:
-a Dask task costs the scheduler, the worker's event loop and the client several ms of CPU,
-taken from the compute when they share the cores; 100 ms batches reached 0.72-0.79 of ideal
-on 2 cores, 400 ms 0.82-0.85). The tail stays even: a batch is never more than a fair share
-of what is pending over every batch slot -- nor less than about 50 ms of work, so that the
-tail does not shrink to one-item batches that cost more than they balance (about 5 ms of
-Dask per batch here against a 20 ms item). At most ``2 * workers`` batches are in
-flight, so a worker always has its next batch at hand while the client handles the last one.
+a Dask task costs the scheduler, the worker's event loop and the client about 5 ms, taken
+from the compute when they share the cores; 100 ms batches reached 0.72-0.79 of ideal on
+2 cores, 400 ms 0.82-0.85, before the other changes in docs/benchmarks.md). The tail stays
+even: a batch is never more than a fair share of what is pending over every batch slot --
+nor less than about 50 ms of work, so that the tail does not shrink to one-item batches that
+cost more than they balance (about 5 ms of Dask per batch here against a 20 ms item). At
+most ``2 * workers`` batches are in flight, so a worker always has its next batch at hand
+while the client handles the last one.
 
 Outcomes come back in the Dask callback thread (``Future.add_done_callback``), which delivers
 them to the job's sink and dispatches more batches. A batch whose worker died

@@ -20,9 +20,10 @@ batch's worker died:
 
 Why kill the worker process: a Python thread cannot be stopped, and running each item in a
 subprocess of the worker would double every transfer. Killing the process (SIGKILL) is the
-only way to really stop native code; the Dask nanny restarts the worker (about 0.8 s here),
-and every other batch on it is re-run by the client. The watchdog is one thread per worker
-process, started with its first batch that has a timeout.
+only way to really stop native code; the Dask nanny restarts the worker (40-60 ms on the
+embedded cluster, which forks it from a forkserver; 0.3 s when Dask spawns it), and every
+other batch on it is re-run by the client. The watchdog is one thread per worker process,
+started with its first batch that has a timeout.
 """
 
 from __future__ import annotations
