@@ -58,6 +58,16 @@ def test_a_floor_keeps_tail_batches_from_shrinking_to_single_items() -> None:
     assert floored.size(pending=400, workers=4) == 20  # the target still rules: 400 ms
 
 
+def test_a_floor_is_left_out_for_items_it_has_not_measured() -> None:
+    # measured on no-ops (1 us each): 50 ms of them is the whole of a new job of slow items
+    batcher = Batcher(target=0.4, floor=0.05)
+    batcher.observe(1000, 0.001)
+    for _ in range(8):  # the size grows (8x a step) up to the target
+        batcher.size(pending=100_000, workers=4)
+    assert batcher.size(pending=64, workers=4) == 64
+    assert batcher.size(pending=64, workers=4, settled=False) == 16  # the fair share
+
+
 @given(
     pending=st.integers(1, 100_000),
     workers=st.integers(1, 64),

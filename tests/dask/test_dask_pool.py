@@ -133,6 +133,21 @@ def test_many_tiny_tasks_are_batched(cluster: DaskContext) -> None:
         assert time.perf_counter() - start < 5
 
 
+def batch_key(_: int) -> str:
+    from distributed import get_worker
+
+    return str(get_worker().get_current_task())  # the Dask task: one per batch
+
+
+def test_a_new_job_is_not_sized_by_the_last_jobs_timing(cluster: DaskContext) -> None:
+    """The batch floor (50 ms of work) uses the time measured on the job's own items: after
+    a map of no-ops, a floor from their microseconds would send the next map -- of items that
+    may take seconds -- to one worker as one batch. Its first batches are a fair share."""
+    with cluster.Pool() as pool:
+        pool.map(square, range(20_000))
+        assert len(set(pool.map(batch_key, range(8)))) >= 3  # 2 + 1 + 1 + ...
+
+
 def test_large_numpy_arguments_are_scattered(cluster: DaskContext) -> None:
     numpy = pytest.importorskip("numpy")
     array = numpy.ones(300_000)  # 2.4 MB: above SCATTER_BYTES

@@ -81,6 +81,12 @@ WHILE_OPEN_CONFIG = {
     # forkserver, 0.98-1.01x (4 runs). The cause inside the spawned image was not found;
     # the forkserver is also how workhorse starts its own workers.
     "distributed.worker.multiprocessing-method": "forkserver",
+    # Read at each connection, by the scheduler (in this process) too. A result fetched
+    # just as its worker dies is gathered from the dead worker's address, and Dask retries a
+    # refused connection until this timeout (30 s by default) before it recomputes the
+    # result: seen as a 30 s stall of a map on Python 3.12 (1 run in ~100 of the crash
+    # test). On loopback a live peer connects in milliseconds.
+    "distributed.comm.timeouts.connect": "5s",
 }
 
 

@@ -41,6 +41,7 @@ import itertools
 import sys
 import threading
 import uuid
+import weakref
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Future
@@ -111,6 +112,7 @@ class DaskEngine:
         self.options = options or TaskOptions()
         self._capacity = 2 * self.workers
         self._batcher = Batcher(chunksize, target=BATCH_SECONDS, floor=MIN_BATCH_SECONDS)
+        self._observed: weakref.ref[Job] | None = None  # the job of the last measured batch
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._pending: deque[_Unit] = deque()
@@ -195,7 +197,8 @@ class DaskEngine:
             else:
                 # fair share over every batch slot, not every worker: the tail of a map
                 # then spreads in small batches instead of idling one worker for a big one
-                size = self._batcher.size(self._pending_items, self._capacity)
+                settled = self._observed is not None and self._observed() is unit.job
+                size = self._batcher.size(self._pending_items, self._capacity, settled=settled)
             if size >= unit.stop - unit.start:
                 pending.popleft()
                 taken = unit
@@ -319,6 +322,7 @@ class DaskEngine:
                 error = exc
             else:
                 self._batcher.observe(len(values), seconds)
+                self._observed = weakref.ref(unit.job)
                 self._deliver(unit, unit.start, values, errors)
                 return
         if error is None:  # cancelled by Dask itself (a dependency lost): run it again

@@ -48,8 +48,12 @@ class Batcher:
         self._item_seconds: float | None = None
         self._last = 1
 
-    def size(self, pending: int, workers: int) -> int:
-        """The size of the next batch, given the pending task count and the worker count."""
+    def size(self, pending: int, workers: int, *, settled: bool = True) -> int:
+        """The size of the next batch, given the pending task count and the worker count.
+
+        ``settled=False`` says the estimate was not measured on the items being sized (a new
+        job after faster ones): the floor is left out, since a stale estimate of microseconds
+        would turn 50 ms into the whole job; the fair share still bounds the batch."""
         if pending <= 0:
             return 0
         if self.fixed is not None:
@@ -61,7 +65,7 @@ class Batcher:
             item = max(self._item_seconds, 1e-7)
             wanted = int(self.target / item)
             wanted = max(1, min(wanted, self._last * GROWTH, MAX_ITEMS))
-            if self.floor:
+            if self.floor and settled:
                 fair = max(fair, math.ceil(self.floor / item))
         self._last = wanted
         return min(wanted, fair, pending)

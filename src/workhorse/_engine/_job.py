@@ -250,7 +250,7 @@ class Job:
     """Calls of ``fn`` with ``options``, whose outcomes go to ``sink``; ``kind`` says how
     ``calls`` are stored (:data:`ITEM`, :data:`ARGS` or :data:`CALL`)."""
 
-    __slots__ = ("calls", "fn", "kind", "options", "sink")
+    __slots__ = ("__weakref__", "calls", "fn", "kind", "options", "sink")
 
     def __init__(
         self, fn: Callable[..., Any], calls: list[Any], options: TaskOptions, sink: Sink,
