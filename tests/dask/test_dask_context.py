@@ -78,3 +78,8 @@ def test_the_embedded_cluster_runs_with_its_config(cluster: DaskContext) -> None
 
     for seen in cluster.client.run(settings).values():
         assert seen == EMBEDDED_CONFIG
+    # and, in this process while the context is open, what the scheduler and the nannies read
+    # at each use: the lease, lost-worker, start-method and connect settings
+    import dask
+
+    assert {k: dask.config.get(k) for k in WHILE_OPEN_CONFIG} == WHILE_OPEN_CONFIG
