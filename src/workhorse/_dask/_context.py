@@ -178,8 +178,8 @@ class DaskContext:
             _quiet_timeouts()
             _while_open.acquire()
             self._holds_config = True
-            _share_forkserver()
             try:
+                _share_forkserver()
                 with dask.config.set(EMBEDDED_CONFIG):
                     self.cluster = distributed.LocalCluster(**settings)
                 self.client = distributed.Client(self.cluster, set_as_default=False)
