@@ -42,18 +42,11 @@ def start_quietly(thread: threading.Thread) -> None:
     A new thread inherits its creator's signal mask, so the creator blocks them just around
     ``start()``; a signal arriving meanwhile stays pending and is delivered right after.
     """
-    if not hasattr(signal, "pthread_sigmask"):  # no per-thread masks here
+    with _masked(getattr(signal, "SIG_BLOCK", None)):
         thread.start()
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, ASYNC_SIGNALS)
-    try:
-        thread.start()
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-@contextlib.contextmanager
-def unblocked() -> Iterator[None]:
+def unblocked() -> contextlib.AbstractContextManager[None]:
     """Run the body with :data:`ASYNC_SIGNALS` unblocked in this thread, so that a process it
     starts does not inherit a mask that would make it deaf to Ctrl-C and ``SIGTERM``.
 
@@ -62,10 +55,17 @@ def unblocked() -> Iterator[None]:
         with unblocked():
             process.start()
     """
-    if not hasattr(signal, "pthread_sigmask"):
+    return _masked(getattr(signal, "SIG_UNBLOCK", None))
+
+
+@contextlib.contextmanager
+def _masked(how: int | None) -> Iterator[None]:
+    """Apply ``how`` (block or unblock) to :data:`ASYNC_SIGNALS` in this thread for the body,
+    then restore the mask; a no-op where threads have no signal masks (``how`` is None)."""
+    if how is None or not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_UNBLOCK, ASYNC_SIGNALS)
+    previous = signal.pthread_sigmask(how, ASYNC_SIGNALS)
     try:
         yield
     finally:
