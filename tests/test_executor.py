@@ -340,9 +340,9 @@ def test_shutdown_without_waiting_still_delivers_results(any_executor: Factory) 
 
 def test_map_timeout_yields_what_finished_then_stops_the_rest(make: Factory) -> None:
     """Fault matrix C6: map(slow, [0, 0, long], timeout=) yields 2 results, then TimeoutError,
-    and the long call is stopped (its mark never appears)."""
+    and with ``cancel_running=True`` the long call is stopped (its mark never appears)."""
     event, marks = event_for(make), queue_for(make)
-    with make(3, chunksize=1) as executor:
+    with make(3, chunksize=1, cancel_running=True) as executor:
         assert executor.submit(square, 1).result(timeout=10) == 1  # warm: workers up
         results = executor.map(blocked_then_mark, [event] * 3, [marks] * 3, [1, 2, -3], timeout=1.0)
         assert next(results) == 1

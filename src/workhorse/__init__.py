@@ -41,6 +41,7 @@ if _TYPE_CHECKING:
     from ._context import get_context as get_context
     from ._errors import BrokenResourceError as BrokenResourceError
     from ._errors import Cancelled as Cancelled
+    from ._errors import DeserializationError as DeserializationError
     from ._errors import PoolBroken as PoolBroken
     from ._errors import QueueShutDown as QueueShutDown
     from ._errors import RemoteError as RemoteError
@@ -100,6 +101,7 @@ _EXPORTS: dict[str, str | None] = {
     "get_context": "._context",
     "BrokenResourceError": "._errors",
     "Cancelled": "._errors",
+    "DeserializationError": "._errors",
     "PoolBroken": "._errors",
     "QueueShutDown": "._errors",
     "RemoteError": "._errors",
@@ -192,6 +194,7 @@ __all__ = (
     "Condition",
     "Connection",
     "Context",
+    "DeserializationError",
     "Event",
     "Executor",
     "Future",

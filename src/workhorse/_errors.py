@@ -13,7 +13,10 @@
     ├── PoolBroken(WorkhorseError, concurrent.futures.BrokenExecutor)
     │       a pool cannot go on (its initializer failed, workers die at start-up)
     ├── SerializationError(WorkhorseError, pickle.PicklingError)
-    │       an object could not be pickled; raised by put()/send()/start() in the caller
+    │       an object could not be pickled; raised by put()/send()/start() in the caller,
+    │       and also an instance of the error pickling raised (TypeError, say)
+    ├── DeserializationError(WorkhorseError, pickle.UnpicklingError, BrokenProcessPool)
+    │       a task's arguments (in its worker) or its result (here) could not be unpickled
     └── BrokenResourceError(WorkhorseError, RuntimeError)
             a shared resource can no longer be used (its internal lock is held by a dead process)
     Cancelled(BaseException)             raised inside a cancelled task-group member
@@ -36,6 +39,7 @@ from concurrent.futures.process import BrokenProcessPool
 __all__ = [
     "BrokenResourceError",
     "Cancelled",
+    "DeserializationError",
     "PoolBroken",
     "QueueShutDown",
     "RemoteError",
@@ -182,16 +186,79 @@ def _signal_name(exitcode: int | None) -> str | None:
 class SerializationError(WorkhorseError, pickle.PicklingError):
     """An object could not be pickled (with pickle or cloudpickle).
 
-    Raised in the caller by ``put``, ``send`` or ``Process.start``, naming the object's type,
-    instead of being dropped in a background thread as the stdlib does.
+    Raised in the caller by ``put``, ``send`` or ``Process.start``, naming the object's type
+    and where it sits, instead of being dropped in a background thread as the stdlib does.
+    When pickling failed with an error of another type -- ``TypeError: cannot pickle
+    '_thread.lock' object``, say -- the error raised is an instance of that type too, as
+    the stdlib would have raised it (``except TypeError`` keeps working); the original is
+    its ``__cause__``.
 
     Example::
 
         try:
             q.put(threading.Lock())
         except workhorse.SerializationError as exc:
-            print(exc)  # cannot pickle '_thread.lock' object ...
+            print(exc)  # cannot pickle queue item of type _thread.lock ...
     """
+
+    @classmethod
+    def wrapping(cls, original: BaseException, message: str) -> BaseException:
+        """``message`` as a :class:`SerializationError` that is also of ``original``'s
+        type. An ``original`` that is not an ``Exception`` (``SystemExit`` from a
+        ``__reduce__``) is what the stdlib delivers: it is returned, ``message`` noted."""
+        if not isinstance(original, Exception):
+            original.add_note(message)
+            return original
+        error = _family(cls, type(original))(message)
+        error.__cause__ = original
+        return error
+
+    def __reduce__(self) -> tuple[object, ...]:
+        extra = getattr(type(self), "_wh_extra", None)
+        return (_rebuild_family, (SerializationError, extra, self.args), self.__dict__ or None)
+
+
+class DeserializationError(WorkhorseError, pickle.UnpicklingError, BrokenProcessPool):
+    """A task's arguments could not be unpickled in its worker, or its result (or the
+    exception it raised) could not be unpickled here.
+
+    Subclasses :class:`concurrent.futures.process.BrokenProcessPool`, what the stdlib raises
+    then (it breaks the whole pool; workhorse fails only that task), and
+    :class:`pickle.UnpicklingError`. ``__cause__`` holds the error unpickling raised.
+
+    Example::
+
+        try:
+            future.result()
+        except workhorse.DeserializationError as exc:
+            print("could not be unpickled:", exc.__cause__)
+    """
+
+
+_families: dict[tuple[type[BaseException], type[BaseException]], type[BaseException]] = {}
+
+
+def _family(cls: type[SerializationError], extra: type[BaseException]) -> type[BaseException]:
+    """``cls`` made a subclass of ``extra`` too (cached), or ``cls`` where that cannot be."""
+    if issubclass(cls, extra):
+        return cls
+    kind = _families.get((cls, extra))
+    if kind is None:
+        try:
+            kind = type(cls.__name__, (cls, extra), {"_wh_extra": extra})
+            kind.__module__, kind.__qualname__ = cls.__module__, cls.__qualname__
+            kind("probe")  # some exception types want more constructor arguments
+        except TypeError:
+            kind = cls
+        _families[(cls, extra)] = kind
+    return kind
+
+
+def _rebuild_family(
+    cls: type[SerializationError], extra: type[BaseException] | None, args: tuple[object, ...]
+) -> BaseException:
+    kind = cls if extra is None else _family(cls, extra)
+    return kind(*args)
 
 
 class BrokenResourceError(WorkhorseError, RuntimeError):

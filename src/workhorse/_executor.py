@@ -10,14 +10,16 @@ Differences from the stdlib (deliberate):
 * A worker that dies (segfault, ``os._exit``, OOM kill) fails only the task it was running,
   with :class:`~workhorse.WorkerCrashed` (a ``BrokenProcessPool``); the pool replaces the
   worker and goes on. The stdlib breaks the whole pool.
-* ``future.cancel()`` stops a *running* task (its worker is killed and replaced).
-* ``map`` pulls its input lazily: the first ``1024 * max_workers`` calls are submitted by
-  ``map()`` itself, the rest as results are read, so an infinite iterator works and memory
-  stays flat (the stdlib reads the whole input inside ``map()``). Consequences: an error
-  raised by the input iterable is raised by ``next()`` at its position, not by ``map()``;
-  and ``shutdown()`` submits the unread rest of the input of every ``map`` still open, so
-  its results stay available as with the stdlib (close or drop a ``map`` over an infinite
-  input before shutting down). ``shutdown(cancel_futures=True)`` drops that rest instead.
+* With ``cancel_running=True``, ``future.cancel()`` stops a *running* task (its worker is
+  killed and replaced) and returns True; by default it returns False, as the stdlib's.
+* ``map`` pulls its input lazily: the first calls are submitted by ``map()`` itself, the
+  rest as results are read, so an infinite iterator works and memory stays flat (the stdlib
+  reads the whole input inside ``map()``, and hangs on an infinite one). Every call still
+  runs, read or not, when the input has a length or nobody started reading: ``shutdown()``,
+  the interpreter's exit and dropping the unread iterator submit the rest, as the stdlib
+  would have. An input without a length that is being read runs as far as it is read.
+  Consequence: an error raised by the input iterable is raised by ``next()`` at its
+  position, not by ``map()``. ``shutdown(cancel_futures=True)`` drops the unread rest.
 * ``map(chunksize=)`` is validated and otherwise ignored: batching is adaptive, or fixed by
   the ``chunksize=`` of the constructor, for every call.
 * ``max_tasks_per_child`` works with every start method (the stdlib refuses ``fork``).
@@ -46,6 +48,7 @@ from typing import Any, TypeVar
 
 from ._engine._batching import Batcher
 from ._engine._core import ProcessEngine
+from ._engine._exit import cut_feeds, drain_feeds
 from ._engine._job import ARGS, ITEM, MISSING, Failed, Job, ListSink
 from ._engine._threads import ThreadEngine
 from ._options import (
@@ -60,6 +63,7 @@ from ._options import (
 )
 from ._process import check_not_bootstrapping
 from ._progress_bar import ProgressBar, make_bar
+from ._signals import start_quietly
 
 __all__ = [
     "MAP_WINDOW_PER_WORKER",
@@ -115,7 +119,15 @@ class _Feed:
         )
         self.outstanding = 0  # items submitted (and input errors) not yet taken
         self.taken = 0
-        self.finite = False  # the input has a length: draining it at shutdown ends
+        self.started = False  # the consumer asked for a first result
+        self.sized = False  # the input has a length: it ends
+        self.dropping = False  # nobody will read: results are not kept (see abandon)
+        # A dropped Executor.map that was being read cancels what has not started, as the
+        # stdlib's generator does when it is closed (see abandon).
+        self.cancel_when_dropped = False
+        feeds = getattr(engine, "feeds", None)
+        if feeds is not None:  # shutdown and the interpreter's exit drain it
+            feeds.add(self)
 
     @property
     def window(self) -> int:
@@ -165,6 +177,8 @@ class _Feed:
         self._add(sink, len(chunk))
 
     def _add(self, entry: ListSink | _InputError, items: int) -> None:
+        if self.dropping:
+            return
         self.outstanding += items
         if self.ordered:
             self.entries.append(entry)
@@ -177,14 +191,41 @@ class _Feed:
         if not self.ordered:
             self.finished.put((sink, start, stop))
 
+    @property
+    def must_complete(self) -> bool:
+        """Whether every call of the input must run, read or not, as the stdlib's eager
+        maps run them: yes for an input with a length, and for one nobody started to read.
+        An input without a length that is being read may be infinite (the lazy streaming
+        only workhorse offers -- the stdlib's maps hang on such an input): it runs as far
+        as it is read."""
+        return self.sized or not self.started
+
     def drain(self) -> None:
-        """Submit the rest of a finite input (the pool is about to stop accepting tasks), as
-        the stdlib's eager maps would have. An input without a length may be infinite: it is
-        left alone (never a hang); pulling past what was submitted raises at that position."""
-        if not self.finite:
-            return
+        """Submit the rest of the input (the pool is about to stop accepting tasks) if it
+        ``must_complete``, so that every call runs and its result can still be read; else
+        reading past what was submitted raises at that position."""
         with self.lock:
-            self.refill(sys.maxsize)
+            if self.must_complete:
+                self.refill(sys.maxsize)
+
+    def in_flight(self) -> int:
+        """Calls submitted and not yet finished (lock held)."""
+        while self.jobs and self.jobs[0].sink.remaining <= 0:  # type: ignore[attr-defined]
+            self.jobs.popleft()
+        return sum(job.sink.remaining for job in self.jobs)  # type: ignore[attr-defined]
+
+    def pump(self) -> None:
+        """Run every call of an input nobody reads, a window at a time (see ``abandon``)."""
+        while True:
+            with self.lock:
+                if self.in_flight() < self.window:
+                    self.outstanding = self.in_flight()  # nothing is taken: count what runs
+                    self.refill(self.window)
+                if self.calls is None:
+                    return
+                oldest = self.jobs[0] if self.jobs else None
+            if oldest is not None:
+                oldest.sink.wait_done()  # type: ignore[attr-defined]
 
     def cut(self, *, stop_running: bool = False) -> None:
         """Read no more input and dispatch no more of its calls. Running calls finish in the
@@ -202,10 +243,23 @@ class _Feed:
                     self.engine.stop_job(job)
 
     def abandon(self) -> None:
-        """The iterator was closed or collected: cut, and end the progress bar."""
-        self.cut()
+        """The iterator was garbage-collected: if the input ``must_complete``, the rest of
+        it is pulled in the background and run, the results dropped (an ``imap``'s calls
+        all run with the stdlib, as do those of an ``Executor.map`` nobody read); else --
+        and for an ``Executor.map`` that was being read, as the stdlib's generator does
+        when it is closed -- what has not started is cancelled."""
         if self.bar is not None:
             self.bar.close()
+        if (self.cancel_when_dropped and self.started) or not self.must_complete:
+            self.cut()
+            return
+        with self.lock:
+            self.dropping = True
+            self.entries.clear()
+            if self.calls is None:
+                return
+        thread = threading.Thread(target=self.pump, name="workhorse-map-pump", daemon=True)
+        start_quietly(thread)
 
 
 class ResultIterator(Iterator[T]):
@@ -223,8 +277,7 @@ class ResultIterator(Iterator[T]):
     """
 
     def __init__(
-        self, feed: _Feed, registry: weakref.WeakSet[ResultIterator[Any]], *,
-        deadline: float | None = None, stop_on_error: bool = False,
+        self, feed: _Feed, *, deadline: float | None = None, stop_on_error: bool = False,
         timeout_error: type[BaseException] = TimeoutError,
     ) -> None:  # fmt: skip
         self._feed = feed
@@ -234,10 +287,10 @@ class ResultIterator(Iterator[T]):
         self._finished = False
         # Results already in, taken a run at a time: next() is a pop for most items.
         self._ready: deque[Any] = deque()
+        feed.cancel_when_dropped = stop_on_error
         self._finalizer = weakref.finalize(self, feed.abandon)
         with feed.lock:  # start the work now, as the stdlib does
             feed.refill(feed.window)
-        registry.add(self)
 
     def __iter__(self) -> ResultIterator[T]:
         return self
@@ -259,6 +312,7 @@ class ResultIterator(Iterator[T]):
         """The next result; ``timeout`` seconds at most (then a ``TimeoutError`` of the
         pool's kind, and the iterator stays usable for ``Pool.imap``)."""
         with self._consume:
+            self._feed.started = True
             if self._finished:
                 raise StopIteration
             try:
@@ -272,15 +326,15 @@ class ResultIterator(Iterator[T]):
             except BaseException as exc:
                 if self._stop_on_error:  # Executor.map is a generator: an error ends it
                     expired = self._deadline is not None and time.monotonic() >= self._deadline
-                    # past map(timeout=): what is left is stopped for real, not only dropped
-                    self._finish(stop_running=expired and isinstance(exc, TimeoutError))
+                    # past map(timeout=): with cancel_running, what runs is stopped too
+                    stop = expired and self._feed.options.cancel_running
+                    self._finish(stop_running=stop and isinstance(exc, TimeoutError))
                 raise
 
     def close(self) -> None:
-        """Stop: read no more input, cancel the calls that have not started."""
-        self._finished = True
-        self._ready.clear()
-        self._finalizer()
+        """Stop: read no more input, cancel the calls that have not started (an addition:
+        the stdlib's ``imap`` has no ``close``; dropping an iterator runs all its calls)."""
+        self._finish()
 
     def _finish(self, *, stop_running: bool = False) -> None:
         self._finished = True
@@ -328,6 +382,8 @@ class ResultIterator(Iterator[T]):
             stop = max(index + 1, head.prefix)
             while stop < len(results) and results[stop] is not MISSING:
                 stop += 1
+            taken = results[index:stop]
+            results[index:stop] = [None] * (stop - index)  # ours alone now: see below
             with feed.lock:
                 feed.head = stop
                 if stop == len(results):
@@ -345,12 +401,16 @@ class ResultIterator(Iterator[T]):
                     feed.outstanding -= 1
                 raise entry.error
             sink, index, stop = entry
-            results = sink.results
+            taken = sink.results[index:stop]
+            sink.results[index:stop] = [None] * (stop - index)
             with feed.lock:
                 feed.outstanding -= stop - index
                 feed.taken += stop - index
-        self._ready.extend(itertools.islice(results, index + 1, stop))
-        return results[index]
+        # The taken results leave the feed (their slots were cleared): once the caller drops
+        # a value, nothing here keeps it alive (CPython's test_free_reference), nor keeps a
+        # raised exception, whose traceback would pin this iterator and so the feed.
+        self._ready.extend(itertools.islice(taken, 1, None))
+        return taken[0]
 
 
 def input_length(*iterables: Iterable[Any]) -> int | None:
@@ -372,7 +432,6 @@ class _Submitter:
     _options: TaskOptions
     _progress: Progress
     _workers: int
-    _maps: weakref.WeakSet[ResultIterator[Any]]
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         """Schedule ``fn(*args, **kwargs)``; returns a :class:`concurrent.futures.Future`.
@@ -420,8 +479,8 @@ class _Submitter:
         feed = _Feed(
             self._engine, fn, calls, kind, self._options, self._window(), ordered=True, bar=bar
         )
-        feed.finite = length is not None
-        return ResultIterator(feed, self._maps, deadline=deadline, stop_on_error=True)
+        feed.sized = length is not None
+        return ResultIterator(feed, deadline=deadline, stop_on_error=True)
 
     def _window(self) -> int:
         return max(64, MAP_WINDOW_PER_WORKER * self._workers)
@@ -433,6 +492,7 @@ class _Submitter:
         retries: int = UNSET,
         retry_on: type[BaseException] | tuple[type[BaseException], ...] = UNSET,
         progress: Progress = UNSET,
+        cancel_running: bool = UNSET,
     ) -> OptionsView:
         """A light view of this pool whose calls get other options; it shares the pool's
         workers and has ``submit``, ``map`` and ``with_options`` (no ``shutdown``).
@@ -442,7 +502,10 @@ class _Submitter:
             quick = executor.with_options(timeout=1.0, retries=2)
             quick.submit(fetch, url)
         """
-        given = {"timeout": timeout, "retries": retries, "retry_on": retry_on}
+        given = {
+            "timeout": timeout, "retries": retries, "retry_on": retry_on,
+            "cancel_running": cancel_running,
+        }  # fmt: skip
         options, shown = updated_options(self._options, self._progress, given, progress)
         return OptionsView(self, options, shown)
 
@@ -467,7 +530,7 @@ class OptionsView(_Submitter):
 
     def __init__(self, owner: _Submitter, options: TaskOptions, progress: Progress) -> None:
         self._owner = owner
-        self._engine, self._workers, self._maps = owner._engine, owner._workers, owner._maps
+        self._engine, self._workers = owner._engine, owner._workers
         self._options, self._progress = options, progress
 
     def __repr__(self) -> str:
@@ -477,7 +540,6 @@ class OptionsView(_Submitter):
 class _PoolExecutor(_Submitter, Executor):
     def _setup(self, options: TaskOptions, progress: Any) -> None:
         self._options, self._progress = options, check_progress(progress)
-        self._maps = weakref.WeakSet()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop accepting tasks; ``wait`` for those submitted (or cancel the queued ones).
@@ -486,8 +548,10 @@ class _PoolExecutor(_Submitter, Executor):
 
             executor.shutdown(wait=False, cancel_futures=True)
         """
-        for results in list(self._maps):
-            results._feed.cut() if cancel_futures else results._feed.drain()
+        if cancel_futures:
+            cut_feeds(self._engine)
+        else:
+            drain_feeds(self._engine)
         self._engine.shutdown(wait, cancel_futures=cancel_futures)
 
     def terminate(self) -> None:
@@ -497,8 +561,7 @@ class _PoolExecutor(_Submitter, Executor):
 
             executor.terminate()
         """
-        for results in list(self._maps):
-            results._feed.cut()
+        cut_feeds(self._engine)
         self._engine.terminate()
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -559,6 +622,8 @@ class ProcessPoolExecutor(_PoolExecutor):
             caused by :class:`~workhorse.TaskTimeout`), never left hanging.
         idle_timeout: seconds a worker may stay idle before it exits; workers are started
             again when work arrives (``None``: they stay until shutdown).
+        cancel_running: ``future.cancel()`` of a running task stops it (its worker is killed
+            and replaced) and returns True; by default it returns False, as the stdlib does.
 
     A worker whose memory grows by more than 300 MB (environment variable
     ``WORKHORSE_WORKER_MEMORY_GROWTH``, in bytes; ``0`` disables it) is replaced after its
@@ -587,6 +652,7 @@ class ProcessPoolExecutor(_PoolExecutor):
         chunksize: int | str = "auto",
         init_timeout: float | None = None,
         idle_timeout: float | None = None,
+        cancel_running: bool = False,
     ) -> None:
         self._workers = check_workers(max_workers, os.cpu_count() or 1)
         initargs = check_initializer(initializer, initargs)
@@ -594,7 +660,8 @@ class ProcessPoolExecutor(_PoolExecutor):
         # The stdlib's choice: a pool that replaces its workers defaults to spawn.
         default = "spawn" if max_tasks_per_child is not None else None
         method = start_method_of(mp_context, "mp_context", default)
-        self._setup(TaskOptions(timeout, retries, retry_on), progress)  # type: ignore[arg-type]
+        options = TaskOptions(timeout, retries, retry_on, cancel_running)  # type: ignore[arg-type]
+        self._setup(options, progress)
         self._engine = ProcessEngine(
             self._workers,
             start_method=method,
@@ -616,9 +683,10 @@ class ThreadPoolExecutor(_PoolExecutor):
     """A thread pool with per-task timeouts, cancellation of running tasks and retries; a
     drop-in for :class:`concurrent.futures.ThreadPoolExecutor`.
 
-    A thread cannot be killed: a task past its ``timeout`` (or a running task whose future is
-    cancelled) fails on time and its thread is asked to stop at its next workhorse call
-    (``workhorse.Cancelled``) and replaced; the result it may produce later is discarded.
+    A thread cannot be killed: a task past its ``timeout`` (or, with ``cancel_running=True``,
+    a running task whose future is cancelled) fails on time and its thread is asked to stop
+    at its next workhorse call (``workhorse.Cancelled``) and replaced; the result it may
+    produce later is discarded.
     ``chunksize`` is accepted and validated; threads pay no transfer cost, so nothing is
     batched.
 
@@ -641,12 +709,14 @@ class ThreadPoolExecutor(_PoolExecutor):
         max_tasks_per_worker: int | None = None,
         progress: Progress = False,
         chunksize: int | str = "auto",
+        cancel_running: bool = False,
     ) -> None:
         self._workers = check_workers(max_workers, min(32, (os.cpu_count() or 1) + 4))
         initargs = check_initializer(initializer, initargs)
         check_chunksize(chunksize)
         limit = check_max_tasks(max_tasks_per_worker, "max_tasks_per_worker")
-        self._setup(TaskOptions(timeout, retries, retry_on), progress)  # type: ignore[arg-type]
+        options = TaskOptions(timeout, retries, retry_on, cancel_running)  # type: ignore[arg-type]
+        self._setup(options, progress)
         self._engine = ThreadEngine(
             self._workers,
             initializer=initializer,

@@ -41,6 +41,9 @@ class TaskOptions:
         retry_on: the exception type, or types, that are retried (default: every
             ``Exception``, including :class:`~workhorse.WorkerCrashed` and
             :class:`~workhorse.TaskTimeout`).
+        cancel_running: ``future.cancel()`` (and a ``map`` past its ``timeout``) also stops
+            a task that is running -- its worker process is killed and replaced, or its
+            thread is abandoned -- instead of returning False as the stdlib does.
 
     Example::
 
@@ -50,6 +53,7 @@ class TaskOptions:
     timeout: float | None = None
     retries: int = 0
     retry_on: tuple[type[BaseException], ...] = field(default=(Exception,))
+    cancel_running: bool = False
 
     def __post_init__(self) -> None:
         timeout = self.timeout
@@ -64,6 +68,8 @@ class TaskOptions:
         if self.retries < 0:
             raise ValueError(f"retries must be >= 0, not {self.retries}")
         object.__setattr__(self, "retry_on", _exception_types(self.retry_on))
+        if not isinstance(self.cancel_running, bool):
+            raise TypeError(f"cancel_running must be True or False, not {self.cancel_running!r}")
 
     def updated(self, **changes: Any) -> TaskOptions:
         """A copy with ``changes`` applied (and validated)."""

@@ -10,10 +10,10 @@ Differences from the stdlib (deliberate):
   Leaving it on ``KeyboardInterrupt`` (or any ``BaseException``) terminates, as the stdlib.
 * ``imap``/``imap_unordered`` pull their input lazily with a bounded number of tasks in
   flight (an infinite iterator works), where the stdlib reads the whole input in a
-  background thread. ``close()`` submits the unread rest of every iterator still open, so
-  its results stay available as with the stdlib (close or drop an iterator over an infinite
-  input first). An iterator that is closed (``close()``) or garbage-collected cancels its
-  calls that have not started; the stdlib would still run them.
+  background thread. Every call still runs, as with the stdlib, when the input has a length
+  or nobody started reading: ``close()``, the interpreter's exit and dropping the iterator
+  submit the rest. An input without a length that is being read runs as far as it is read.
+  ``ResultIterator.close()`` (an addition) cancels the calls that have not started.
 * ``chunksize`` is validated and otherwise ignored: batching is adaptive, or fixed by the
   ``chunksize=`` given to the constructor, for every call.
 * ``map``/``map_async`` raise the error of the first failed task in *input* order (the
@@ -42,6 +42,7 @@ from multiprocessing import TimeoutError as PoolTimeoutError
 from typing import Any, Generic, TypeVar
 
 from ._engine._core import ProcessEngine
+from ._engine._exit import cut_feeds, drain_feeds
 from ._engine._job import ARGS, ITEM, Job, ListSink
 from ._engine._threads import ThreadEngine
 from ._executor import (
@@ -287,8 +288,8 @@ class _PoolTasks:
             self._engine, func, iter(iterable), ITEM, self._options, window,
             ordered=ordered, bar=bar,
         )  # fmt: skip
-        feed.finite = length is not None
-        return ResultIterator(feed, self._owner._maps, timeout_error=PoolTimeoutError)
+        feed.sized = length is not None
+        return ResultIterator(feed, timeout_error=PoolTimeoutError)
 
     def _submit_all(
         self, func: Callable[..., Any], calls: list[Any], kind: str, bar: ProgressBar | None = None
@@ -361,7 +362,6 @@ class _BasePool(_PoolTasks):
     def _setup(self, options: TaskOptions, progress: Progress) -> None:
         self._options, self._progress = options, progress
         self._owner = self
-        self._maps: weakref.WeakSet[ResultIterator[Any]] = weakref.WeakSet()
         self._state = _RUN
         self._lock = threading.Lock()
 
@@ -381,8 +381,7 @@ class _BasePool(_PoolTasks):
             if self._state != _RUN:
                 return
             self._state = _CLOSE
-        for results in list(self._maps):
-            results._feed.drain()
+        drain_feeds(self._engine)
         self._engine.shutdown(wait=False)
 
     def terminate(self) -> None:
@@ -395,8 +394,7 @@ class _BasePool(_PoolTasks):
         """
         with self._lock:
             self._state = _TERMINATE
-        for results in list(self._maps):
-            results._feed.cut()
+        cut_feeds(self._engine)
         self._engine.terminate()
 
     def join(self, timeout: float | None = None) -> None:

@@ -138,10 +138,11 @@ def _dumps_call(
             if not _picklable(part):
                 where, culprit = locate_unpicklable(part, name, _picklable)
                 break
-        raise SerializationError(
+        message = (
             f"cannot pickle {where} of type {describe_type(culprit)} for {owner}: "
             f"{type(exc).__name__}: {exc}"
-        ) from exc
+        )
+        raise SerializationError.wrapping(exc, message) from exc
 
 
 def main_importable() -> bool:
@@ -295,10 +296,11 @@ class Process(BaseProcess):
             if isinstance(exc, (pickle.PicklingError, TypeError, AttributeError)) and not (
                 isinstance(exc, SerializationError)
             ):
-                raise SerializationError(
+                message = (
                     f"cannot pickle the process object of type {type(self).__qualname__} "
                     f"for the {method} start method: {type(exc).__name__}: {exc}"
-                ) from exc
+                )
+                raise SerializationError.wrapping(exc, message) from exc
             raise
         finally:
             writer.close()  # the child has its copy; ours would hide its exit

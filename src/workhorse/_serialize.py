@@ -64,7 +64,7 @@ def dumps(obj: object, *, what: str = "object", main_by_value: bool = False) -> 
     try:
         return fallback_dumps(obj, main_by_value=main_by_value)
     except Exception as exc:
-        raise unpicklable(obj, what, exc) from exc
+        raise unpicklable(obj, what, exc) from exc  # the cause is set either way
 
 
 def loads(data: bytes | bytearray | memoryview) -> Any:
@@ -84,16 +84,19 @@ def fallback_dumps(
     return out.getvalue()
 
 
-def unpicklable(obj: object, what: str, exc: BaseException) -> SerializationError:
-    """The :class:`SerializationError` for ``obj`` (named ``what``) that failed with ``exc``."""
+def unpicklable(obj: object, what: str, exc: BaseException) -> BaseException:
+    """The error for ``obj`` (named ``what``) that failed to pickle with ``exc``: a
+    :class:`SerializationError` that is also of ``exc``'s type (see its docstring)."""
     where, culprit = locate_unpicklable(obj, what)
     reason = f"{type(exc).__name__}: {exc}"
     if culprit is obj:
-        return SerializationError(f"cannot pickle {what} of type {describe_type(obj)}: {reason}")
-    return SerializationError(
-        f"cannot pickle {what}: {where} of type {describe_type(culprit)} cannot be pickled "
-        f"({reason})"
-    )
+        message = f"cannot pickle {what} of type {describe_type(obj)}: {reason}"
+    else:
+        message = (
+            f"cannot pickle {what}: {where} of type {describe_type(culprit)} cannot be "
+            f"pickled ({reason})"
+        )
+    return SerializationError.wrapping(exc, message)
 
 
 def describe_type(obj: object) -> str:

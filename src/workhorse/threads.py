@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import types
 from threading import (
     TIMEOUT_MAX,
     BrokenBarrierError,
@@ -30,7 +31,6 @@ from threading import (
     active_count,
     current_thread,
     enumerate,
-    excepthook,
     get_ident,
     get_native_id,
     getprofile,
@@ -41,6 +41,7 @@ from threading import (
     settrace,
     stack_size,
 )
+from typing import TYPE_CHECKING, Any
 
 from ._context import ThreadContext
 from ._executor import ThreadPoolExecutor
@@ -50,6 +51,9 @@ from ._taskgroup import TaskGroup
 from ._thread import Thread
 from ._thread_queue import JoinableQueue, Queue, SimpleQueue
 from ._thread_sync import Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore
+
+if TYPE_CHECKING:  # at run time it is forwarded to threading (see _ThreadsModule)
+    from threading import excepthook
 
 Pool = ThreadPool
 Executor = ThreadPoolExecutor
@@ -94,6 +98,27 @@ __all__ = [
     "settrace",
     "stack_size",
 ]
+
+
+class _ThreadsModule(types.ModuleType):
+    """``workhorse.threads.excepthook`` *is* ``threading.excepthook``: reading it gives the
+    current hook and assigning it installs one, as ``threading.excepthook = hook`` does (a
+    plain re-export would be a stale copy, and an assignment would install nothing)."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _FORWARDED:
+            return getattr(threading, name)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _FORWARDED:
+            setattr(threading, name, value)
+            return
+        super().__setattr__(name, value)
+
+
+_FORWARDED = frozenset({"excepthook"})
+sys.modules[__name__].__class__ = _ThreadsModule
 
 if sys.version_info >= (3, 12):
     setprofile_all_threads = threading.setprofile_all_threads

@@ -217,7 +217,7 @@ def test_cancel_a_running_task(cluster: DaskContext) -> None:
     from distributed import Event
 
     name = f"started-{os.getpid()}-{time.monotonic_ns()}"
-    with cluster.ProcessPoolExecutor() as executor:
+    with cluster.ProcessPoolExecutor(cancel_running=True) as executor:
         future = executor.submit(wait_then_sleep, name)
         assert Event(name, client=cluster.client).wait(timeout=30)
         assert future.cancel()

@@ -1,5 +1,10 @@
 """The crash matrix, as data: (stage, fault) -> the exception the affected future raises.
 
+The types are the stdlib's (CPython's ``ExecutorDeadlockTest``): what pickling raised --
+``SystemExit`` itself, or a ``SerializationError`` that is also of the raised type --
+``BrokenProcessPool`` (here ``DeserializationError``) for what cannot be unpickled, and
+``BrokenProcessPool`` (``WorkerCrashed``) for a dead worker; only the message is workhorse's.
+
 Stages: the parent pickling the task's argument (submit-pickle), the worker unpickling it
 (worker-unpickle), the task itself (run), the worker pickling the result (result-pickle) and
 the parent unpickling the result (parent-unpickle). Faults: segfault, ``os._exit``,
@@ -42,11 +47,11 @@ EXITED = f"exited with code {EXIT_CODE}"
 
 # (stage, fault, expected exception type, regex its message must match)
 MATRIX: list[tuple[str, str, type[BaseException], str]] = [
-    ("submit-pickle", "raise", workhorse.SerializationError, r"FaultAtPickle.*CrashError"),
-    ("submit-pickle", "sys_exit", workhorse.SerializationError, r"FaultAtPickle.*SystemExit"),
-    ("worker-unpickle", "raise", workhorse.SerializationError,
+    ("submit-pickle", "raise", CrashError, r"FaultAtPickle.*CrashError"),
+    ("submit-pickle", "sys_exit", SystemExit, str(EXIT_CODE)),
+    ("worker-unpickle", "raise", workhorse.DeserializationError,
      r"could not be unpickled in the worker: CrashError: message raised on purpose"),
-    ("worker-unpickle", "sys_exit", workhorse.SerializationError,
+    ("worker-unpickle", "sys_exit", workhorse.DeserializationError,
      r"could not be unpickled in the worker: SystemExit"),
     ("worker-unpickle", "segfault", workhorse.WorkerCrashed, rf"task identity.*{SIGSEGV}"),
     ("worker-unpickle", "os_exit", workhorse.WorkerCrashed, rf"task identity.*{EXITED}"),
@@ -56,14 +61,14 @@ MATRIX: list[tuple[str, str, type[BaseException], str]] = [
     ("run", "segfault", workhorse.WorkerCrashed, rf"task run_fault\('segfault'\).*{SIGSEGV}"),
     ("run", "os_exit", workhorse.WorkerCrashed, rf"task run_fault\('os_exit'\).*{EXITED}"),
     ("run", "sigkill", workhorse.WorkerCrashed, rf"task run_fault\('sigkill'\).*{SIGKILL}"),
-    ("result-pickle", "raise", workhorse.SerializationError, r"FaultAtPickle.*CrashError"),
-    ("result-pickle", "sys_exit", workhorse.SerializationError, r"FaultAtPickle.*SystemExit"),
+    ("result-pickle", "raise", CrashError, r"FaultAtPickle.*CrashError"),
+    ("result-pickle", "sys_exit", SystemExit, str(EXIT_CODE)),
     ("result-pickle", "segfault", workhorse.WorkerCrashed, rf"return_fault_at_pickle.*{SIGSEGV}"),
     ("result-pickle", "os_exit", workhorse.WorkerCrashed, rf"return_fault_at_pickle.*{EXITED}"),
     ("result-pickle", "sigkill", workhorse.WorkerCrashed, rf"return_fault_at_pickle.*{SIGKILL}"),
-    ("parent-unpickle", "raise", workhorse.SerializationError,
+    ("parent-unpickle", "raise", workhorse.DeserializationError,
      r"result of task return_fault_at_unpickle\('raise'\) could not be unpickled.*CrashError"),
-    ("parent-unpickle", "sys_exit", workhorse.SerializationError,
+    ("parent-unpickle", "sys_exit", workhorse.DeserializationError,
      r"result of task return_fault_at_unpickle\('sys_exit'\) could not be unpickled.*SystemExit"),
 ]  # fmt: skip
 
@@ -98,6 +103,13 @@ def test_crash_matrix_fails_only_the_guilty_task(
     if isinstance(info.value, workhorse.WorkerCrashed):
         assert isinstance(info.value, concurrent.futures.process.BrokenProcessPool)
         assert info.value.pid is not None
+    pickling = stage.endswith("-pickle")
+    if pickling and isinstance(info.value, CrashError):  # the stdlib's type, and our detail
+        assert isinstance(info.value, workhorse.SerializationError)
+    if isinstance(info.value, workhorse.DeserializationError):
+        assert isinstance(info.value, concurrent.futures.process.BrokenProcessPool)
+    if pickling and isinstance(info.value, SystemExit):  # as the stdlib does, with a note
+        assert any("pickle" in note for note in info.value.__notes__)
 
 
 def test_crash_matrix_repeated_pickling_errors_never_wedge_the_pool() -> None:

@@ -417,7 +417,7 @@ def test_terminate_when_every_worker_is_dead_returns_at_once(kind: str) -> None:
     assert _terminate_timed(pool) < STOP_BOUND
     for handle, _ in running:
         assert _settled(handle)
-    gate.set()
+    # gate stays unset: the workers were killed mid-wait, maybe holding its internal lock
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn"])

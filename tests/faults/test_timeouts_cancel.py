@@ -117,9 +117,29 @@ def test_timeout_thread_pool_stops_a_task_blocked_in_a_workhorse_call() -> None:
         assert pool.apply(double, (3,)) == 6  # the abandoned thread was cancelled and replaced
 
 
-def test_cancel_running_process_task_kills_and_replaces_its_worker() -> None:
+def test_cancel_running_task_keeps_the_stdlib_meaning_by_default() -> None:
+    """``cancel()`` of a running task returns False and the task completes, as with the
+    stdlib; stopping it is what ``cancel_running=True`` asks for."""
     gate, started, pid_box = workhorse.Event(), workhorse.Event(), workhorse.Queue()
     with workhorse.ProcessPoolExecutor(1) as pool:
+        running = pool.submit(_report_pid_and_wait, pid_box, started, gate)
+        assert started.wait(BOUND)
+        assert running.cancel() is False
+        assert running.running()
+        gate.set()
+        assert running.result(timeout=BOUND) == "finished"
+    thread_gate, thread_started = threading.Event(), threading.Event()
+    with workhorse.ThreadPoolExecutor(1) as threads:
+        task = threads.submit(wait_then, thread_gate, thread_started, "done")
+        assert thread_started.wait(BOUND)
+        assert task.cancel() is False
+        thread_gate.set()
+        assert task.result(timeout=BOUND) == "done"
+
+
+def test_cancel_running_process_task_kills_and_replaces_its_worker() -> None:
+    gate, started, pid_box = workhorse.Event(), workhorse.Event(), workhorse.Queue()
+    with workhorse.ProcessPoolExecutor(1, cancel_running=True) as pool:
         running = pool.submit(_report_pid_and_wait, pid_box, started, gate)
         queued = pool.submit(double, 5)
         assert started.wait(BOUND)
@@ -135,7 +155,7 @@ def test_cancel_running_process_task_kills_and_replaces_its_worker() -> None:
 
 def test_cancel_running_thread_task_returns_true_and_abandons_it() -> None:
     gate, started = threading.Event(), threading.Event()
-    with workhorse.ThreadPoolExecutor(1) as pool:
+    with workhorse.ThreadPoolExecutor(1, cancel_running=True) as pool:
         running = pool.submit(wait_then, gate, started)
         assert started.wait(BOUND)
         assert running.cancel() is True

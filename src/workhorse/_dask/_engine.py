@@ -121,6 +121,7 @@ class DaskEngine:
         self._closing = False
         self._prefix = f"workhorse-{uuid.uuid4().hex[:12]}"
         self._keys = itertools.count()
+        self.feeds: weakref.WeakSet[Any] = weakref.WeakSet()  # the lazy maps open on it
 
     # -- the engine interface ----------------------------------------------------------
 

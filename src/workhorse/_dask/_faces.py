@@ -58,9 +58,11 @@ class DaskExecutor(_PoolExecutor):
         retry_on: RetryOn = (Exception,),
         progress: Progress = False,
         chunksize: int | str = "auto",
+        cancel_running: bool = False,
     ) -> None:
         workers = _workers(max_workers, client, "max_workers")
-        self._setup(TaskOptions(timeout, retries, retry_on), progress)  # type: ignore[arg-type]
+        options = TaskOptions(timeout, retries, retry_on, cancel_running)  # type: ignore[arg-type]
+        self._setup(options, progress)
         engine = DaskEngine(
             client, workers, options=self._options, chunksize=check_chunksize(chunksize)
         )

@@ -65,7 +65,9 @@ class DaskTask:
         if self._future is not None:
             raise RuntimeError("a task can only be started once")
         engine = self._engine
-        self._future = engine.submit(self._target, self._args, self._kwargs, engine.options)
+        # A group stops a running member by cancelling its future: the task must really stop.
+        options = engine.options.updated(cancel_running=True)
+        self._future = engine.submit(self._target, self._args, self._kwargs, options)
 
     def _started(self) -> Future[Any]:
         if self._future is None:

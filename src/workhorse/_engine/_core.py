@@ -27,6 +27,9 @@ Invariants:
   it starts any item, is split into batches of one, so only the guilty task fails. So is a
   *bulk* batch (many fast items run in C, without a per-item index: ``_worker.BULK``) whose
   worker dies: the item that kills a worker then runs twice and fails alone.
+* A future becomes RUNNING when its batch is *sent* (``_send``), not when the batch is taken
+  from the queue or staged: until then ``cancel()`` works, and a batch holding a job that
+  was cancelled meanwhile goes back to the queue without it.
 * A worker's next batch is pickled while it is busy (``staged``) and sent when it is done;
   staged batches are not sent ahead, so an idle worker can take one from a busy worker, and
   a pool of N workers always runs N tasks at once (tasks may wait for each other).
@@ -35,10 +38,11 @@ Invariants:
   on the last item's run: a batch of many is split into ones, a batch of one fails with
   ``WorkerCrashed`` noting the stage. Pickling errors of any kind (``SystemExit`` from a
   ``__reduce__`` included) fail only their task, in the parent and in the worker.
-* An idle ready worker is never left idle while tasks are pending: ``_dispatch`` loops until
-  it holds a batch, because nothing would wake the manager again (a batch can come out empty
-  when its tasks were cancelled, or fail to pickle).
-* A forked worker forgets the parent's engines (``register_at_fork``): its exit must not run
+* An idle worker (ready or still starting) is never left idle while tasks are pending:
+  ``_dispatch`` loops until it holds a batch, because nothing would wake the manager again
+  (a batch can come out empty when its tasks were cancelled, or fail to pickle). A worker
+  that dies before it was ready is not blamed for its batch: the batch goes back.
+* A forked worker forgets the parent's engines (see :mod:`._exit`): its exit must not run
   their at-exit shutdown (which could block on a lock copied while held).
 * Outcomes go to each job's sink (see :mod:`._job`) only from the manager thread: a
   ``submit``'s future is settled with ``settle`` (cancelled futures are skipped; a
@@ -65,6 +69,7 @@ from multiprocessing import connection, get_context
 from typing import Any
 
 from .._errors import (
+    DeserializationError,
     PoolBroken,
     SerializationError,
     TaskTimeout,
@@ -76,6 +81,7 @@ from .._remote import load_exception
 from .._serialize import dumps
 from .._sharing import sweep_created_by
 from .._signals import start_quietly, unblocked
+from . import _exit
 from ._batching import Batcher
 from ._job import CALL, Job, submit_one
 from ._progress import ProgressBoard
@@ -98,7 +104,6 @@ FUNCTION_CACHE = 256  # functions kept pickled here and loaded in the workers
 STOP_GRACE = 2.0  # seconds a worker gets to exit after "stop" before it is killed
 BULK_MIN = 64  # a batch this large is of fast items: run it in C (see _worker.BULK)
 
-_live_engines: weakref.WeakSet[ProcessEngine] = weakref.WeakSet()
 _log = logging.getLogger("workhorse")
 
 
@@ -228,7 +233,10 @@ class ProcessEngine:
         self._pending: deque[_Unit] = deque()
         self._pending_items = 0
         self._slots: list[_Worker | None] = [None] * workers
-        self._fn_ids: dict[int, tuple[Callable[..., Any], int, bytes]] = {}
+        # id(fn) -> (a weak reference to fn where it takes one, its id, its pickle): the
+        # cache must not keep a bound method's object alive (CPython's
+        # test_no_stale_references); fn is checked to be the same object on each hit.
+        self._fn_ids: dict[int, tuple[Callable[[], Any], int, bytes]] = {}
         self._ids = itertools.count(1)
         self._startup_failures = 0
         self._warned_memory = False
@@ -236,8 +244,17 @@ class ProcessEngine:
         self._terminating = False
         self._broken: BaseException | None = None
         self._lock = threading.Lock()
+        self.feeds: weakref.WeakSet[Any] = weakref.WeakSet()  # the lazy maps open on it
         self._thread = threading.Thread(target=self._run, name=f"{name}-manager", daemon=True)
-        _live_engines.add(self)
+        # The first workers start here, in the caller's thread, as the stdlib's pools start
+        # theirs: a spawn child's preparation reads the main module, which the interpreter
+        # strips of its __file__ once the script's last line has run.
+        try:
+            for slot in range(workers):
+                self._start_worker(slot)
+        except Exception as exc:  # fork() failing: the pool is broken, every call says why
+            self._break(exc, "a pool worker could not be started")
+        _exit.register(self)
         start_quietly(self._thread)
 
     # -- called from any thread -------------------------------------------------------
@@ -251,6 +268,7 @@ class ProcessEngine:
 
     def run(self, job: Job) -> None:
         """Queue every call of ``job``; outcomes go to its sink."""
+        _exit.check_accepting()
         with self._lock:
             if self._broken is not None:
                 raise PoolBroken(f"the pool is broken: {self._broken}") from self._broken
@@ -309,8 +327,6 @@ class ProcessEngine:
 
     def _run(self) -> None:
         try:
-            for slot in range(self.workers):
-                self._start_worker(slot)
             while True:
                 self._drain_inbox()
                 if self._terminating:
@@ -376,8 +392,11 @@ class ProcessEngine:
         pending = self._pending
         if pending and self._idle_timeout is not None:
             self._start_idle_slots()
+        # Workers still starting take a batch too (their pipe holds it until they are
+        # ready), as the stdlib's call queue takes tasks before its workers run: futures
+        # become RUNNING as soon as a worker exists for them.
         for worker in self._slots:
-            if worker is None or not worker.ready:
+            if worker is None:
                 continue
             if self._max_tasks is not None and worker.done >= self._max_tasks:
                 continue  # it is about to retire: a batch sent now would die with it
@@ -449,7 +468,7 @@ class ProcessEngine:
             job = unit.job
             if job.fn is not fn or job.kind != kind or (parts and unit.isolate):
                 break
-            if not job.sink.start():  # cancelled while queued
+            if not job.sink.wanted():  # cancelled while queued
                 pending.popleft()
                 self._pending_items -= len(unit)
                 continue
@@ -481,9 +500,9 @@ class ProcessEngine:
             else:
                 what = "the arguments"
             blob, segments = _pack(calls, what, self._arg_prefix, self._main_by_value)
-        except SerializationError as exc:
+        except _Unpicklable as exc:
             if len(calls) == 1:
-                first.job.sink.fail(first.start, exc)  # not retried: it would fail again
+                first.job.sink.fail(first.start, exc.error)  # not retried: it would fail again
             else:  # find the culprit: one item per batch from now on
                 self._push_front(_singles(parts), isolate=True)
             return None
@@ -499,7 +518,14 @@ class ProcessEngine:
         return _Batch(batch_id, parts, segments, fn_id, fn_blob, message)
 
     def _send(self, worker: _Worker, batch: _Batch) -> None:
-        """Hand ``batch`` to the idle ``worker`` (its function first, if it lacks it)."""
+        """Hand ``batch`` to the idle ``worker`` (its function first, if it lacks it) --
+        unless one of its jobs was cancelled while the batch waited (a future is cancellable
+        until here): then the rest goes back to the queue and ``worker`` stays idle."""
+        if not all(part.job.sink.start() for part in batch.parts):
+            if batch.segments:
+                discard(batch.segments)
+            self._push_front([part for part in batch.parts if part.job.sink.wanted()])
+            return
         worker.batch = batch
         batch.sent_at = time.monotonic()
         try:
@@ -514,9 +540,12 @@ class ProcessEngine:
         fn = job.fn
         key = id(fn)
         entry = self._fn_ids.pop(key, None)
-        if entry is not None and entry[0] is fn:
+        if entry is not None and entry[0]() is fn:
             self._fn_ids[key] = entry  # most recently used last
             return entry[1]
+        if entry is not None:  # id reused by another object: the stale entry goes
+            self._fn_ids[key] = entry
+            self._forget(key)
         try:
             # A main-script function defined after the template was forked is not in the
             # workers' main module: it travels by value.
@@ -524,16 +553,16 @@ class ProcessEngine:
                 self._template is not None and not self._template.knows(fn)
             )
             blob = _dumps(fn, "function", main_by_value=by_value)
-        except SerializationError as exc:
+        except _Unpicklable as exc:
             doomed = parts + [u for u in self._pending if u.job.fn is fn]
             self._pending = deque(u for u in self._pending if u.job.fn is not fn)
             self._pending_items = sum(len(u) for u in self._pending)
             for unit in doomed:
                 for index in range(unit.start, unit.stop):
-                    unit.job.sink.fail(index, exc)
+                    unit.job.sink.fail(index, exc.error)
             return None
         fn_id = next(self._ids)
-        self._fn_ids[key] = (fn, fn_id, blob)
+        self._fn_ids[key] = (_weak(fn), fn_id, blob)
         if len(self._fn_ids) > FUNCTION_CACHE:
             self._forget(next(iter(self._fn_ids)))
         return fn_id
@@ -722,7 +751,7 @@ class ProcessEngine:
             return
         if batch.size == 1:
             part = batch.parts[0]
-            error = SerializationError(
+            error = DeserializationError(
                 f"the result of {part.job.describe(part.start)} could not be unpickled: {exc!r}"
             )
             error.__cause__ = exc
@@ -736,7 +765,7 @@ class ProcessEngine:
             return
         if batch.size == 1:
             part = batch.parts[0]
-            error = SerializationError(
+            error = DeserializationError(
                 f"the arguments of {part.job.describe(part.start)} could not be unpickled in "
                 f"the worker: {type(exc).__name__}: {exc}"
             )
@@ -758,7 +787,9 @@ class ProcessEngine:
         self._unstage(worker)
         batch = self._end_batch(worker)
         self._clean_up_after(worker)
-        if batch is not None:
+        if batch is not None and not worker.ready:  # died starting: the batch is not to blame
+            self._push_front(batch.parts)
+        elif batch is not None:
             self._recover(worker, batch, exitcode)
         if worker.kill_reason is not None and worker.kill_reason[0] == "init_timeout":
             error = TaskTimeout(
@@ -1002,38 +1033,52 @@ class ProcessEngine:
             os.close(self._wake_w)
 
 
+def _weak(obj: Any) -> Callable[[], Any]:
+    """A weak reference to ``obj``, or a strong one for what takes none (builtins, which
+    live as long as their module anyway)."""
+    try:
+        return weakref.ref(obj)
+    except TypeError:
+        return lambda: obj
+
+
 def _singles(parts: list[_Unit]) -> list[_Unit]:
     """Every item of ``parts`` as a unit of its own (to find the one that fails)."""
     return [_Unit(p.job, i, i + 1, p.attempt) for p in parts for i in range(p.start, p.stop)]
 
 
+class _Unpicklable(Exception):
+    """Pickling for a task failed; ``error`` is what its future (or map item) gets."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(error)
+        self.error = error
+
+
 def _dumps(obj: object, what: str, *, main_by_value: bool = False) -> bytes:
-    """``dumps`` that also turns a ``__reduce__`` calling ``sys.exit`` (or raising any
-    ``BaseException``) into a ``SerializationError``: it runs in the manager thread."""
+    """``dumps`` for the manager thread: any failure -- a ``__reduce__`` calling
+    ``sys.exit`` too, which must not stop this thread -- becomes :class:`_Unpicklable`
+    carrying the stdlib-typed error (see ``SerializationError.wrapping``)."""
     try:
         return dumps(obj, what=what, main_by_value=main_by_value)
-    except SerializationError:
-        raise
+    except SerializationError as exc:
+        raise _Unpicklable(exc) from None
     except BaseException as exc:
-        error = SerializationError(
-            f"cannot pickle {what}: {type(exc).__name__}: {exc} (raised while pickling)"
-        )
-        raise error from exc
+        message = f"cannot pickle {what}: {type(exc).__name__}: {exc} (raised while pickling)"
+        raise _Unpicklable(SerializationError.wrapping(exc, message)) from None
 
 
 def _pack(calls: list[Any], what: str, prefix: str, main_by_value: bool) -> tuple[bytes, list[str]]:
     """The arguments of a batch, large buffers in shared memory (see :mod:`._zerocopy`)."""
     try:
         return pack(calls, prefix=prefix, what=what, hold=True, main_by_value=main_by_value)
+    except SerializationError as exc:
+        raise _Unpicklable(exc) from None
     except OSError:  # /dev/shm full or unavailable: send them in the pipe
         return _dumps(calls, what, main_by_value=main_by_value), []
-    except SerializationError:
-        raise
-    except BaseException as exc:  # a __reduce__ calling sys.exit: see _dumps
-        error = SerializationError(
-            f"cannot pickle {what}: {type(exc).__name__}: {exc} (raised while pickling)"
-        )
-        raise error from exc
+    except BaseException as exc:
+        message = f"cannot pickle {what}: {type(exc).__name__}: {exc} (raised while pickling)"
+        raise _Unpicklable(SerializationError.wrapping(exc, message)) from None
 
 
 def _load_exception(payload: bytes, job: Job, index: int) -> BaseException:
@@ -1041,21 +1086,8 @@ def _load_exception(payload: bytes, job: Job, index: int) -> BaseException:
     try:
         return load_exception(payload)
     except BaseException as exc:  # SystemExit too: it must not stop the manager
-        error = SerializationError(
+        error = DeserializationError(
             f"the exception raised by {job.describe(index)} could not be unpickled: {exc!r}"
         )
         error.__cause__ = exc
         return error
-
-
-def _shutdown_at_exit() -> None:
-    for engine in list(_live_engines):
-        engine.shutdown(wait=True)
-
-
-# A forked worker inherits ``_live_engines`` -- and maybe a copy of an engine lock that
-# another parent thread held at fork time. Its exit must not shut down the parent's pools.
-os.register_at_fork(after_in_child=_live_engines.clear)
-
-
-threading._register_atexit(_shutdown_at_exit)  # type: ignore[attr-defined]

@@ -67,8 +67,15 @@ class Sink:
 
     cancelled = False
 
+    def wanted(self) -> bool:
+        """Is the job still wanted (not cancelled)? Does not start it."""
+        return not self.cancelled
+
     def start(self) -> bool:
-        """May the job's items be dispatched now? False once it was cancelled."""
+        """The job's items are being sent to run: False once it was cancelled (then they
+        must not run). A future becomes RUNNING here, as the stdlib's do when they enter
+        the call queue -- not while a batch merely waits for a busy worker, so that
+        ``cancel()`` still works there."""
         raise NotImplementedError
 
     def ok(self, start: int, values: list[Any]) -> None:
@@ -198,6 +205,15 @@ class ListSink(Sink):
             finally:
                 self._waiters -= 1
 
+    def wait_done(self, timeout: float | None = None) -> bool:
+        """Wait until every item is in; False after ``timeout`` seconds."""
+        with self._cond:
+            self._waiters += 1
+            try:
+                return self._cond.wait_for(lambda: self.remaining <= 0, timeout)
+            finally:
+                self._waiters -= 1
+
     def as_future(self) -> Future[list[Any]]:
         """A future of the whole list (or of the first failure in input order)."""
         with self._cond:
@@ -231,7 +247,8 @@ def future_job(
     """The job of one ``submit``: its sink's future asks ``stop(job)`` to stop it running."""
     future: TaskFuture[Any] = TaskFuture()
     job = Job(fn, [(args, kwargs)], options, FutureSink(future))
-    future._stop_running = lambda _: stop(job)
+    if options.cancel_running:  # else cancel() keeps the stdlib's meaning
+        future._stop_running = lambda _: stop(job)
     return job
 
 

@@ -28,6 +28,7 @@ import heapq
 import itertools
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -40,6 +41,7 @@ from .._errors import PoolBroken, TaskTimeout
 from .._futures import TaskFuture
 from .._options import TaskOptions
 from .._signals import start_quietly
+from . import _exit
 from ._batching import Batcher
 from ._job import ARGS, ITEM, FutureSink, Job
 
@@ -100,6 +102,8 @@ class ThreadEngine:
         self._seq = itertools.count()
         self._running: dict[_Unit, bool] = {}  # taken slices; popping one claims its outcome
         self._stop_future = self._stop_one  # one bound method shared by every future
+        self.feeds: weakref.WeakSet[Any] = weakref.WeakSet()  # the lazy maps open on it
+        _exit.register(self)
 
     # -- called from any thread -------------------------------------------------------
 
@@ -117,12 +121,14 @@ class ThreadEngine:
             job = Job(fn, [(args, kwargs)], options, sink)
         else:
             job = Job(fn, [args], options, sink, ARGS)
-        future._stop_running = self._stop_future
+        if options.cancel_running:  # else cancel() keeps the stdlib's meaning
+            future._stop_running = self._stop_future
         self.run(job)
         return future
 
     def run(self, job: Job) -> None:
         """Queue every call of ``job``; outcomes go to its sink."""
+        _exit.check_accepting()
         count = len(job.calls)
         with self._lock:
             if self._broken is not None:
@@ -271,6 +277,9 @@ class ThreadEngine:
                 if not self._run(unit):
                     return  # abandoned: a replacement already took our place
                 done += unit.stop - unit.start
+                # Idle from here on: the finished task's function and arguments must not be
+                # kept alive by this frame (CPython's test_no_stale_references).
+                unit = None
             with self._lock:  # retired after max tasks: hand the slot to a fresh thread
                 self._active -= 1
                 if self._pending and not self._closing:

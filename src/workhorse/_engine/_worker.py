@@ -284,13 +284,15 @@ def _pack_done(
         return dumps(("done", batch_id, values, failures))
 
 
-def _unpicklable_result(fn: Any, value: object, exc: BaseException) -> SerializationError:
+def _unpicklable_result(fn: Any, value: object, exc: BaseException) -> BaseException:
+    """What the task's future gets: the error pickling raised, as the stdlib delivers it
+    (a ``SystemExit`` itself; otherwise a ``SerializationError`` of that type too)."""
     name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
     kind = f"{type(value).__module__}.{type(value).__qualname__}"
     reason = str(exc) if isinstance(exc, SerializationError) else f"{type(exc).__name__}: {exc}"
-    return SerializationError(
-        f"the result of task {name} (of type {kind}) could not be pickled in the worker: {reason}"
-    )
+    original = exc.__cause__ if isinstance(exc, SerializationError) and exc.__cause__ else exc
+    message = f"the result of task {name} (of type {kind}) could not be pickled in the worker: "
+    return SerializationError.wrapping(original, message + reason)
 
 
 def _watch_parent() -> None:
