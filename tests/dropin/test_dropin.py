@@ -476,6 +476,12 @@ def _diff(what: str, expected: list[str], got: list[str], labels: tuple[str, str
     return f"{what} differs:\n" + "\n".join(lines)
 
 
+def status(outcome: Outcome, header: Header) -> str:
+    if outcome.exit_code is None:
+        return f"killed at the {header.timeout:g} s timeout"
+    return str(outcome.exit_code)
+
+
 def differences(program: str, header: Header, stdlib: Outcome, wh: Outcome) -> list[str]:
     """Why the workhorse run does not match (empty when it does), in words for the lead."""
     problems = []
@@ -496,9 +502,13 @@ def differences(program: str, header: Header, stdlib: Outcome, wh: Outcome) -> l
             assert out_std != expected, "the stdlib run shows no flaw: stale header"
         out_std, labels = expected, ("expected", "workhorse")
         if wh.exit_code != header.expected_exit:
-            problems.append(f"exit code: expected {header.expected_exit}, workhorse {wh.exit_code}")
+            problems.append(
+                f"exit code: expected {header.expected_exit}, workhorse {status(wh, header)}"
+            )
     elif stdlib.exit_code != wh.exit_code:
-        problems.append(f"exit code: stdlib {stdlib.exit_code}, workhorse {wh.exit_code}")
+        problems.append(
+            f"exit code: stdlib {status(stdlib, header)}, workhorse {status(wh, header)}"
+        )
     if out_std != out_wh:
         problems.append(_diff("stdout", out_std, out_wh, labels))
     if header.stderr == "traceback":
@@ -528,8 +538,12 @@ def run_both(name: str, tmp_path: Path) -> tuple[Header, Outcome, Outcome]:
         start(name, rewritten, header, tmp_path / "workhorse"),
     ]
     stdlib, wh = (finish(run) for run in runs)
-    # the stdlib creates no workhorse entries: whatever leaked is the workhorse run's
-    wh.leftovers += sweep_shm(shm_before)
+    # The stdlib creates no workhorse entries: whatever leaked is the workhorse run's --
+    # unless it was killed at its timeout, resource tracker and all: then nothing could
+    # clean up, and the entries are removed without blaming it.
+    leaked = sweep_shm(shm_before)
+    if wh.exit_code is not None:
+        wh.leftovers += leaked
     stdlib.stdout, wh.stdout = (
         "\n".join(normalise(outcome.stdout, run.directory))
         for outcome, run in ((stdlib, runs[0]), (wh, runs[1]))
@@ -545,13 +559,19 @@ def run_both(name: str, tmp_path: Path) -> tuple[Header, Outcome, Outcome]:
 
 
 def _programs() -> list[object]:
+    """One test per program, bounded by its runs' timeout (both run at once) plus the time
+    to collect their leftovers; strict xfail for the programs in ``XFAIL``."""
     names = sorted(path.stem for path in PROGRAMS.glob("*.py"))
     unknown = set(XFAIL) - set(names)
     assert not unknown, f"XFAIL names programs that do not exist: {sorted(unknown)}"
-    return [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=XFAIL[n])) if n in XFAIL else n
-        for n in names
-    ]
+    params: list[object] = []
+    for name in names:
+        header = parse_header((PROGRAMS / f"{name}.py").read_text())
+        marks = [pytest.mark.timeout(header.timeout + 2 * LEFTOVER_GRACE + 15)]
+        if name in XFAIL:
+            marks.append(pytest.mark.xfail(strict=True, reason=XFAIL[name]))
+        params.append(pytest.param(name, marks=marks, id=name))
+    return params
 
 
 @pytest.mark.parametrize("name", _programs())
@@ -653,3 +673,42 @@ def test_traceback_shape_keeps_the_program_frames_and_exceptions() -> None:
         "    return sum(values) / len(values)",
         "ZeroDivisionError: division by zero",
     ]
+
+
+def test_program_header_is_read_from_comment_lines() -> None:
+    """Every header key, the expected-output block and a sentence continued over lines."""
+    header = parse_header(
+        "# run: stdin\n"
+        "# env: MODE=fast\n"
+        "# timeout: 4\n"
+        "# stdout: sorted\n"
+        "# stderr: traceback\n"
+        "# stdlib: hangs\n"
+        "# expect-workhorse: leaving the block waits\n"
+        "# expect-workhorse: for the work\n"
+        "# expect-workhorse-exit: 3\n"
+        "# expect-workhorse-stdout:\n"
+        "# | first\n"
+        "# |\n"
+        "import threading\n"
+    )
+    assert header == Header(
+        stdin=True,
+        env={"MODE": "fast"},
+        timeout=4.0,
+        sorted_stdout=True,
+        stderr="traceback",
+        stdlib_hangs=True,
+        improvement="leaving the block waits for the work",
+        expected_stdout=["first", ""],
+        expected_exit=3,
+    )
+
+
+@pytest.mark.parametrize(
+    "source", ["# stdout: shuffled\n", "# expect-workhorse: a sentence but no output\n"]
+)
+def test_program_header_refuses_what_it_does_not_know(source: str) -> None:
+    """A mistyped header is an error, not a silently different comparison."""
+    with pytest.raises(ValueError, match=r"header|expect-workhorse"):
+        parse_header(source)
