@@ -13,7 +13,8 @@ A program may state, in ``# key: value`` comment lines:
 * ``# timeout: 4`` -- seconds each run may take (default ``DEFAULT_TIMEOUT``);
 * ``# stdout: sorted`` -- its lines come from several processes or threads in no fixed
   order: compared sorted;
-* ``# stderr: traceback`` -- stderr is compared by its shape (``traceback_shape``);
+* ``# stderr: traceback`` -- stderr is compared by its shape (``traceback_shape``,
+  ``shape_matches``);
   ``# stderr: exact`` compares it whole; otherwise it is ignored;
 * ``# expect-workhorse: <sentence>`` -- workhorse deliberately differs here, because it
   fixes a case where the stdlib hangs, loses data or crashes. The sentence is the README's
@@ -471,6 +472,24 @@ def traceback_shape(lines: list[str], program: str) -> list[str]:
     return shape
 
 
+def shape_matches(stdlib: list[str], wh: list[str]) -> bool:
+    """True when workhorse's traceback shape shows what the stdlib's does, in order, plus at
+    most extra frames of the program's own code (and their source lines).
+
+    The extras are deliberate: workhorse re-raises a task's exception with the child's
+    frames in its ``__traceback__`` (so ``except`` and debuggers see them) besides the
+    formatted remote traceback as ``__cause__`` (``workhorse/_remote.py``), so the task's
+    frame shows twice where the stdlib shows it once. Exception lines and headers must match.
+    """
+    matched = 0
+    for line in wh:
+        if matched < len(stdlib) and line == stdlib[matched]:
+            matched += 1
+        elif not line.startswith(("<", "    ")):  # not a frame nor its source line
+            return False
+    return matched == len(stdlib)
+
+
 def _diff(what: str, expected: list[str], got: list[str], labels: tuple[str, str]) -> str:
     lines = difflib.unified_diff(expected, got, *labels, lineterm="", n=2)
     return f"{what} differs:\n" + "\n".join(lines)
@@ -514,7 +533,7 @@ def differences(program: str, header: Header, stdlib: Outcome, wh: Outcome) -> l
     if header.stderr == "traceback":
         shape_std = traceback_shape(stdlib.stderr.splitlines(), program)
         shape_wh = traceback_shape(wh.stderr.splitlines(), program)
-        if shape_std != shape_wh:
+        if not shape_matches(shape_std, shape_wh):
             problems.append(_diff("stderr (traceback shape)", shape_std, shape_wh, labels))
     elif header.stderr == "exact" and stdlib.stderr != wh.stderr:
         problems.append(_diff("stderr", stdlib.stderr.splitlines(), wh.stderr.splitlines(), labels))
@@ -712,3 +731,13 @@ def test_program_header_refuses_what_it_does_not_know(source: str) -> None:
     """A mistyped header is an error, not a silently different comparison."""
     with pytest.raises(ValueError, match=r"header|expect-workhorse"):
         parse_header(source)
+
+
+def test_traceback_shape_may_show_more_program_frames_never_fewer() -> None:
+    """workhorse repeats the task's frame under the caller's; it may not drop or reorder."""
+    std = ["RemoteTraceback", "<dir>/p.py:10 in f", "    x()", "KeyError: 'b'", "KeyError: 'b'"]
+    repeated = [*std[:4], "<dir>/p.py:10 in f", "    x()", "KeyError: 'b'"]
+    assert shape_matches(std, repeated)
+    assert not shape_matches(std, [std[0], *std[3:]])  # the task's frame is missing
+    assert not shape_matches(std, [*std, "ValueError: other"])  # an extra exception
+    assert not shape_matches(std, [std[1], std[2], std[0], *std[3:]])  # reordered
