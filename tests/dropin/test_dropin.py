@@ -66,42 +66,7 @@ KEPT = frozenset({"PYTHONPATH", "PYTHONHOME"})
 
 # -- what fails with workhorse today (one place; strict, so a fix is visible) -----------------
 
-XFAIL: dict[str, str] = {
-    "cf_future_api": "cancel() of a running ThreadPoolExecutor future returns True and "
-    "cancels it (stdlib: False, the call completes), so result() raises CancelledError "
-    "(deliberate, README fault table)",
-    "cf_map_unconsumed": "Executor.map whose iterator is never consumed runs none of its "
-    "calls (markers: [] for threads and processes; the stdlib runs all 6)",
-    "cf_thread_no_shutdown": "ThreadPoolExecutor left without shutdown(): no task prints "
-    "before exit (the stdlib joins the workers at exit: 4 'task N finished' lines)",
-    "issue_executor_task_raises": 'remote traceback frame is \'File "<dynamic-code>", '
-    "line 10, in lookup' without source text, not the program file and 'return table[key]'",
-    "issue_lambda_no_main_guard": "forkserver re-runs the guard-less script in the child: "
-    "RuntimeError 'start a new process before ... bootstrapping phase'; child exit code 1",
-    "issue_open_file_argument": "an open file task argument is accepted (its contents "
-    "travel, the task returns 'line one') instead of TypeError naming _io.TextIOWrapper",
-    "issue_pool_initializer_global": "the task does not see the module global its "
-    "initializer set: KeyError: 'scale' in scaled()",
-    "issue_pool_task_raises": 'remote traceback frame is \'File "<dynamic-code>", line 10, '
-    "in average' without source text, not the program file and its source line",
-    "issue_process_subclass_open_file": "start() raises SerializationError: cannot pickle "
-    "the process object of type Logger for the forkserver start method (_io.TextIOWrapper)",
-    "issue_stdin_pool": "script from stdin: workers die at start (FileNotFoundError: "
-    "'<dir>/<stdin>' while re-importing main), map raises PoolBroken",
-    "mp_get_context_spawn": "AttributeError: module 'workhorse.processes' has no attribute "
-    "'get_context'",
-    "mp_manager": "ImportError: cannot import name 'Manager' from 'workhorse.processes'",
-    "mp_process_child_raises": "the child's traceback shows 'File \"<dynamic-code>\"' "
-    "frames without source text instead of the program file",
-    "mp_set_start_method": "AttributeError: module 'workhorse.processes' has no attribute "
-    "'freeze_support' (then set_start_method)",
-    "mp_value_array": "ImportError: cannot import name 'Array' from 'workhorse.processes'",
-    "th_excepthook": "AttributeError: module 'workhorse.threads' has no attribute 'excepthook'",
-    "th_local": "AttributeError: module 'workhorse.threads' has no attribute 'local'",
-    "th_primitives": "AttributeError: module 'workhorse.threads' has no attribute "
-    "'BrokenBarrierError' (then Timer)",
-    "tutorial09_condition": "AttributeError: module 'workhorse.processes' has no attribute 'Value'",
-}
+XFAIL: dict[str, str] = {}
 
 # -- the import rewrite ------------------------------------------------------------------------
 
