@@ -625,8 +625,8 @@ class ProcessPoolExecutor(_PoolExecutor):
         cancel_running: ``future.cancel()`` of a running task stops it (its worker is killed
             and replaced) and returns True; by default it returns False, as the stdlib does.
 
-    A worker whose memory grows by more than 300 MB (environment variable
-    ``WORKHORSE_WORKER_MEMORY_GROWTH``, in bytes; ``0`` disables it) is replaced after its
+    With the environment variable ``WORKHORSE_WORKER_MEMORY_GROWTH`` set (bytes), a worker
+    whose memory grows by more than that is replaced after its
     batch, with one warning logged per pool.
 
     Example::

@@ -41,15 +41,25 @@ def test_a_worker_growing_past_the_limit_is_replaced_with_one_warning(
 
 
 def test_a_worker_within_the_limit_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(MEMORY_GROWTH_ENV, str(20 * 2**20))
     monkeypatch.setattr(_worker, "MEMORY_CHECK_EVERY", 0.0)
     with workhorse.ProcessPoolExecutor(1, mp_context=FORK, chunksize=1) as pool:
         pids = {pool.submit(_leak, 1).result(BOUND) for _ in range(10)}
     assert len(pids) == 1
 
 
+def test_no_limit_by_default_as_with_the_stdlib(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that keeps a large cache in a global on purpose is not recycled."""
+    monkeypatch.delenv(MEMORY_GROWTH_ENV, raising=False)
+    monkeypatch.setattr(_worker, "MEMORY_CHECK_EVERY", 0.0)
+    with workhorse.ProcessPoolExecutor(1, mp_context=FORK, chunksize=1) as pool:
+        pids = {pool.submit(_leak, 40).result(BOUND) for _ in range(3)}
+    assert len(pids) == 1
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("", 300 * 2**20), ("0", None), ("-5", None), ("1e6", 1_000_000), ("junk", 300 * 2**20)],
+    [("", None), ("0", None), ("-5", None), ("1e6", 1_000_000), ("junk", None)],
 )
 def test_the_memory_growth_limit_comes_from_the_environment(
     monkeypatch: pytest.MonkeyPatch, raw: str, expected: int | None

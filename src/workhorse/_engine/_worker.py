@@ -52,9 +52,10 @@ __all__ = [
 ]
 
 #: Environment variable: how many bytes a worker's resident memory may grow past what it
-#: used when it became ready before it is replaced (``0``: never). Default 300 MB.
+#: used when it became ready before it is replaced (unset or ``0``: never -- off by default,
+#: as with the stdlib: a worker that keeps a large cache or model in a global on purpose must
+#: not be recycled).
 MEMORY_GROWTH_ENV = "WORKHORSE_WORKER_MEMORY_GROWTH"
-DEFAULT_MEMORY_GROWTH = 300 * 2**20
 MEMORY_CHECK_EVERY = 1.0  # seconds between two looks at the worker's memory
 _log = logging.getLogger("workhorse")
 
@@ -63,12 +64,12 @@ def memory_growth_limit() -> int | None:
     """The memory-growth limit from :data:`MEMORY_GROWTH_ENV` (None: no limit)."""
     raw = os.environ.get(MEMORY_GROWTH_ENV, "").strip()
     if not raw:
-        return DEFAULT_MEMORY_GROWTH
+        return None
     try:
         limit = int(float(raw))
     except ValueError:
         _log.warning("ignoring %s=%r: not a number of bytes", MEMORY_GROWTH_ENV, raw)
-        return DEFAULT_MEMORY_GROWTH
+        return None
     return limit if limit > 0 else None
 
 

@@ -2,8 +2,8 @@
 so the submitted task is silently dropped and its callback never runs.
 """
 
-# expect-workhorse: leaving `with Pool() as pool:` waits for the submitted work (`close()` +
-# expect-workhorse: `join()`) instead of silently terminating it
+# expect-workhorse: | leaving `with Pool() as pool:` | `terminate()`: the submitted work is
+# expect-workhorse: dropped | `close()` + `join()`: it runs
 # expect-workhorse-stdout:
 # | callback got 'report written'
 # | leaving the script
