@@ -54,7 +54,7 @@ from ._ring import (
 )
 from ._semlock import SEM_VALUE_MAX, NamedSemaphore
 from ._serialize import PROTOCOL
-from ._sharing import Shared, new_uid
+from ._sharing import Shared, new_uid, owner_prefix
 from ._shm import Segment
 from ._signals import start_quietly
 from ._timeouts import TIMEOUT_MAX, queue_timeout
@@ -85,7 +85,7 @@ class _QueueBase(Shared):
         uid = new_uid()
         segment = Segment.create(HEADER_BYTES + capacity)
         sems = (NamedSemaphore(1, 1), *(NamedSemaphore(0, SEM_VALUE_MAX) for _ in "gpj"))
-        self._setup(Ring(segment, sems, f"/wh-{uid}"), maxsize)
+        self._setup(Ring(segment, sems, "/" + owner_prefix(f"q{uid}")), maxsize)
         self._register(uid)
         # Unread out-of-band items die with the queue; after the feeders' exit flush (-5).
         util.Finalize(self, unlink_prefixed, (self._ring.prefix,), exitpriority=-10)
@@ -96,14 +96,14 @@ class _QueueBase(Shared):
         self._closed, self._feeder = False, Feeder(self._ring)
 
     def _shared_state(self) -> Any:
-        return (self._ring.segment.name, self._ring.sems, self._maxsize)
+        return (self._ring.segment.name, self._ring.sems, self._maxsize, self._ring.prefix)
 
     @classmethod
     def _from_shared_state(cls, uid: str, state: Any) -> Self:
-        name, sems, maxsize = state
+        name, sems, maxsize, prefix = state
         self = cls.__new__(cls)
         self._uid = uid
-        self._setup(Ring(Segment.attach(name), sems, f"/wh-{uid}"), maxsize)
+        self._setup(Ring(Segment.attach(name), sems, prefix), maxsize)
         return self
 
     def _after_fork_in_child(self) -> None:

@@ -41,9 +41,11 @@ Invariants (all fields are written only with the mutex held):
   for ``BROKEN_AFTER`` seconds checks that pid; if the process is dead the ring is marked
   ``broken`` and every later call raises :class:`~._errors.BrokenResourceError`.
 
-Out-of-band segments are written with ``shm_open`` + ``write`` and never registered with the
-resource tracker (the reader, often another process, unlinks them). Their names start with
-the queue's prefix, so the queue's creator can unlink unread ones when the queue dies.
+Out-of-band segments are written with ``shm_open`` + ``write``. Their names start with the
+queue's prefix ``wh-<creator>-q<uid>``: they belong to the queue, hence to its creator, from
+``put`` until a reader unlinks them, so the clean-up after a dead putter leaves them alone,
+and the creator unlinks unread ones when the queue dies. Each is registered with the putter's
+resource tracker and unregistered by the process that unlinks it (see :mod:`._sharing`).
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ from typing import Any
 from ._errors import BrokenResourceError
 from ._semlock import NamedSemaphore
 from ._serialize import loads
-from ._sharing import pid_alive
+from ._sharing import forget, new_name, pid_alive, remove
 from ._shm import Segment
 
 __all__ = ["BATCH", "HEADER_BYTES", "Ring"]
@@ -92,9 +94,17 @@ Chunk = tuple[bytes, "int | array[int]", bool]
 
 
 def store_oob(prefix: str, data: bytes) -> bytes:
-    """Write ``data`` to a new out-of-band segment; return its name (the frame payload)."""
-    name = f"{prefix}-{os.getpid()}-{os.urandom(6).hex()}"
-    fd = _posixshmem.shm_open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode=0o600)
+    """Write ``data`` to a new out-of-band segment; return its name (the frame payload).
+
+    The name starts with the queue's prefix: the item belongs to the queue (to its creator),
+    not to the putting process, until a reader unlinks it.
+    """
+    name = new_name(prefix.lstrip("/"))
+    try:
+        fd = _posixshmem.shm_open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode=0o600)
+    except BaseException:
+        forget(name)
+        raise
     try:
         view, written = memoryview(data), 0
         while written < len(data):
@@ -112,7 +122,8 @@ def discard_oob(name: bytes) -> None:
     try:
         _posixshmem.shm_unlink(name.decode())
     except OSError:
-        pass
+        return
+    forget(name.decode())
 
 
 def discard_frames(frames: list[Frame] | Backlog) -> None:
@@ -130,6 +141,7 @@ def load(data: bytes, length: int) -> Any:
     fd = _posixshmem.shm_open(name, os.O_RDONLY, mode=0o600)
     try:
         _posixshmem.shm_unlink(name)
+        forget(name)
         size = os.fstat(fd).st_size
         flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
         mapping = mmap.mmap(fd, size, flags=flags, prot=mmap.PROT_READ)
@@ -150,7 +162,7 @@ def unlink_prefixed(prefix: str) -> None:
     except OSError:
         return
     for name in names:
-        discard_oob(("/" + name).encode())
+        remove(name)
 
 
 def frame_bytes(length: int) -> int:

@@ -6,8 +6,9 @@ the name stays linked for as long as the creating process holds the object, so a
 can open it by name at any time (that is what makes the primitives first-class).
 
 Lifetime: the creator unlinks the name when its object is garbage collected or the process
-exits normally. The name is also registered with multiprocessing's resource tracker, which
-unlinks it if the creator is killed. Processes that opened the semaphore keep using it after
+exits normally. The name is also registered with multiprocessing's resource tracker (before
+the semaphore is created), which unlinks it if the creator is killed; the name says who owns
+it (see :mod:`._sharing`). Processes that opened the semaphore keep using it after
 the name is unlinked; only *new* openers need the name, so a primitive must be handed to
 another process while its creator still holds it.
 """
@@ -17,10 +18,10 @@ from __future__ import annotations
 import _multiprocessing
 import os
 import weakref
-from multiprocessing import resource_tracker
 from typing import Any
 
 from . import _cancel
+from ._sharing import forget, new_name, owner_prefix
 
 __all__ = ["RECURSIVE_MUTEX", "SEMAPHORE", "SEM_VALUE_MAX", "NamedSemaphore"]
 
@@ -34,11 +35,8 @@ def _unlink(name: str, creator: int) -> None:
     try:
         _multiprocessing.sem_unlink(name)
     except OSError:
-        pass
-    try:
-        resource_tracker.unregister(name, "semaphore")
-    except Exception:  # the tracker may already be gone at interpreter exit
-        pass
+        return
+    forget(name, "semaphore")
 
 
 class NamedSemaphore:
@@ -56,9 +54,12 @@ class NamedSemaphore:
 
     def __init__(self, value: int, maxvalue: int, *, kind: int = SEMAPHORE) -> None:
         self.kind, self.maxvalue = kind, maxvalue
-        self.name = f"/wh-{os.getpid()}-{os.urandom(6).hex()}"
-        self._sem = _multiprocessing.SemLock(kind, value, maxvalue, self.name, False)
-        resource_tracker.register(self.name, "semaphore")
+        self.name = new_name(owner_prefix("l"), "semaphore")
+        try:
+            self._sem = _multiprocessing.SemLock(kind, value, maxvalue, self.name, False)
+        except BaseException:
+            forget(self.name, "semaphore")
+            raise
         weakref.finalize(self, _unlink, self.name, os.getpid())
 
     @classmethod

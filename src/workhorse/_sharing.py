@@ -22,8 +22,14 @@ from typing import Any, ClassVar, Self
 
 __all__ = [
     "Shared",
+    "family",
+    "forget",
+    "new_name",
     "new_uid",
+    "owner_of",
+    "owner_prefix",
     "pid_alive",
+    "remove",
     "sweep_created_by",
 ]
 
@@ -50,43 +56,145 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
-def sweep_created_by(pid: int) -> int:
-    """Unlink the ``/dev/shm`` names that process ``pid`` created and did not remove.
+# -- names of kernel objects: who owns them, who may remove them ------------------------------
+#
+# Every /dev/shm name workhorse makes is ``wh-<pid>-<ns>.<start>-<kind>...-f<family>``:
+#
+# * ``<pid>-<ns>.<start>``: the *owner* -- the process whose death ends the object's life
+#   (for an out-of-band queue item or a spill segment: the queue's creator, never the putter).
+#   ``<ns>`` is the owner's pid-namespace inode and ``<start>`` its start time in clock ticks
+#   since boot, so the triple names one process across pid namespaces (containers sharing
+#   /dev/shm) and across pid reuse. Clean-up removes a name only if its owner is in this
+#   pid namespace and dead: it never touches another program's names.
+# * ``f<family>``: the resource tracker the name was registered with (the inode of its pipe,
+#   shared by a process and every child it starts). The name is registered *before* it is
+#   created; whoever removes it (its ``shm_unlink`` succeeded: exactly one process) then
+#   unregisters it, if the name is of its own family. So the tracker is never asked to forget
+#   a name it was not given (the ``KeyError`` tracebacks of old), and it removes what is still
+#   registered once the whole family is gone, whatever killed it. A process killed between
+#   those steps costs at worst one warning of the tracker at exit, never a leaked name.
 
-    A process owns the names of the primitives it creates and removes them when it exits;
-    one that is killed cannot, and multiprocessing's resource tracker would only remove
-    them when the whole program ends. A pool calls this for each worker that died or was
-    killed, so a long-running program does not accumulate the leftovers of tasks that
-    created pools, queues or locks. Returns how many names were removed.
+_identity: tuple[int, str] | None = None
+
+
+def _own_identity() -> tuple[int, str]:
+    """``(pid, "<ns>.<start>")`` of this process (recomputed in a forked child)."""
+    global _identity
+    pid = os.getpid()
+    if _identity is None or _identity[0] != pid:
+        _identity = (pid, f"{_namespace():x}.{_start_time(pid) or 0:x}")
+    return _identity
+
+
+def _namespace() -> int:
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return 0
+
+
+def _start_time(pid: int) -> int | None:
+    """Start time of ``pid`` in clock ticks since boot; None if it is gone or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] == b"Z" else int(fields[19])
+
+
+def family() -> int:
+    """The id of this process's resource tracker (shared with the children it starts)."""
+    try:
+        fd = resource_tracker.getfd()
+        return 0 if fd is None else os.fstat(fd).st_ino
+    except Exception:  # no tracker can be had: names are then registered nowhere
+        return 0
+
+
+def owner_prefix(kind: str) -> str:
+    """``wh-<pid>-<ns>.<start>-<kind>``: the start of the names this process owns."""
+    pid, token = _own_identity()
+    return f"wh-{pid}-{token}-{kind}"
+
+
+def new_name(prefix: str, rtype: str = "shared_memory") -> str:
+    """A fresh ``/<prefix>-<random>-f<family>``, registered with this process's tracker.
+
+    Register first, create second: a process killed in between leaves the tracker a name to
+    ignore, never an object nobody will remove. Hand the name to :func:`forget` when it is
+    removed (or was never created).
+    """
+    fam = family()
+    name = f"/{prefix}-{os.urandom(6).hex()}-f{fam:x}"
+    if fam:
+        try:
+            resource_tracker.register(name, rtype)
+        except Exception:
+            pass
+    return name
+
+
+def forget(name: str, rtype: str = "shared_memory") -> None:
+    """Tell the tracker ``name`` is gone; call it only after *this* process removed it."""
+    fam = name.rpartition("-f")[2]
+    try:
+        if fam and int(fam, 16) == family() != 0:
+            resource_tracker.unregister(name, rtype)
+    except Exception:  # a foreign name, or the tracker is gone at interpreter exit
+        pass
+
+
+def remove(entry: str) -> bool:
+    """Unlink the /dev/shm ``entry`` (``sem.`` prefix for semaphores) and forget it."""
+    try:
+        os.unlink(f"/dev/shm/{entry}")
+    except OSError:
+        return False
+    semaphore = entry.startswith("sem.")
+    forget("/" + entry.removeprefix("sem."), "semaphore" if semaphore else "shared_memory")
+    return True
+
+
+def owner_of(entry: str) -> tuple[int, int, int] | None:
+    """``(pid, namespace, start)`` of a workhorse /dev/shm entry; None for other names."""
+    parts = entry.removeprefix("sem.").split("-")
+    if len(parts) < 3 or parts[0] != "wh" or not parts[1].isdigit():
+        return None
+    ns, _, start = parts[2].partition(".")
+    try:
+        return int(parts[1]), int(ns, 16), int(start, 16)
+    except ValueError:
+        return None
+
+
+def sweep_created_by(pid: int) -> int:
+    """Unlink the ``/dev/shm`` names owned by process ``pid``, now dead, and not removed.
+
+    A process owns the names of the primitives and queues it creates and removes them when
+    it exits; one that is killed cannot, and multiprocessing's resource tracker would only
+    remove them when the whole program ends. A pool calls this for each worker that died or
+    was killed, so a long-running program does not accumulate the leftovers of tasks that
+    created pools, queues or locks. Items a dead process *put* into a queue it did not create
+    belong to that queue and are kept. Only names of this pid namespace whose owner is no
+    longer running are touched. Returns how many names were removed.
+
+    Example::
+
+        sweep_created_by(worker_pid)  # after the worker exited
     """
     try:
         entries = os.listdir("/dev/shm")
     except FileNotFoundError:
         return 0
+    here, live_start = _namespace(), _start_time(pid)
     removed = 0
     for entry in entries:
-        semaphore = entry.startswith("sem.")
-        name = entry[4:] if semaphore else entry
-        if not name.startswith("wh-") or _creator_of(name) != pid:
+        owner = owner_of(entry)
+        if owner is None or owner[0] != pid or owner[1] != here or owner[2] == live_start:
             continue
-        try:
-            os.unlink(f"/dev/shm/{entry}")
-        except OSError:
-            continue
-        removed += 1
-        try:  # the tracker would otherwise report it as leaked when the program ends
-            resource_tracker.unregister(f"/{name}", "semaphore" if semaphore else "shared_memory")
-        except Exception:
-            pass
+        removed += remove(entry)
     return removed
-
-
-def _creator_of(name: str) -> int | None:
-    """The creator's pid in a name made by workhorse: ``wh-[kind-]<pid>-<random>``."""
-    for token in name.split("-")[1:]:
-        if token.isdigit():
-            return int(token)
-    return None
 
 
 def new_uid() -> str:
