@@ -135,11 +135,15 @@ def new_name(prefix: str, rtype: str = "shared_memory") -> str:
     return name
 
 
-def forget(name: str, rtype: str = "shared_memory") -> None:
-    """Tell the tracker ``name`` is gone; call it only after *this* process removed it."""
-    fam = name.rpartition("-f")[2]
+def forget(name: str, rtype: str = "shared_memory", fam: int | None = None) -> None:
+    """Tell the tracker ``name`` is gone; call it only after *this* process removed it.
+
+    ``fam``: the family the name was registered with, when the name does not end with it.
+    """
     try:
-        if fam and int(fam, 16) == family() != 0:
+        if fam is None:
+            fam = int(name.rpartition("-f")[2], 16)
+        if fam and fam == family():
             resource_tracker.unregister(name, rtype)
     except Exception:  # a foreign name, or the tracker is gone at interpreter exit
         pass
