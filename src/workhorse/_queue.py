@@ -60,7 +60,7 @@ import time
 from typing import Any
 
 from ._queue_base import DEFAULT_RING_SIZE, _QueueBase
-from ._ring import DONE, GETS, JOINERS, PUTS
+from ._ring import DONE, JOINERS, PUTS
 from ._timeouts import wait_timeout
 
 __all__ = ["DEFAULT_RING_SIZE", "JoinableQueue", "Queue", "SimpleQueue"]
@@ -118,9 +118,12 @@ class Queue(_QueueBase):
         return self.get(False)
 
     def qsize(self) -> int:
-        """Number of items in the queue (a snapshot; exact whatever died meanwhile)."""
-        hq = self._ring.hq
-        return int(hq[PUTS] - hq[GETS])
+        """Number of items in the queue (a snapshot, exact whatever died meanwhile).
+
+        Differences from the stdlib: exact, not approximate; it includes items waiting in
+        spill segments.
+        """
+        return self._size()
 
     def full(self) -> bool:
         """True if a bounded queue holds ``maxsize`` items (a snapshot)."""

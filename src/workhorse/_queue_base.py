@@ -93,7 +93,7 @@ class _QueueBase(Shared):
         self._setup(Ring(segment, sems, "/" + owner_prefix(f"q{uid}"), create=True), maxsize)
         self._register(uid)
         # Unread out-of-band items and spill segments die with the queue (its creator).
-        util.Finalize(self, unlink_prefixed, (self._ring.prefix,), exitpriority=-10)
+        util.Finalize(self, unlink_prefixed, (self._ring.prefix, self._ring), exitpriority=-10)
 
     def _setup(self, ring: Ring, maxsize: int) -> None:
         self._ring, self._maxsize = ring, max(0, maxsize)
@@ -207,7 +207,7 @@ class _QueueBase(Shared):
         deadline = None if timeout is None else time.monotonic() + timeout
         if not ring.lock(timeout):
             raise Empty
-        spin = True
+        spin, held = True, True
         emptied: list[int] = []
         try:
             while not hq[TAIL]:  # the ring is empty
@@ -220,15 +220,18 @@ class _QueueBase(Shared):
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise Empty
+                held = False  # both re-take the mutex, or raise without it
                 if spin:
                     spin = False
                     ring.unlock()
                     ring.spin_until_items()
                     ring.lock(None)
                 else:
-                    ring.park(GETTERS, ring.getters, remaining)  # releases it if it raises
-        except (Empty, QueueShutDown):
-            ring.unlock()
+                    ring.park(GETTERS, ring.getters, remaining)
+                held = True
+        except BaseException:
+            if held:
+                ring.unlock()
             retire(ring, emptied)
             raise
         return emptied
@@ -462,10 +465,17 @@ class _QueueBase(Shared):
             retire(ring, emptied)
         return decode(chunks)
 
+    def _size(self) -> int:
+        """Items in the queue, read under the mutex: never a dead holder's half update."""
+        ring = self._ring
+        ring.lock(None)
+        size = int(ring.hq[PUTS] - ring.hq[GETS])
+        ring.unlock()
+        return size
+
     def empty(self) -> bool:
-        """True if no item is in the queue (a snapshot; counts items still in feeders)."""
-        hq = self._ring.hq
-        return hq[PUTS] == hq[GETS]
+        """True if no item is in the queue (a snapshot, exact whatever died meanwhile)."""
+        return self._size() == 0
 
     def close(self) -> None:
         """Indicate that this process will put no more; its feeder thread ends.

@@ -34,7 +34,6 @@ import os
 import struct
 import threading
 import weakref
-from multiprocessing import resource_tracker
 
 from ._ring import (
     BATCH,
@@ -51,7 +50,7 @@ from ._ring import (
     discard_oob,
     frame_bytes,
 )
-from ._sharing import family, forget, remove
+from ._sharing import forget, forget_surely, register, remove
 
 __all__ = [
     "Feeder",
@@ -83,12 +82,8 @@ def _mapping(ring: Ring, seq: int) -> mmap.mmap:
 
 
 def _create(ring: Ring, seq: int, size: int) -> mmap.mmap:
-    name, fam = _name(ring, seq), family()
-    if fam:
-        try:  # before creating it: see _sharing
-            resource_tracker.register(name, "shared_memory")
-        except Exception:
-            fam = 0
+    name = _name(ring, seq)
+    fam = register(name)  # before creating it: see _sharing
     # No O_EXCL: a segment of this number can only be the leftover of a rolled-back update.
     fd = _posixshmem.shm_open(name, os.O_RDWR | os.O_CREAT, mode=0o600)
     try:
@@ -204,11 +199,18 @@ def _unlink_spill(name: str) -> None:
         return
     finally:
         os.close(fd)
-    forget(name, fam=fam)
+    if fam:
+        forget(name, fam=fam)
+    else:  # its creator was killed before writing its family: maybe it registered it
+        forget_surely(name)
 
 
-def unlink_prefixed(prefix: str) -> None:
-    """Unlink every segment named with the queue's ``prefix`` (its creator, at the end)."""
+def unlink_prefixed(prefix: str, ring: Ring | None = None) -> None:
+    """Unlink every segment named with the queue's ``prefix`` (its creator, at the end).
+
+    A producer killed while starting spill segment ``SP_LAST + 1`` may have registered its
+    name without creating it (the update was rolled back): that name is forgotten too.
+    """
     start = prefix.lstrip("/") + "-"
     try:
         names = [n for n in os.listdir("/dev/shm") if n.startswith(start)]
@@ -219,6 +221,10 @@ def unlink_prefixed(prefix: str) -> None:
             _unlink_spill("/" + name)
         else:
             remove(name)
+    if ring is not None:
+        following = _name(ring, ring.hq[SP_LAST] + 1)
+        if following.lstrip("/") not in names:
+            forget_surely(following)
 
 
 # -- the feeder thread ------------------------------------------------------------------------
@@ -266,13 +272,17 @@ def _feed(feeder_ref: weakref.ref[Feeder]) -> None:
         del feeder
         try:
             ring.lock(None)
+            held = True
             try:
                 emptied = refill(ring)
                 more = bool(ring.hq[SPILLED])
                 if more:  # sleep until a get frees room (or a nap passes)
+                    held = False  # park() re-takes the mutex, or raises without it
                     ring.park(PUTTERS, ring.putters, _NAP)
+                    held = True
             finally:
-                ring.unlock()
+                if held:
+                    ring.unlock()
             retire(ring, emptied)
         except Exception:  # a broken ring: consumers will say so
             return

@@ -75,7 +75,7 @@ from . import _cancel
 from ._errors import BrokenResourceError
 from ._semlock import EOWNERDEAD, MUTEX_BYTES, NamedSemaphore, RobustMutex
 from ._serialize import loads
-from ._sharing import forget, new_name
+from ._sharing import forget, new_name, unlink_shm
 from ._shm import Segment
 
 __all__ = ["BATCH", "HEADER_BYTES", "Ring"]
@@ -142,11 +142,7 @@ def store_oob(prefix: str, data: bytes) -> bytes:
 
 def discard_oob(name: bytes) -> None:
     """Unlink an out-of-band segment that will never be read."""
-    try:
-        _posixshmem.shm_unlink(name.decode())
-    except OSError:
-        return
-    forget(name.decode())
+    unlink_shm(name.decode())
 
 
 def discard_frames(frames: list[Frame]) -> None:
@@ -163,8 +159,7 @@ def load(data: bytes, length: int) -> Any:
     name = data.decode()
     fd = _posixshmem.shm_open(name, os.O_RDONLY, mode=0o600)
     try:
-        _posixshmem.shm_unlink(name)
-        forget(name)
+        unlink_shm(name)
         size = os.fstat(fd).st_size
         flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
         mapping = mmap.mmap(fd, size, flags=flags, prot=mmap.PROT_READ)

@@ -13,6 +13,7 @@ matters for per-process state such as which thread owns an ``RLock``).
 
 from __future__ import annotations
 
+import _posixshmem
 import os
 import threading
 import uuid
@@ -24,13 +25,16 @@ __all__ = [
     "Shared",
     "family",
     "forget",
+    "forget_surely",
     "new_name",
     "new_uid",
     "owner_of",
     "owner_prefix",
     "pid_alive",
+    "register",
     "remove",
     "sweep_created_by",
+    "unlink_shm",
 ]
 
 _registry: weakref.WeakValueDictionary[str, Shared] = weakref.WeakValueDictionary()
@@ -103,13 +107,43 @@ def _start_time(pid: int) -> int | None:
     return None if fields[0] == b"Z" else int(fields[19])
 
 
+_family: tuple[int, int, int] = (0, -1, 0)  # (pid, tracker fd, its pipe's inode)
+
+
 def family() -> int:
     """The id of this process's resource tracker (shared with the children it starts)."""
+    global _family
+    fd = getattr(resource_tracker._resource_tracker, "_fd", None)
+    pid = os.getpid()
+    if fd is not None and _family[:2] == (pid, fd):
+        return _family[2]
     try:
         fd = resource_tracker.getfd()
-        return 0 if fd is None else os.fstat(fd).st_ino
+        _family = (pid, -1, 0) if fd is None else (pid, fd, os.fstat(fd).st_ino)
     except Exception:  # no tracker can be had: names are then registered nowhere
         return 0
+    return _family[2]
+
+
+def register(name: str, rtype: str = "shared_memory") -> int:
+    """Register ``name`` with this process's tracker; return the family id (0: nowhere)."""
+    fam = family()
+    if fam:
+        _send("REGISTER", name, rtype)
+    return fam
+
+
+def _send(cmd: str, name: str, rtype: str) -> None:
+    # One write straight to the tracker's pipe (atomic below PIPE_BUF): the public calls
+    # first probe the pipe, which would widen the windows in which a kill leaves the
+    # tracker a name that does not exist (a warning at exit, never a leak).
+    try:
+        os.write(_family[1], f"{cmd}:{name}:{rtype}\n".encode("ascii"))
+    except (OSError, UnicodeError):
+        try:
+            getattr(resource_tracker, cmd.lower())(name, rtype)
+        except Exception:
+            pass
 
 
 def owner_prefix(kind: str) -> str:
@@ -128,10 +162,7 @@ def new_name(prefix: str, rtype: str = "shared_memory") -> str:
     fam = family()
     name = f"/{prefix}-{os.urandom(6).hex()}-f{fam:x}"
     if fam:
-        try:
-            resource_tracker.register(name, rtype)
-        except Exception:
-            pass
+        _send("REGISTER", name, rtype)
     return name
 
 
@@ -144,9 +175,42 @@ def forget(name: str, rtype: str = "shared_memory", fam: int | None = None) -> N
         if fam is None:
             fam = int(name.rpartition("-f")[2], 16)
         if fam and fam == family():
-            resource_tracker.unregister(name, rtype)
+            _send("UNREGISTER", name, rtype)
     except Exception:  # a foreign name, or the tracker is gone at interpreter exit
         pass
+
+
+def unlink_shm(name: str) -> bool:
+    """``shm_unlink`` a segment and :func:`forget` it; False if it was already gone.
+
+    The tracker's message is ready before the unlink, so that a kill between the two (a
+    name the tracker still has, and warns about at exit) is as unlikely as can be.
+    """
+    msg = None
+    try:
+        fam = int(name.rpartition("-f")[2], 16)
+        if fam and fam == family():
+            msg = f"UNREGISTER:{name}:shared_memory\n".encode("ascii")
+    except (ValueError, UnicodeError):
+        pass
+    try:
+        _posixshmem.shm_unlink(name)
+    except OSError:
+        return False
+    if msg is not None:
+        try:
+            os.write(_family[1], msg)
+        except OSError:
+            forget(name)
+    return True
+
+
+def forget_surely(name: str, rtype: str = "shared_memory") -> None:
+    """Like :func:`forget`, for a name whose registration is unknown (a leftover of a
+    process killed while creating it): registering first makes the unregister safe."""
+    if family():
+        _send("REGISTER", name, rtype)
+        _send("UNREGISTER", name, rtype)
 
 
 def remove(entry: str) -> bool:
@@ -247,8 +311,11 @@ def _rebuild(cls: type[Shared], uid: str, state: Any) -> Shared:
 
 
 def _after_fork_in_child() -> None:
-    global _registry_lock
+    global _registry_lock, _family
     _registry_lock = threading.Lock()
+    # The child shares its parent's tracker: same pipe, same family (no call into the
+    # tracker here: its lock may have been held by another thread at the fork).
+    _family = (os.getpid(), *_family[1:])
     for obj in list(_registry.values()):
         obj._after_fork_in_child()
 

@@ -14,7 +14,7 @@ import mmap
 import os
 import weakref
 
-from ._sharing import forget, new_name, owner_prefix
+from ._sharing import forget, new_name, owner_prefix, unlink_shm
 
 __all__ = ["Segment"]
 
@@ -22,11 +22,7 @@ __all__ = ["Segment"]
 def _unlink(name: str, creator: int) -> None:
     if os.getpid() != creator:
         return
-    try:
-        _posixshmem.shm_unlink(name)
-    except OSError:
-        return
-    forget(name)
+    unlink_shm(name)
 
 
 class Segment:
@@ -87,11 +83,7 @@ class Segment:
         if self._finalizer is not None:
             self._finalizer()
         else:
-            try:
-                _posixshmem.shm_unlink(self.name)
-            except OSError:
-                return
-            forget(self.name)
+            unlink_shm(self.name)
 
     def close(self) -> None:
         """Unmap this process's view (views taken from ``buf`` must be released first)."""

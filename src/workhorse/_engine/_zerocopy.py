@@ -50,7 +50,7 @@ import cloudpickle
 
 from .._errors import SerializationError
 from .._serialize import PROTOCOL, _type_name
-from .._sharing import forget, new_name, owner_prefix
+from .._sharing import forget, new_name, owner_prefix, unlink_shm
 
 __all__ = ["discard", "make_prefix", "pack", "sweep", "unpack"]
 
@@ -237,12 +237,7 @@ def _write(raw: memoryview, prefix: str, hold: bool, created: list[str]) -> str:
 
 
 def _unlink(name: str) -> bool:
-    try:
-        _posixshmem.shm_unlink(name)
-    except OSError:
-        return False
-    forget(name)
-    return True
+    return unlink_shm(name)
 
 
 def _parse(data: bytes | bytearray | memoryview) -> tuple[list[tuple[int, int, int, str]], int]:
