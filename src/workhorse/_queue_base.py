@@ -20,10 +20,12 @@ from ._queue_codec import (
     BIG,
     borrow,
     decode,
+    discard_frames,
     done_with,
     encode,
     encode_many,
     give_back,
+    load,
     pickle_one,
     pickle_to_scratch,
 )
@@ -54,9 +56,7 @@ from ._ring import (
     VALID,
     Frame,
     Ring,
-    discard_frames,
     frame_bytes,
-    load,
 )
 from ._semlock import EOWNERDEAD, SEM_VALUE_MAX, NamedSemaphore
 from ._serialize import PROTOCOL

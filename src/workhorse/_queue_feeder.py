@@ -35,6 +35,7 @@ import struct
 import threading
 import weakref
 
+from ._queue_codec import discard_oob
 from ._ring import (
     BATCH,
     GETTERS,
@@ -47,7 +48,6 @@ from ._ring import (
     SPILLED,
     Frame,
     Ring,
-    discard_oob,
     frame_bytes,
 )
 from ._sharing import forget, forget_surely, register, remove

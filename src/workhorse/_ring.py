@@ -23,7 +23,7 @@ Invariants (all fields are written only with the mutex held):
 
   - ``0 <= len < BATCH``: one item, its pickle in the ring;
   - ``len < 0``: one item whose payload is the name of an *out-of-band* segment holding the
-    pickle (items whose frame would exceed ``capacity // 4``); the reader unlinks it;
+    pickle (items whose frame would exceed ``capacity // 4``; see :mod:`._queue_codec`);
   - ``len >= BATCH``: a *batch* of ``n`` items written by one ``put_many``, payload
     ``[n][taken][0][n item lengths][the n pickles]`` (``len - BATCH`` bytes), ``taken``
     being the items and pickle bytes already taken from its front, in one word. The frame
@@ -55,18 +55,10 @@ process; the next locker gets ``EOWNERDEAD`` and repairs the header before going
 
 If a repair itself fails, the ring is marked broken and every later call raises
 :class:`~._errors.BrokenResourceError` instead of hanging or returning wrong data.
-
-Out-of-band segments are written with ``shm_open`` + ``write``. Their names start with the
-queue's prefix ``wh-<creator>-q<uid>``: they belong to the queue, hence to its creator, from
-``put`` until a reader unlinks them, so the clean-up after a dead putter leaves them alone,
-and the creator unlinks unread ones when the queue dies. Each is registered with the putter's
-resource tracker and unregistered by the process that unlinks it (see :mod:`._sharing`).
 """
 
 from __future__ import annotations
 
-import _posixshmem
-import mmap
 import os
 from array import array
 from typing import Any
@@ -74,8 +66,6 @@ from typing import Any
 from . import _cancel
 from ._errors import BrokenResourceError
 from ._semlock import EOWNERDEAD, MUTEX_BYTES, NamedSemaphore, RobustMutex
-from ._serialize import loads
-from ._sharing import forget, new_name, unlink_shm
 from ._shm import Segment
 
 __all__ = ["BATCH", "HEADER_BYTES", "Ring"]
@@ -114,62 +104,6 @@ Chunk = tuple[bytes, "int | array[int]", bool]
 
 _FIELDS = slice(8 * HEAD, 8 * FIELDS_END)
 _JOURNAL = slice(8 * JOURNAL, 8 * (JOURNAL + FIELDS_END - HEAD))
-
-
-def store_oob(prefix: str, data: bytes) -> bytes:
-    """Write ``data`` to a new out-of-band segment; return its name (the frame payload).
-
-    The name starts with the queue's prefix: the item belongs to the queue (to its creator),
-    not to the putting process, until a reader unlinks it.
-    """
-    name = new_name(prefix.lstrip("/"))
-    try:
-        fd = _posixshmem.shm_open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode=0o600)
-    except BaseException:
-        forget(name)
-        raise
-    try:
-        view, written = memoryview(data), 0
-        while written < len(data):
-            written += os.write(fd, view[written:])
-    except BaseException:
-        discard_oob(name.encode())
-        raise
-    finally:
-        os.close(fd)
-    return name.encode()
-
-
-def discard_oob(name: bytes) -> None:
-    """Unlink an out-of-band segment that will never be read."""
-    unlink_shm(name.decode())
-
-
-def discard_frames(frames: list[Frame]) -> None:
-    """Unlink the out-of-band segments of frames that will never be written."""
-    for data, length, _ in frames:
-        if length < 0:
-            discard_oob(data)
-
-
-def load(data: bytes, length: int) -> Any:
-    """Unpickle one item read from the ring, fetching (and unlinking) out-of-band data."""
-    if length >= 0:
-        return loads(data)
-    name = data.decode()
-    fd = _posixshmem.shm_open(name, os.O_RDONLY, mode=0o600)
-    try:
-        unlink_shm(name)
-        size = os.fstat(fd).st_size
-        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
-        mapping = mmap.mmap(fd, size, flags=flags, prot=mmap.PROT_READ)
-    finally:
-        os.close(fd)
-    try:
-        with memoryview(mapping) as view:
-            return loads(view)
-    finally:
-        mapping.close()
 
 
 def frame_bytes(length: int) -> int:
