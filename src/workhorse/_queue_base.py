@@ -423,7 +423,25 @@ class _QueueBase(Shared):
         ring = self._ring
         rc = ring.trylock(ring.mref)
         if not rc:
-            if ring.hq[TAIL]:  # the ring is not empty (see _ring: tail is 0 when it is)
+            hq = ring.hq
+            tail = hq[TAIL]
+            if tail and not hq[SLEEPERS]:  # an item, nobody to wake: _get_one() inlined
+                head = hq[HEAD]
+                pos = head & ring.mask
+                length = ring.rq[pos >> 3]
+                end = pos + 8 + length
+                if 0 <= length < BIG and end <= ring.capacity:
+                    data = ring.buf[pos + 8 : end].tobytes()
+                    head += 8 + ((length + 7) & -8)
+                    if head == tail:
+                        hq[TAIL] = 0  # empty: restart at the front (tail first: see _ring)
+                        hq[HEAD] = 0
+                    else:
+                        hq[HEAD] = head  # publishes the get
+                    hq[GETS] += 1
+                    ring.unlock_raw(ring.mref)
+                    return _pickle_loads(data)
+            if tail:  # the ring is not empty (see _ring: tail is 0 when it is)
                 return self._get_one(False)
             ring.unlock_raw(ring.mref)
         elif rc == EOWNERDEAD:
