@@ -178,6 +178,11 @@ class Ring:
         rc = self.trylock(self.mref)
         if rc and not self._wait(rc, timeout):
             return False
+        if self.hq[BROKEN]:
+            self.unlock_raw(self.mref)
+            raise BrokenResourceError(
+                f"the queue's internal state was left broken by process {self.hq[BROKEN]}"
+            )
         self.journal()
         return True
 
@@ -185,10 +190,6 @@ class Ring:
         if rc == EOWNERDEAD:
             self.recover()
             return True
-        if self.hq[BROKEN]:
-            raise BrokenResourceError(
-                f"the queue's internal state was left broken by process {self.hq[BROKEN]}"
-            )
         for _ in range(SPIN):
             rc = self.trylock(self.mref)
             if rc == 0:
