@@ -31,7 +31,7 @@ def _children() -> set[int]:
 
 
 def _creator(name: str) -> int | None:
-    """The pid in a workhorse /dev/shm name (``[sem.]wh-[kind-|uid-]<pid>-<random>``)."""
+    """The owner pid in a workhorse /dev/shm name (``[sem.]wh-<pid>-<ns>.<start>-<kind>...``)."""
     for token in name.split("-")[1:]:
         if token.isdigit() and len(token) < 20:
             return int(token)

@@ -11,7 +11,7 @@ import pytest
 
 from workhorse._errors import QueueShutDown
 from workhorse._queue import JoinableQueue, Queue
-from workhorse._ring import BATCH, COUNT, HEAD, TAIL
+from workhorse._ring import BATCH, HEAD, TAIL
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -54,7 +54,7 @@ def test_ring_restarts_at_its_front_when_drained() -> None:
     q.put(5)
     assert q._ring.hq[TAIL] > 0
     assert q.get_many(6) == list(range(6))
-    assert (q._ring.hq[HEAD], q._ring.hq[TAIL], q._ring.hq[COUNT]) == (0, 0, 0)
+    assert (q._ring.hq[HEAD], q._ring.hq[TAIL], q._ring.count()) == (0, 0, 0)
 
 
 def test_batches_wrap_around_a_small_ring_in_order() -> None:

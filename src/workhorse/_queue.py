@@ -3,33 +3,55 @@
 The stdlib's ``multiprocessing.Queue`` is a pipe plus a feeder thread per process; it can only
 be inherited at start-up, pickles in the feeder (an unpicklable item is dropped with a message
 on stderr), and cannot be shut down. Here a queue is a shared-memory ring (:mod:`._ring`) plus
-four named semaphores, so it pickles to names at any time and any process opens the same ring::
+three named semaphores, so it pickles to names at any time and any process opens the same
+ring::
 
     process A                        shared memory                   process B
     put(x): dumps --mutex--> write --> +--------+-----------+ --mutex--> read: get()
                                        | header | [f][f][f] |            (loads after
-    put(y), ring full: backlog         +--------+-----------+             the lock round)
-        --> feeder thread (waits for room on "putters")
+    put(y), ring full: spill --------> +--------+-----------+             the lock round)
+        segments (shared memory), moved into the ring as room appears
     put_many(xs): one batch frame, one lock round; get_many takes any prefix of batches
     big item (> ring/4): own shm segment; the frame carries its name; the reader unlinks it
 
+Guarantees (and their limits):
+
+* **Accepted is delivered.** An item is in the queue from the moment ``put``/``put_many``
+  returns: in the ring, or in a spill segment (:mod:`._queue_feeder`), both shared memory
+  that outlives the producer. A producer killed at any instant -- even inside ``put`` --
+  loses nothing that a ``put`` of it had returned; the call it was killed in either
+  happened whole or not at all. Unbounded ``put`` still never blocks (what does not fit the
+  ring spills), bounded ``put`` waits for room as before.
+* **Order.** Items of one producer are delivered in ``put`` order (spilled items go to the
+  ring before anything put after them); there is no order across producers, as in the
+  stdlib.
+* **Exact counts.** ``qsize()``, ``empty()`` and ``JoinableQueue.join()`` count shared
+  items only (accepted minus taken, minus done): no count is left above zero by a process
+  that died, and ``for item in q`` ends after ``shutdown()`` once the queue is drained.
+* **No hang, no corruption.** The ring's mutex is robust: a process killed holding it
+  neither keeps it nor leaves a half-done update behind (:mod:`._ring`); every blocking
+  call keeps its timeout.
+* **Limits.** An item a consumer took is gone from the queue even if that consumer dies
+  before using it (at most the items of its one ``get``/``get_many`` call in progress).
+  Spill segments use memory in ``/dev/shm``: a producer that outruns its consumers for good
+  fills it, and ``put`` then raises ``OSError`` (``ENOSPC``) with nothing put.
+
 Invariants (besides those of :mod:`._ring`):
 
-* ``put`` pickles in the caller; nothing reaches the ring or a backlog unless pickling worked.
-* Per process, items reach the ring in ``put`` order: the backlog is only touched with the
-  ring's mutex held, ``put`` writes directly only when the backlog is empty, and the feeder
-  pops an item only in the same lock round that wrote it.
-* Bounded queues (``maxsize > 0``) never use a backlog: ``put`` waits in the caller for
-  ``count < maxsize`` and ring room. Unbounded ``put`` never blocks.
-* An item is "in the queue" from the moment ``put`` returns: it is either in the ring
-  (``count``) or in a backlog (``buffered``). ``get`` on a shut-down queue ends only when
-  both are zero.
+* ``put`` pickles in the caller; nothing reaches the ring or a spill segment unless
+  pickling worked.
+* While anything is spilled, every unbounded put appends to the spill chain, and only the
+  oldest spilled frames move to the ring; so the ring always holds older items than the
+  chain.
+* Bounded queues (``maxsize > 0``) never spill: ``put`` waits in the caller for
+  ``count < maxsize`` and ring room.
 * The mutex is held only for header updates and copies, never while pickling, unpickling or
-  doing other I/O (out-of-band segments are written before and read after the lock round).
+  doing other I/O (out-of-band segments are written before and read after the lock round;
+  spill segments are created with the mutex held, once per ring's worth of items).
 
 Module layout: the public classes here; their machinery in :mod:`._queue_base`, the item
-encoding in :mod:`._queue_codec`, the feeder thread in :mod:`._queue_feeder`, the shared
-ring itself in :mod:`._ring`.
+encoding in :mod:`._queue_codec`, the spill chain and its feeder thread in
+:mod:`._queue_feeder`, the shared ring itself in :mod:`._ring`.
 """
 
 from __future__ import annotations
@@ -38,7 +60,7 @@ import time
 from typing import Any
 
 from ._queue_base import DEFAULT_RING_SIZE, _QueueBase
-from ._ring import BUFFERED, COUNT, IMMEDIATE, JOINERS, STATE, UNFINISHED
+from ._ring import DONE, JOINERS, PUTS
 from ._timeouts import wait_timeout
 
 __all__ = ["DEFAULT_RING_SIZE", "JoinableQueue", "Queue", "SimpleQueue"]
@@ -72,8 +94,11 @@ class Queue(_QueueBase):
         * ``shutdown``/``is_shutdown`` (3.13's ``queue.Queue`` semantics, across processes),
           iteration, ``put_many``/``get_many`` (one lock round per batch).
         * A negative ``timeout`` raises ``ValueError`` as in :mod:`queue`.
-        * A process killed while holding the internal lock makes later calls raise
-          :class:`BrokenResourceError` instead of hanging.
+        * Nothing a ``put`` accepted is lost when its process dies (it is in shared
+          memory, not in a feeder thread); ``close``/``join_thread`` only stop this
+          process's feeder thread, and ``cancel_join_thread`` has nothing to cancel.
+        * A process killed while holding the internal lock neither hangs the queue nor
+          corrupts it (see the module docstring).
     """
 
     def __init__(self, maxsize: int = 0, *, ring_size: int = DEFAULT_RING_SIZE) -> None:
@@ -93,13 +118,16 @@ class Queue(_QueueBase):
         return self.get(False)
 
     def qsize(self) -> int:
-        """Approximate number of items in the queue, including those still in feeders."""
-        hq = self._ring.hq
-        return int(hq[COUNT] + hq[BUFFERED])
+        """Number of items in the queue (a snapshot, exact whatever died meanwhile).
+
+        Differences from the stdlib: exact, not approximate; it includes items waiting in
+        spill segments.
+        """
+        return self._size()
 
     def full(self) -> bool:
         """True if a bounded queue holds ``maxsize`` items (a snapshot)."""
-        return bool(self._maxsize) and self._ring.hq[COUNT] >= self._maxsize
+        return bool(self._maxsize) and self._ring.count() >= self._maxsize
 
 
 class SimpleQueue(_QueueBase):
@@ -111,8 +139,8 @@ class SimpleQueue(_QueueBase):
         q.put("hello")
         assert q.get() == "hello"
 
-    Differences from the stdlib: ``put`` never blocks (a full ring spills into a per-process
-    feeder thread, as with :class:`Queue`), ``get`` takes ``block``/``timeout``, and it has
+    Differences from the stdlib: ``put`` never blocks (a full ring spills into shared memory,
+    as with :class:`Queue`), ``get`` takes ``block``/``timeout``, and it has
     the extras of :class:`Queue` (``shutdown``, iteration, ``put_many``/``get_many``).
     """
 
@@ -144,11 +172,11 @@ class JoinableQueue(Queue):
         hq = ring.hq
         ring.lock(None)
         try:
-            left = hq[UNFINISHED] - 1
+            left = hq[PUTS] - hq[DONE] - 1
             if left < 0:
                 raise ValueError("task_done() called too many times")
-            hq[UNFINISHED] = left
-            if left == 0 or hq[STATE] == IMMEDIATE:
+            hq[DONE] += 1
+            if left == 0:
                 ring.wake(JOINERS, ring.joiners, _ALL)
         finally:
             ring.unlock()
@@ -170,9 +198,7 @@ class JoinableQueue(Queue):
         held = True
         try:
             while True:
-                left = hq[UNFINISHED]
-                if hq[STATE] == IMMEDIATE:
-                    left -= hq[BUFFERED]  # other feeders are dropping theirs
+                left = hq[PUTS] - hq[DONE]
                 if left <= 0:
                     return True
                 remaining = None if deadline is None else deadline - time.monotonic()

@@ -6,10 +6,7 @@ in-ring frame, so that an uncontended call is one lock round and a few header up
 
 from __future__ import annotations
 
-import os
-import threading
 import time
-import weakref
 from collections.abc import Iterable, Iterator
 from multiprocessing import util
 from pickle import dumps as _pickle_dumps
@@ -23,40 +20,48 @@ from ._queue_codec import (
     BIG,
     borrow,
     decode,
+    discard_frames,
     done_with,
     encode,
     encode_many,
     give_back,
+    load,
     pickle_one,
     pickle_to_scratch,
 )
-from ._queue_feeder import Feeder, feed, finalize_close, finalize_join
+from ._queue_feeder import (
+    Feeder,
+    drop_spill,
+    refill,
+    retire,
+    spill,
+    start_feeder,
+    unlink_prefixed,
+)
 from ._ring import (
     BATCH,
-    BUFFERED,
-    COUNT,
+    DONE,
+    GETS,
     GETTERS,
     HEAD,
     HEADER_BYTES,
-    HOLDER,
     IMMEDIATE,
+    PUTS,
     PUTTERS,
     SHUTDOWN,
+    SLEEPERS,
+    SPILLED,
     STATE,
     TAIL,
-    UNFINISHED,
+    VALID,
     Frame,
     Ring,
-    discard_frames,
     frame_bytes,
-    load,
-    unlink_prefixed,
 )
-from ._semlock import SEM_VALUE_MAX, NamedSemaphore
+from ._semlock import EOWNERDEAD, SEM_VALUE_MAX, NamedSemaphore
 from ._serialize import PROTOCOL
-from ._sharing import Shared, new_uid
+from ._sharing import Shared, new_uid, owner_prefix
 from ._shm import Segment
-from ._signals import start_quietly
 from ._timeouts import TIMEOUT_MAX, queue_timeout
 
 __all__ = ["DEFAULT_RING_SIZE", "_QueueBase"]
@@ -84,11 +89,11 @@ class _QueueBase(Shared):
         capacity = 1 << (max(_MIN_RING_SIZE, int(ring_size)) - 1).bit_length()
         uid = new_uid()
         segment = Segment.create(HEADER_BYTES + capacity)
-        sems = (NamedSemaphore(1, 1), *(NamedSemaphore(0, SEM_VALUE_MAX) for _ in "gpj"))
-        self._setup(Ring(segment, sems, f"/wh-{uid}"), maxsize)
+        sems = tuple(NamedSemaphore(0, SEM_VALUE_MAX) for _ in "gpj")
+        self._setup(Ring(segment, sems, "/" + owner_prefix(f"q{uid}"), create=True), maxsize)
         self._register(uid)
-        # Unread out-of-band items die with the queue; after the feeders' exit flush (-5).
-        util.Finalize(self, unlink_prefixed, (self._ring.prefix,), exitpriority=-10)
+        # Unread out-of-band items and spill segments die with the queue (its creator).
+        util.Finalize(self, unlink_prefixed, (self._ring.prefix, self._ring), exitpriority=-10)
 
     def _setup(self, ring: Ring, maxsize: int) -> None:
         self._ring, self._maxsize = ring, max(0, maxsize)
@@ -96,18 +101,17 @@ class _QueueBase(Shared):
         self._closed, self._feeder = False, Feeder(self._ring)
 
     def _shared_state(self) -> Any:
-        return (self._ring.segment.name, self._ring.sems, self._maxsize)
+        return (self._ring.segment.name, self._ring.sems, self._maxsize, self._ring.prefix)
 
     @classmethod
     def _from_shared_state(cls, uid: str, state: Any) -> Self:
-        name, sems, maxsize = state
+        name, sems, maxsize, prefix = state
         self = cls.__new__(cls)
         self._uid = uid
-        self._setup(Ring(Segment.attach(name), sems, f"/wh-{uid}"), maxsize)
+        self._setup(Ring(Segment.attach(name), sems, prefix), maxsize)
         return self
 
     def _after_fork_in_child(self) -> None:
-        self._ring.pid = os.getpid()
         self._closed, self._feeder = False, Feeder(self._ring)
 
     # -- putting ---------------------------------------------------------------------------
@@ -127,16 +131,15 @@ class _QueueBase(Shared):
             raise
 
     def _put_unbounded(self, frames: list[Frame]) -> None:
-        ring, feeder = self._ring, self._feeder
+        ring = self._ring
         hq = ring.hq
-        backlog = feeder.backlog  # guarded by the ring's mutex, like the ring itself
         total = sum(items for _, _, items in frames)
         ring.lock(None)
         if hq[STATE]:
             ring.unlock()
             raise QueueShutDown("put() on a shut-down queue")
         written = moved = 0
-        if not backlog:
+        if not hq[SPILLED]:  # anything spilled goes first: then so does the rest
             room, write = ring.room(), ring.write
             for data, length, items in frames:
                 size = frame_bytes(length)
@@ -146,32 +149,20 @@ class _QueueBase(Shared):
                 room -= size
                 written += 1
                 moved += items
-        hq[COUNT] += moved
-        hq[BUFFERED] += total - moved
-        hq[UNFINISHED] += total
+        rest = written < len(frames)
+        try:
+            if rest:
+                spill(ring, frames[written:])
+        except BaseException:
+            ring.rollback()  # undo this put's half (the journal is valid), then unlock
+            raise
+        hq[PUTS] += total
         if moved and hq[GETTERS] > hq[GETTERS + 1]:
             ring.wake(GETTERS, ring.getters, moved)
-        rest = written < len(frames)
-        if rest:
-            backlog.extend(frames[written:])
         ring.unlock()
-        frames.clear()  # accepted: from here on the feeder owns any out-of-band segments
+        frames.clear()  # accepted: the queue owns any out-of-band segments now
         if rest:
-            with feeder.cond:
-                if feeder.thread is None:
-                    self._start_feeder()
-                feeder.cond.notify()
-
-    def _start_feeder(self) -> None:
-        feeder = self._feeder
-        feeder.thread = threading.Thread(
-            target=feed, args=(feeder,), name="QueueFeederThread", daemon=True
-        )
-        start_quietly(feeder.thread)
-        # As multiprocessing does: flush at exit unless cancel_join_thread() was called.
-        util.Finalize(self, finalize_close, (feeder,), exitpriority=10)
-        # Only weak references here: the registry must not keep the ring alive.
-        util.Finalize(feeder.thread, finalize_join, (weakref.ref(feeder),), exitpriority=-5)
+            start_feeder(self._feeder)
 
     def _put_bounded(self, frames: list[Frame], timeout: float | None) -> None:
         ring = self._ring
@@ -186,7 +177,7 @@ class _QueueBase(Shared):
             while True:
                 if hq[STATE]:
                     raise QueueShutDown("put() on a shut-down queue")
-                if hq[COUNT] + n <= self._maxsize and ring.room() >= need:
+                if ring.count() + n <= self._maxsize and ring.room() >= need:
                     break
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
@@ -196,8 +187,7 @@ class _QueueBase(Shared):
                 held = True
             for data, length, _ in frames:
                 ring.write(data, length)
-            hq[COUNT] += n
-            hq[UNFINISHED] += n
+            hq[PUTS] += n
             if hq[GETTERS] > hq[GETTERS + 1]:
                 ring.wake(GETTERS, ring.getters, n)
             frames.clear()
@@ -207,47 +197,67 @@ class _QueueBase(Shared):
 
     # -- getting ---------------------------------------------------------------------------
 
-    def _wait_for_items(self, timeout: float | None) -> None:
-        """Take the mutex and wait until an item is in the ring; return with it held."""
+    def _wait_for_items(self, timeout: float | None) -> list[int]:
+        """Take the mutex and wait until an item is in the ring; return with it held.
+
+        Returns the spill segments emptied meanwhile, to :func:`retire` after the unlock.
+        """
         ring = self._ring
         hq = ring.hq
         deadline = None if timeout is None else time.monotonic() + timeout
         if not ring.lock(timeout):
             raise Empty
-        spin = True
+        spin, held = True, True
+        emptied: list[int] = []
         try:
-            while not hq[COUNT]:
+            while not hq[TAIL]:  # the ring is empty
+                if hq[SPILLED] and hq[STATE] != IMMEDIATE:
+                    emptied += refill(ring)  # the ring is empty: everything fits
+                    continue
                 state = hq[STATE]
-                if state == IMMEDIATE or (state and not hq[BUFFERED]):
+                if state:
                     raise QueueShutDown("get() on a shut-down and drained queue")
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise Empty
+                held = False  # both re-take the mutex, or raise without it
                 if spin:
                     spin = False
                     ring.unlock()
-                    ring.spin_until(COUNT)
+                    ring.spin_until_items()
                     ring.lock(None)
                 else:
-                    ring.park(GETTERS, ring.getters, remaining)  # releases it if it raises
-        except (Empty, QueueShutDown):
-            ring.unlock()
+                    ring.park(GETTERS, ring.getters, remaining)
+                held = True
+        except BaseException:
+            if held:
+                ring.unlock()
+            retire(ring, emptied)
             raise
+        return emptied
 
     def _wake_after_get(self) -> None:
         ring = self._ring
         hq = ring.hq
         if hq[PUTTERS] > hq[PUTTERS + 1]:
             ring.wake(PUTTERS, ring.putters, _ALL)  # sizes differ: let each re-check
-        left = hq[COUNT]
+        left = ring.count()
         if left and hq[GETTERS] > hq[GETTERS + 1]:
             ring.wake(GETTERS, ring.getters, left)
 
-    def _get_one(self) -> Any:
-        """Take the oldest item (mutex held and ``count > 0``), release, unpickle it."""
+    def _get_one(self, journaled: bool) -> Any:
+        """Take the oldest item (mutex held, ring not empty), release, unpickle it.
+
+        ``journaled``: the caller took the mutex with :meth:`Ring.lock`, which opened the
+        journal; the bare hot path did not (see :mod:`._ring`).
+        """
         ring = self._ring
         hq = ring.hq
         big = None
+        wake = hq[SLEEPERS] and (hq[PUTTERS] > hq[PUTTERS + 1] or hq[GETTERS] > hq[GETTERS + 1])
+        if wake and not journaled:
+            ring.journal()  # waking is no hot path: make the whole round undoable
+            journaled = True
         try:
             head = hq[HEAD]
             pos = head & ring.mask
@@ -262,17 +272,19 @@ class _QueueBase(Shared):
                         target[:length] = ring.buf[pos + 8 : end]
                 head += 8 + ((length + 7) & -8)
                 if head == hq[TAIL]:
-                    hq[HEAD] = hq[TAIL] = 0  # empty: restart at the front
+                    hq[TAIL] = 0  # empty: restart at the front (tail first: see _ring)
+                    hq[HEAD] = 0
                 else:
                     hq[HEAD] = head
             else:
                 data, length = ring.read()
-            hq[COUNT] -= 1
-            if hq[PUTTERS] > hq[PUTTERS + 1] or hq[GETTERS] > hq[GETTERS + 1]:
+            hq[GETS] += 1
+            if wake:
                 self._wake_after_get()
         finally:
-            hq[HOLDER] = 0
-            ring.release()
+            if journaled:
+                hq[VALID] = 0
+            ring.unlock_raw(ring.mref)
         if big is not None:
             try:
                 with memoryview(big)[:length] as view:
@@ -330,31 +342,37 @@ class _QueueBase(Shared):
         """Write one in-ring frame in one lock round; False if the general path must."""
         ring = self._ring
         hq = ring.hq
-        if ring.try_lock(False):
-            hq[HOLDER] = ring.pid
-        else:
-            ring.lock(None)
+        if ring.trylock(ring.mref):  # contended, or its owner died: the general lock
+            self._lock_contended()
         n = len(data)
         size = 8 + ((n + 7) & -8)
         tail = hq[TAIL]
-        if hq[STATE] or self._feeder.backlog or ring.capacity - (tail - hq[HEAD]) < size:
-            ring.unlock()  # shut down, a backlog must go first, or no room
+        if hq[STATE] or hq[SPILLED] or ring.capacity - (tail - hq[HEAD]) < size:
+            ring.unlock()  # shut down, spilled items must go first, or no room
             return False
+        wake = hq[SLEEPERS] and hq[GETTERS] > hq[GETTERS + 1]
+        if wake:
+            ring.journal()  # see _ring: only a bare put is undone by counting
         pos = tail & ring.mask
         end = pos + 8 + n
         if end <= ring.capacity:  # Ring.write() inlined: no wrap
             ring.rq[pos >> 3] = n
             ring.buf[pos + 8 : end] = data
-            hq[TAIL] = tail + size
+            hq[TAIL] = tail + size  # publishes the item
         else:
             ring.write(data, n)
-        hq[COUNT] += 1
-        hq[UNFINISHED] += 1
-        if hq[GETTERS] > hq[GETTERS + 1]:
+        hq[PUTS] += 1
+        if wake:
             ring.wake(GETTERS, ring.getters, 1)
-        hq[HOLDER] = 0
-        ring.release()
+            hq[VALID] = 0
+        ring.unlock_raw(ring.mref)
         return True
+
+    def _lock_contended(self) -> None:
+        """Take the mutex after a failed ``trylock`` (the journal stays closed)."""
+        ring = self._ring
+        ring.lock(None)
+        ring.hq[VALID] = 0  # lock() opened it; the hot paths decide for themselves
 
     def put_many(
         self, items: Iterable[object], block: bool = True, timeout: float | None = None
@@ -403,15 +421,37 @@ class _QueueBase(Shared):
             timeout = queue_timeout(block, timeout)  # raises the stdlib's errors
         # Fast path: an item is there and the mutex is free.
         ring = self._ring
-        if ring.try_lock(False):
+        rc = ring.trylock(ring.mref)
+        if not rc:
             hq = ring.hq
-            hq[HOLDER] = ring.pid
-            if hq[COUNT]:
-                return self._get_one()
-            hq[HOLDER] = 0
-            ring.release()
-        self._wait_for_items(queue_timeout(block, timeout))
-        return self._get_one()
+            tail = hq[TAIL]
+            if tail and not hq[SLEEPERS]:  # an item, nobody to wake: _get_one() inlined
+                head = hq[HEAD]
+                pos = head & ring.mask
+                length = ring.rq[pos >> 3]
+                end = pos + 8 + length
+                if 0 <= length < BIG and end <= ring.capacity:
+                    data = ring.buf[pos + 8 : end].tobytes()
+                    head += 8 + ((length + 7) & -8)
+                    if head == tail:
+                        hq[TAIL] = 0  # empty: restart at the front (tail first: see _ring)
+                        hq[HEAD] = 0
+                    else:
+                        hq[HEAD] = head  # publishes the get
+                    hq[GETS] += 1
+                    ring.unlock_raw(ring.mref)
+                    return _pickle_loads(data)
+            if tail:  # the ring is not empty (see _ring: tail is 0 when it is)
+                return self._get_one(False)
+            ring.unlock_raw(ring.mref)
+        elif rc == EOWNERDEAD:
+            ring.recover()  # we hold it now, repaired
+            ring.unlock_raw(ring.mref)
+        emptied = self._wait_for_items(queue_timeout(block, timeout))
+        item = self._get_one(True)
+        if emptied:
+            retire(ring, emptied)
+        return item
 
     def get_many(
         self, max_items: int, block: bool = True, timeout: float | None = None
@@ -432,34 +472,46 @@ class _QueueBase(Shared):
         self._check_open()
         if max_items < 1:
             raise ValueError("max_items must be at least 1")
-        self._wait_for_items(queue_timeout(block, timeout))
+        emptied = self._wait_for_items(queue_timeout(block, timeout))
         ring = self._ring
         try:
             chunks, _ = ring.take(max_items)
             self._wake_after_get()
         finally:
             ring.unlock()
+        if emptied:
+            retire(ring, emptied)
         return decode(chunks)
 
+    def _size(self) -> int:
+        """Items in the queue, read under the mutex: never a dead holder's half update."""
+        ring = self._ring
+        ring.lock(None)
+        size = int(ring.hq[PUTS] - ring.hq[GETS])
+        ring.unlock()
+        return size
+
     def empty(self) -> bool:
-        """True if no item is in the queue (a snapshot; counts items still in feeders)."""
-        hq = self._ring.hq
-        return hq[COUNT] + hq[BUFFERED] == 0
+        """True if no item is in the queue (a snapshot, exact whatever died meanwhile)."""
+        return self._size() == 0
 
     def close(self) -> None:
-        """Indicate that this process will put no more; its feeder flushes, then exits.
+        """Indicate that this process will put no more; its feeder thread ends.
 
         Afterwards ``put`` and ``get`` in this process raise ``ValueError``. Other processes
-        are not affected (use :meth:`shutdown` for that). Calling it twice is fine.
+        are not affected (use :meth:`shutdown` for that). Calling it twice is fine. Items
+        already put stay in the queue (in its ring or spill segments), whatever happens to
+        this process.
         """
         self._closed = True
-        finalize_close(self._feeder)
+        self._feeder.closed = True
 
     def join_thread(self) -> None:
-        """Wait until this process's feeder thread has flushed every buffered item.
+        """Wait until this process's feeder thread has ended (after :meth:`close`).
 
         Differences from the stdlib: raises ``ValueError`` (not ``AssertionError``) when the
-        queue was not closed first.
+        queue was not closed first; returns within a fraction of a second, since what was
+        put is already in shared memory (nothing is flushed from this process).
         """
         if not self._closed:
             raise ValueError("join_thread() requires close() first")
@@ -468,8 +520,11 @@ class _QueueBase(Shared):
             thread.join()
 
     def cancel_join_thread(self) -> None:
-        """Let this process exit without waiting for its feeder (buffered items are lost)."""
-        self._feeder.cancelled = True
+        """Kept for the stdlib's API: nothing put can be lost at exit here, so it does nothing.
+
+        Differences from the stdlib: in ``multiprocessing``, items still in the feeder are
+        lost; here they are in shared memory already.
+        """
 
     def shutdown(self, immediate: bool = False) -> None:
         """Shut the queue down for every process, with :meth:`queue.Queue.shutdown` semantics.
@@ -486,17 +541,23 @@ class _QueueBase(Shared):
         """
         ring = self._ring
         hq = ring.hq
+        oob: list[bytes] = []
+        seqs: list[int] = []
         ring.lock(None)
         try:
             if immediate:
                 hq[STATE] = IMMEDIATE
-                dropped = ring.drop_all()
-                hq[UNFINISHED] = max(0, hq[UNFINISHED] - dropped)
+                oob, seqs = drop_spill(ring)
+                oob += ring.drop_ring()
+                dropped = hq[PUTS] - hq[GETS]
+                hq[GETS] = hq[PUTS]
+                hq[DONE] = min(hq[PUTS], hq[DONE] + dropped)
             elif not hq[STATE]:
                 hq[STATE] = SHUTDOWN
             ring.wake_all()
         finally:
             ring.unlock()
+        retire(ring, seqs, oob)  # after the unlock: see _ring
 
     @property
     def is_shutdown(self) -> bool:

@@ -14,11 +14,20 @@ after it. The frame kinds are described in :mod:`._ring`.
   one (measured 10-15x the cost of the copy). ``put`` pickles such an object into a
   per-thread scratch buffer that is reused, and ``get`` copies a large frame out of the ring
   into another, so the only large allocation left per item is the unpickled object itself.
+
+Out-of-band segments are written with ``shm_open`` + ``write``. Their names start with the
+queue's prefix ``wh-<creator>-q<uid>``: they belong to the queue, hence to its creator, from
+``put`` until a reader unlinks them, so the clean-up after a dead putter leaves them alone,
+and the creator unlinks unread ones when the queue dies. Each is registered with the putter's
+resource tracker and unregistered by the process that unlinks it (see :mod:`._sharing`).
 """
 
 from __future__ import annotations
 
+import _posixshmem
 import io
+import mmap
+import os
 import pickle
 import sys
 import threading
@@ -26,29 +35,24 @@ from array import array
 from itertools import repeat
 from typing import Any
 
-from ._ring import (
-    BATCH,
-    BATCH_HEADER,
-    Chunk,
-    Frame,
-    discard_frames,
-    discard_oob,
-    frame_bytes,
-    load,
-    store_oob,
-)
-from ._serialize import PROTOCOL, dumps
+from ._ring import BATCH, BATCH_HEADER, Chunk, Frame, frame_bytes
+from ._serialize import PROTOCOL, dumps, loads
+from ._sharing import forget, new_name, unlink_shm
 
 __all__ = [
     "BIG",
     "borrow",
     "decode",
+    "discard_frames",
+    "discard_oob",
     "done_with",
     "encode",
     "encode_many",
     "give_back",
+    "load",
     "pickle_one",
     "pickle_to_scratch",
+    "store_oob",
 ]
 
 #: Objects whose ``sys.getsizeof`` is at least this get the large-buffer treatment.
@@ -61,6 +65,62 @@ MAX_BATCH_ITEMS = 1 << 16
 _dumps = pickle.dumps
 _loads = pickle.loads
 _getsizeof = sys.getsizeof
+
+
+def store_oob(prefix: str, data: bytes) -> bytes:
+    """Write ``data`` to a new out-of-band segment; return its name (the frame payload).
+
+    The name starts with the queue's prefix: the item belongs to the queue (to its creator),
+    not to the putting process, until a reader unlinks it.
+    """
+    name = new_name(prefix.lstrip("/"))
+    try:
+        fd = _posixshmem.shm_open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode=0o600)
+    except BaseException:
+        forget(name)
+        raise
+    try:
+        view, written = memoryview(data), 0
+        while written < len(data):
+            written += os.write(fd, view[written:])
+    except BaseException:
+        discard_oob(name.encode())
+        raise
+    finally:
+        os.close(fd)
+    return name.encode()
+
+
+def discard_oob(name: bytes) -> None:
+    """Unlink an out-of-band segment that will never be read."""
+    unlink_shm(name.decode())
+
+
+def discard_frames(frames: list[Frame]) -> None:
+    """Unlink the out-of-band segments of frames that will never be written."""
+    for data, length, _ in frames:
+        if length < 0:
+            discard_oob(data)
+
+
+def load(data: bytes, length: int) -> Any:
+    """Unpickle one item read from the ring, fetching (and unlinking) out-of-band data."""
+    if length >= 0:
+        return loads(data)
+    name = data.decode()
+    fd = _posixshmem.shm_open(name, os.O_RDONLY, mode=0o600)
+    try:
+        unlink_shm(name)
+        size = os.fstat(fd).st_size
+        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+        mapping = mmap.mmap(fd, size, flags=flags, prot=mmap.PROT_READ)
+    finally:
+        os.close(fd)
+    try:
+        with memoryview(mapping) as view:
+            return loads(view)
+    finally:
+        mapping.close()
 
 
 def pickle_one(obj: object) -> bytes:

@@ -1,156 +1,109 @@
 """The shared-memory ring buffer under the process-flavour queues (see :mod:`._queue`).
 
-One named :class:`~._shm.Segment` holds a header of int64 fields and a byte ring; named
-semaphores provide the mutex and the three wake-up channels. Everything is a named kernel
-object, so any process can open the ring by name at any time::
+One named :class:`~._shm.Segment` holds a header and a byte ring; a robust mutex in the
+header protects both, and named semaphores are the three wake-up channels. Everything is a
+named kernel object, so any process can open the ring by name at any time::
 
-    segment:  0            128                                         128 + capacity
-              +------------+--------------------------------------------+
-              |   header   | ..free..|len|payload..pad|len|name|..free..|
-              +------------+--------------------------------------------+
-                                     ^ head % capacity     ^ tail % capacity
+    segment:  0       64          512                                       512 + capacity
+              +-------+-----------+--------------------------------------------+
+              | mutex |  fields   | ..free..|len|payload..pad|len|name|..free..|
+              +-------+-----------+--------------------------------------------+
+                       (+ journal)           ^ head % capacity     ^ tail % capacity
 
-    semaphores:  mutex (1, 1)        protects every header field and the ring bytes
-                 getters / putters / joiners   wake-up tokens, one channel per kind of waiter
+    semaphores:  getters / putters / joiners   wake-up tokens, one channel per kind of waiter
 
 Invariants (all fields are written only with the mutex held):
 
 * ``head <= tail`` are byte counters; ``tail - head <= capacity`` bytes are in use. They only
-  grow, except that both are reset to 0 whenever the ring empties: a queue whose consumers
-  keep up then only ever touches the first pages of its segment. ``capacity`` is a power of
-  two and every frame starts 8-byte aligned, so an int64 field never straddles the wrap
-  point; a payload is copied in at most two slices.
+  grow, except that both are reset to 0 whenever the ring empties (``tail`` first): a queue
+  whose consumers keep up then only ever touches the first pages of its segment.
+  ``capacity`` is a power of two and every frame starts 8-byte aligned, so an int64 field
+  never straddles the wrap point; a payload is copied in at most two slices.
 * A frame is ``[len][payload][pad to 8]``, of one of three kinds (``len`` tells which):
 
   - ``0 <= len < BATCH``: one item, its pickle in the ring;
   - ``len < 0``: one item whose payload is the name of an *out-of-band* segment holding the
-    pickle (items whose frame would exceed ``capacity // 4``); the reader unlinks it;
+    pickle (items whose frame would exceed ``capacity // 4``; see :mod:`._queue_codec`);
   - ``len >= BATCH``: a *batch* of ``n`` items written by one ``put_many``, payload
-    ``[n][taken][taken_bytes][n item lengths][the n pickles]`` (``len - BATCH`` bytes).
-    Readers take items from its front, advancing ``taken``/``taken_bytes``; the frame leaves
-    the ring with its last item. A batch holds no out-of-band item (those get single frames).
-* ``count`` items (not frames) are in the ring; ``buffered`` items were accepted by ``put``
-  but still sit in some process's feeder backlog; ``unfinished`` counts items put and not
-  yet task_done.
+    ``[n][taken][0][n item lengths][the n pickles]`` (``len - BATCH`` bytes), ``taken``
+    being the items and pickle bytes already taken from its front, in one word. The frame
+    leaves the ring with its last item.
+* ``puts`` counts the items ever accepted, ``gets`` those ever taken, ``done`` those marked
+  done; ``spilled`` items wait in spill segments (:mod:`._queue_feeder`). So the ring holds
+  ``puts - gets - spilled`` items, the queue ``puts - gets``, and ``puts - done`` are
+  unfinished: derived, never stored, so that they cannot disagree.
 * For each channel, ``waiting`` threads are registered (they incremented it under the mutex
   before sleeping and decrement it after waking) and ``pending`` tokens were posted to them
-  and not yet taken. A waker posts only while ``waiting > pending``, so tokens never pile
-  up; a waiter that times out takes back a surplus token, and every waiter re-checks its
-  condition under the mutex, so a wake-up is never lost and a stray one is harmless.
-* ``holder`` is the pid holding the mutex (0 when free). A waiter that cannot get the mutex
-  for ``BROKEN_AFTER`` seconds checks that pid; if the process is dead the ring is marked
-  ``broken`` and every later call raises :class:`~._errors.BrokenResourceError`.
+  and not yet taken. A waker posts only while ``waiting > pending``; a waiter that times out
+  takes back a surplus token, and every waiter re-checks its condition under the mutex, so
+  a wake-up is never lost and a stray one is harmless (a dead waiter only adds strays).
 
-Out-of-band segments are written with ``shm_open`` + ``write`` and never registered with the
-resource tracker (the reader, often another process, unlinks them). Their names start with
-the queue's prefix, so the queue's creator can unlink unread ones when the queue dies.
+A process killed holding the mutex (item 3 of the queue robustness issue): the mutex is a
+glibc *robust* mutex (:class:`~._semlock.RobustMutex`), so it is never left taken by a dead
+process; the next locker gets ``EOWNERDEAD`` and repairs the header before going on:
+
+* The hot paths (``put`` of one small item, ``get`` of one item, with nobody to wake) change
+  only ``tail`` then ``puts``, or ``head`` (or a batch's ``taken`` word) then ``gets``. Each
+  first store publishes the change, so a dead holder left at most the counter behind: the
+  repair walks the ring, counts its items and moves ``puts`` or ``gets`` to match.
+* Every other critical section first copies the fields into the *journal* (and, before
+  changing a batch's ``taken`` word, that word), then marks the journal valid, and clears
+  the mark just before unlocking. The repair restores a valid journal: the dead holder's
+  call never happened (a put that did not return is not delivered; an item a dead getter
+  took goes back to the queue). Side effects that cannot be rolled back (unlinking a
+  segment) happen after the unlock; what a death there leaves is swept with the queue.
+
+If a repair itself fails, the ring is marked broken and every later call raises
+:class:`~._errors.BrokenResourceError` instead of hanging or returning wrong data.
 """
 
 from __future__ import annotations
 
-import _posixshmem
-import mmap
 import os
-import time
 from array import array
-from collections import deque
 from typing import Any
 
+from . import _cancel
 from ._errors import BrokenResourceError
-from ._semlock import NamedSemaphore
-from ._serialize import loads
-from ._sharing import pid_alive
+from ._semlock import EOWNERDEAD, MUTEX_BYTES, NamedSemaphore, RobustMutex
 from ._shm import Segment
 
 __all__ = ["BATCH", "HEADER_BYTES", "Ring"]
 
-# Header field indices (int64 each).
-HEAD, TAIL, COUNT, HOLDER, BROKEN, STATE, UNFINISHED, BUFFERED = range(8)
-GETTERS, PUTTERS, JOINERS = 8, 10, 12  # waiting count at i, pending tokens at i + 1
-HEADER_BYTES = 128
+# Header fields (int64 indices; the mutex takes the first 64 bytes). JOURNALED fields are
+# copied to the journal; the journal word (JW_*) and VALID are not.
+HEAD, TAIL, PUTS, GETS, SPILLED, DONE, STATE, BROKEN = range(8, 16)
+GETTERS, PUTTERS, JOINERS = 16, 18, 20  # waiting count at i, pending tokens at i + 1
+SP_FIRST, SP_LAST, SP_READ, SP_USED, SP_SIZE = range(22, 27)  # spill chain (_queue_feeder)
+SLEEPERS = 27  # waiting threads of all channels: the hot paths read this one word
+FIELDS_END = 28
+JW_POS, JW_VAL, VALID = 29, 30, 31
+JOURNAL = 32  # the journal: a copy of fields [HEAD, FIELDS_END)
+HEADER_BYTES = 512
 ALIVE, SHUTDOWN, IMMEDIATE = 0, 1, 2
 
 #: A frame length field at or above this marks a batch frame (payload ``len - BATCH`` bytes).
 BATCH = 1 << 62
-#: Bytes of a batch payload before its item lengths: ``n``, ``taken``, ``taken_bytes``.
+#: Bytes of a batch payload before its item lengths: ``n``, ``taken``, (unused).
 BATCH_HEADER = 24
+#: A batch's ``taken`` word: items in the low bits, pickle bytes above them.
+TAKEN_BITS = 17
+TAKEN_MASK = (1 << TAKEN_BITS) - 1
 
-#: Seconds a waiter tries for the mutex before checking whether its holder is alive.
-BROKEN_AFTER = 1.0
 #: Polls before a blocking wait (a few microseconds).
-SPIN = 200
+SPIN = 100
 #: Seconds even a non-blocking call waits for a contended mutex.
 MUTEX_GRACE = 0.05
 
 #: A frame not yet in the ring: (payload, length field, number of items).
 Frame = tuple[bytes, int, int]
-Backlog = deque[Frame]
 #: What readers take out: ``(bytes, length field, False)`` for one item; ``(bytes, item
 #: lengths, padded)`` for several: a batch's pickles back to back (not padded), or a run of
 #: single frames, each still ``[len][pickle][pad to 8]`` (padded).
 Chunk = tuple[bytes, "int | array[int]", bool]
 
-
-def store_oob(prefix: str, data: bytes) -> bytes:
-    """Write ``data`` to a new out-of-band segment; return its name (the frame payload)."""
-    name = f"{prefix}-{os.getpid()}-{os.urandom(6).hex()}"
-    fd = _posixshmem.shm_open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode=0o600)
-    try:
-        view, written = memoryview(data), 0
-        while written < len(data):
-            written += os.write(fd, view[written:])
-    except BaseException:
-        discard_oob(name.encode())
-        raise
-    finally:
-        os.close(fd)
-    return name.encode()
-
-
-def discard_oob(name: bytes) -> None:
-    """Unlink an out-of-band segment that will never be read."""
-    try:
-        _posixshmem.shm_unlink(name.decode())
-    except OSError:
-        pass
-
-
-def discard_frames(frames: list[Frame] | Backlog) -> None:
-    """Unlink the out-of-band segments of frames that will never be written."""
-    for data, length, _ in frames:
-        if length < 0:
-            discard_oob(data)
-
-
-def load(data: bytes, length: int) -> Any:
-    """Unpickle one item read from the ring, fetching (and unlinking) out-of-band data."""
-    if length >= 0:
-        return loads(data)
-    name = data.decode()
-    fd = _posixshmem.shm_open(name, os.O_RDONLY, mode=0o600)
-    try:
-        _posixshmem.shm_unlink(name)
-        size = os.fstat(fd).st_size
-        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
-        mapping = mmap.mmap(fd, size, flags=flags, prot=mmap.PROT_READ)
-    finally:
-        os.close(fd)
-    try:
-        with memoryview(mapping) as view:
-            return loads(view)
-    finally:
-        mapping.close()
-
-
-def unlink_prefixed(prefix: str) -> None:
-    """Unlink every out-of-band segment named with ``prefix`` (the creator, at the end)."""
-    start = prefix.lstrip("/") + "-"
-    try:
-        names = [n for n in os.listdir("/dev/shm") if n.startswith(start)]
-    except OSError:
-        return
-    for name in names:
-        discard_oob(("/" + name).encode())
+_FIELDS = slice(8 * HEAD, 8 * FIELDS_END)
+_JOURNAL = slice(8 * JOURNAL, 8 * (JOURNAL + FIELDS_END - HEAD))
 
 
 def frame_bytes(length: int) -> int:
@@ -165,81 +118,182 @@ class Ring:
     __slots__ = (
         "buf",
         "capacity",
+        "fields",
         "getters",
         "hq",
         "joiners",
+        "journal_copy",
         "mask",
+        "mref",
         "mutex",
-        "pid",
         "prefix",
         "putters",
-        "release",
         "rq",
         "segment",
-        "try_lock",
+        "spills",
+        "trylock",
+        "unlock_raw",
     )
 
-    def __init__(self, segment: Segment, sems: tuple[NamedSemaphore, ...], prefix: str) -> None:
-        self.segment, self.prefix, self.pid = segment, prefix, os.getpid()
-        self.mutex, self.getters, self.putters, self.joiners = sems
+    def __init__(
+        self,
+        segment: Segment,
+        sems: tuple[NamedSemaphore, ...],
+        prefix: str,
+        *,
+        create: bool = False,
+    ) -> None:
+        self.segment, self.prefix = segment, prefix
+        self.getters, self.putters, self.joiners = sems
         self.capacity = segment.size - HEADER_BYTES
         self.mask = self.capacity - 1
+        self.mutex = RobustMutex(segment.buf[:MUTEX_BYTES], create=create)
         self.hq = segment.buf[:HEADER_BYTES].cast("q")
+        self.fields = segment.buf[_FIELDS]
+        self.journal_copy = segment.buf[_JOURNAL]
         self.buf = segment.buf[HEADER_BYTES : HEADER_BYTES + self.capacity]
         self.rq = self.buf.cast("q")
-        # The hot path calls the C SemLock directly: NamedSemaphore's wrapper methods would
-        # double the cost of an uncontended lock round.
-        self.try_lock = self.mutex._sem.acquire  # try_lock(False): non-blocking
-        self.release = self.mutex._sem.release
+        # The hot paths call the C functions directly: a method call would add a third.
+        self.trylock, self.unlock_raw, self.mref = (
+            self.mutex.trylock_fn,
+            self.mutex.unlock_fn,
+            self.mutex.ref,
+        )
+        self.spills: dict[int, Any] = {}  # spill segments mapped here (_queue_feeder)
+        if create:
+            self.hq[SP_FIRST], self.hq[SP_LAST] = 1, 0  # no spill segment
 
     @property
     def sems(self) -> tuple[NamedSemaphore, ...]:
-        return (self.mutex, self.getters, self.putters, self.joiners)
+        return (self.getters, self.putters, self.joiners)
 
     # -- the mutex -------------------------------------------------------------------------
 
     def lock(self, timeout: float | None) -> bool:
-        """Take the mutex within ``timeout`` seconds; raise if its holder died holding it."""
-        try_lock = self.try_lock
+        """Take the mutex within ``timeout`` seconds and open the journal.
+
+        A dead owner's half-done update is repaired first (see the module docstring).
+        Raises :class:`BrokenResourceError` if that was impossible, now or before.
+        """
+        rc = self.trylock(self.mref)
+        if rc and not self._wait(rc, timeout):
+            return False
+        if self.hq[BROKEN]:
+            self.unlock_raw(self.mref)
+            raise BrokenResourceError(
+                f"the queue's internal state was left broken by process {self.hq[BROKEN]}"
+            )
+        self.journal()
+        return True
+
+    def _wait(self, rc: int, timeout: float | None) -> bool:
+        if rc == EOWNERDEAD:
+            self.recover()
+            return True
         for _ in range(SPIN):
-            if try_lock(False):
-                self.hq[HOLDER] = self.pid
+            rc = self.trylock(self.mref)
+            if rc == 0:
                 return True
+            if rc == EOWNERDEAD:
+                self.recover()
+                return True
+        mutex = self.mutex
+
+        def attempt(step: float | None) -> bool:
+            rc = mutex.timedlock(1e9 if step is None else step)
+            if rc == EOWNERDEAD:
+                self.recover()
+                return True
+            if rc and rc not in (16, 110):  # neither EBUSY nor ETIMEDOUT
+                raise BrokenResourceError(f"the queue's internal lock failed (error {rc})")
+            return rc == 0
+
         # A live holder keeps the mutex for microseconds: even a non-blocking call waits a
         # little for it rather than report a spurious Full/Empty.
-        deadline = None if timeout is None else time.monotonic() + max(timeout, MUTEX_GRACE)
-        while True:
-            broken = self.hq[BROKEN]
-            if broken:
-                raise BrokenResourceError(
-                    f"the queue's internal lock is held by process {broken}, which died"
-                )
-            step = BROKEN_AFTER
-            if deadline is not None:
-                step = max(0.0, min(step, deadline - time.monotonic()))
-            if self.mutex.acquire(step):
-                self.hq[HOLDER] = self.pid
-                return True
-            holder = self.hq[HOLDER]
-            if holder and holder != self.pid and not pid_alive(holder):
-                self.hq[BROKEN] = holder
-                continue  # raise from the top
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
+        wait = None if timeout is None else max(timeout, MUTEX_GRACE)
+        return _cancel.block(attempt, wait)
 
     def unlock(self) -> None:
-        self.hq[HOLDER] = 0
-        self.release()
+        """Close the journal and release the mutex."""
+        self.hq[VALID] = 0
+        self.unlock_raw(self.mref)
 
-    def spin_until(self, field: int) -> bool:
-        """Poll ``field`` (without the mutex) briefly; True once it is non-zero.
+    def journal(self) -> None:
+        """Save the fields, so that a death before :meth:`unlock` can be rolled back."""
+        hq = self.hq
+        hq[JW_POS] = -1
+        self.journal_copy[:] = self.fields
+        hq[VALID] = 1
+
+    def rollback(self) -> None:
+        """Undo the journaled section in progress and release the mutex (on an error)."""
+        self._restore()
+        self.unlock()
+
+    def _restore(self) -> None:
+        hq = self.hq
+        if hq[JW_POS] >= 0:
+            self.rq[hq[JW_POS]] = hq[JW_VAL]
+        self.fields[:] = self.journal_copy
+        hq[VALID] = 0
+
+    def _journal_word(self, index: int) -> None:
+        """Save ring word ``index`` before its first change in a journaled section."""
+        hq = self.hq
+        if hq[VALID] and hq[JW_POS] < 0:
+            hq[JW_VAL] = self.rq[index]
+            hq[JW_POS] = index
+
+    def recover(self) -> None:
+        """Repair what a holder that died left (mutex held, owner dead); see the docstring."""
+        hq = self.hq
+        try:
+            if hq[VALID]:
+                self._restore()
+            else:
+                if hq[HEAD] > hq[TAIL]:  # died resetting an emptied ring: tail was first
+                    hq[HEAD] = 0
+                missing = self.ring_items() - (hq[PUTS] - hq[GETS] - hq[SPILLED])
+                if missing > 0:  # a put published its frame, not its count
+                    hq[PUTS] += missing
+                elif missing < 0:  # a get took its item, did not count it
+                    hq[GETS] -= missing
+        except Exception as exc:
+            hq[BROKEN] = os.getpid()
+            self.mutex.consistent()
+            self.unlock_raw(self.mref)
+            raise BrokenResourceError("cannot repair the queue after a process died") from exc
+        self.mutex.consistent()
+
+    def ring_items(self) -> int:
+        """Count the items in the ring by walking its frames (mutex held)."""
+        hq, rq, mask = self.hq, self.rq, self.mask
+        head, tail, n = hq[HEAD], hq[TAIL], 0
+        while head < tail:
+            length = rq[(head & mask) >> 3]
+            if length >= BATCH:
+                payload = head + 8
+                taken = rq[((payload + 8) & mask) >> 3] & TAKEN_MASK
+                n += rq[(payload & mask) >> 3] - taken
+            else:
+                n += 1
+            head += frame_bytes(length)
+        return n
+
+    def count(self) -> int:
+        """Items in the ring (not in spill segments)."""
+        hq = self.hq
+        return int(hq[PUTS] - hq[GETS] - hq[SPILLED])
+
+    def spin_until_items(self) -> bool:
+        """Poll (without the mutex) briefly; True once the ring may hold an item.
 
         A consumer that would sleep on a semaphore first spins a few microseconds: when the
         producer is busy on another core, the next item is almost always that close, and a
         futex sleep plus wake-up costs far more.
         """
         hq = self.hq
-        return any(hq[field] or hq[STATE] for _ in range(SPIN))
+        return any(hq[TAIL] != hq[HEAD] or hq[STATE] or hq[SPILLED] for _ in range(SPIN))
 
     # -- waiting (mutex held on entry and on normal return; released if it raises) ---------
 
@@ -247,6 +301,7 @@ class Ring:
         """Register on ``channel``, sleep on ``sem`` up to ``timeout``, re-take the mutex."""
         hq = self.hq
         hq[channel] += 1
+        hq[SLEEPERS] += 1
         self.unlock()
         try:
             got = sem.acquire(timeout)
@@ -261,8 +316,10 @@ class Ring:
     def _leave(self, channel: int, sem: NamedSemaphore, got: bool) -> None:
         hq = self.hq
         hq[channel] -= 1
+        hq[SLEEPERS] -= 1
         if got:
-            hq[channel + 1] -= 1
+            if hq[channel + 1] > 0:  # not a stray token of a rolled-back section
+                hq[channel + 1] -= 1
         elif hq[channel + 1] > hq[channel] and sem.try_acquire():
             hq[channel + 1] -= 1  # a token posted for us after the timeout
 
@@ -302,7 +359,7 @@ class Ring:
             view = memoryview(data)
             buf[start:] = view[:split]
             buf[: n - split] = view[split:]
-        hq[TAIL] = tail + 8 + ((n + 7) & -8)
+        hq[TAIL] = tail + 8 + ((n + 7) & -8)  # publishes the frame
 
     def copy(self, offset: int, n: int) -> bytes:
         """The ``n`` ring bytes from ``offset`` (any ring position; wraps)."""
@@ -315,12 +372,13 @@ class Ring:
     def _advance(self, head: int) -> None:
         hq = self.hq
         if head == hq[TAIL]:
-            hq[HEAD] = hq[TAIL] = 0  # empty: restart at the front (see the module docstring)
+            hq[TAIL] = 0  # empty: restart at the front; tail first (see recover())
+            hq[HEAD] = 0
         else:
             hq[HEAD] = head
 
     def read(self) -> tuple[bytes, int]:
-        """Remove the oldest item: its bytes and length field (``count`` is the caller's)."""
+        """Remove the oldest item: its bytes and length field (``gets`` is the caller's)."""
         head = self.hq[HEAD]
         pos = head & self.mask
         length = self.rq[pos >> 3]
@@ -333,13 +391,13 @@ class Ring:
         return data, length
 
     def take(self, max_items: int) -> tuple[list[Chunk], int]:
-        """Remove up to ``max_items`` of the oldest items; update ``count`` (mutex held).
+        """Remove up to ``max_items`` of the oldest items; update ``gets`` (mutex held).
 
         Runs of single in-ring frames are copied out in one slice (the reader splits them),
         and a batch frame in one or two: the cost is per lock round, not per item.
         """
         hq, rq, mask = self.hq, self.rq, self.mask
-        count = hq[COUNT]
+        count = self.count()
         want = count if count < max_items else max_items
         chunks: list[Chunk] = []
         got = 0
@@ -368,7 +426,7 @@ class Ring:
                     got += 1
                 chunks.append((self.copy(pos, end - head), lens, True))
                 self._advance(end)
-        hq[COUNT] = count - got
+        hq[GETS] += got
         return chunks, got
 
     def _take_batch(self, pos: int, length: int, want: int) -> tuple[bytes, array[int]]:
@@ -376,10 +434,10 @@ class Ring:
         rq, mask = self.rq, self.mask
         payload = pos + 8
         n = rq[(payload & mask) >> 3]
-        at_taken, at_bytes = ((payload + 8) & mask) >> 3, ((payload + 16) & mask) >> 3
-        taken, skip = rq[at_taken], rq[at_bytes]
-        k = n - taken
-        k = min(k, want)
+        at_taken = ((payload + 8) & mask) >> 3
+        word = rq[at_taken]
+        taken, skip = word & TAKEN_MASK, word >> TAKEN_BITS
+        k = min(n - taken, want)
         lens = array("q")
         lens.frombytes(self.copy(payload + BATCH_HEADER + 8 * taken, 8 * k))
         size = sum(lens)
@@ -387,65 +445,20 @@ class Ring:
         if taken + k == n:
             self._advance(self.hq[HEAD] + frame_bytes(length))
         else:
-            rq[at_taken], rq[at_bytes] = taken + k, skip + size
+            self._journal_word(at_taken)
+            rq[at_taken] = (taken + k) | ((skip + size) << TAKEN_BITS)  # one store
         return data, lens
 
-    def drop_all(self) -> int:
-        """Discard every item, unlinking out-of-band data; return how many (mutex held)."""
+    def drop_ring(self) -> list[bytes]:
+        """Empty the ring; return the out-of-band names to unlink after the unlock."""
         hq, rq, mask = self.hq, self.rq, self.mask
-        n = hq[COUNT]
         head, tail = hq[HEAD], hq[TAIL]
+        names = []
         while head < tail:
             length = rq[(head & mask) >> 3]
             if length < 0:
-                discard_oob(self.copy(head + 8, -length))
+                names.append(self.copy(head + 8, -length))
             head += frame_bytes(length)
-        hq[COUNT] = hq[HEAD] = hq[TAIL] = 0
-        return n
-
-    def flush(self, backlog: Backlog) -> int:
-        """Move what fits of a feeder's backlog into the ring in one lock round.
-
-        Returns the frame size the first remaining frame needs (0 when the backlog is empty).
-        After an immediate shutdown the backlog is dropped instead.
-        """
-        self.lock(None)
-        try:
-            hq = self.hq
-            if hq[STATE] == IMMEDIATE:
-                self.forget(backlog)
-                return 0
-            moved = 0
-            while backlog:
-                data, length, items = backlog[0]
-                if self.room() < frame_bytes(length):
-                    break
-                self.write(data, length)
-                backlog.popleft()
-                moved += items
-            if moved:
-                hq[COUNT] += moved
-                hq[BUFFERED] -= moved
-                self.wake(GETTERS, self.getters, moved)
-                if hq[STATE] and not hq[BUFFERED]:
-                    self.wake_all()  # drained getters of a shut-down queue may now end
-            return frame_bytes(backlog[0][1]) if backlog else 0
-        finally:
-            self.unlock()
-
-    def forget(self, backlog: Backlog) -> None:
-        """Drop a backlog that will never be written, keeping the counts exact (mutex held)."""
-        hq = self.hq
-        n = sum(items for _, _, items in backlog)
-        discard_frames(backlog)
-        backlog.clear()
-        hq[BUFFERED] -= n
-        hq[UNFINISHED] = max(0, hq[UNFINISHED] - n)
-        self.wake_all()
-
-    def wait_room(self, need: int) -> None:
-        """Block until ``need`` ring bytes are free or the queue was shut down immediately."""
-        self.lock(None)
-        while self.room() < need and self.hq[STATE] != IMMEDIATE:
-            self.park(PUTTERS, self.putters, None)  # on error it returns without the mutex
-        self.unlock()
+        hq[TAIL] = 0
+        hq[HEAD] = 0
+        return names

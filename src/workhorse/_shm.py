@@ -3,7 +3,8 @@
 Written on ``_posixshmem`` and ``mmap`` instead of :class:`multiprocessing.shared_memory
 .SharedMemory` because, before 3.13, *attaching* to a segment registers it with the resource
 tracker, which then unlinks it (with a "leaked shared_memory" warning) when the attaching
-process exits -- the segment must outlive its readers. Here only the creator registers it.
+process exits -- the segment must outlive its readers. Here only the creator registers it,
+before creating it, under a name that says who owns it (see :mod:`._sharing`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import _posixshmem
 import mmap
 import os
 import weakref
-from multiprocessing import resource_tracker
+
+from ._sharing import forget, new_name, owner_prefix, unlink_shm
 
 __all__ = ["Segment"]
 
@@ -20,14 +22,7 @@ __all__ = ["Segment"]
 def _unlink(name: str, creator: int) -> None:
     if os.getpid() != creator:
         return
-    try:
-        _posixshmem.shm_unlink(name)
-    except OSError:
-        pass
-    try:
-        resource_tracker.unregister(name, "shared_memory")
-    except Exception:
-        pass
+    unlink_shm(name)
 
 
 class Segment:
@@ -48,7 +43,12 @@ class Segment:
 
     def __init__(self, name: str, size: int, *, create: bool) -> None:
         flags = os.O_RDWR | (os.O_CREAT | os.O_EXCL if create else 0)
-        fd = _posixshmem.shm_open(name, flags, mode=0o600)
+        try:
+            fd = _posixshmem.shm_open(name, flags, mode=0o600)
+        except BaseException:
+            if create:
+                forget(name)
+            raise
         try:
             if create:
                 os.ftruncate(fd, size)
@@ -61,14 +61,17 @@ class Segment:
         self.buf = memoryview(self._mmap)
         self._finalizer: weakref.finalize[..., Segment] | None = None
         if create:
-            resource_tracker.register(name, "shared_memory")
             self._finalizer = weakref.finalize(self, _unlink, name, os.getpid())
 
     @classmethod
     def create(cls, size: int, prefix: str = "wh") -> Segment:
-        """Create and map a new zero-filled segment of ``size`` bytes."""
-        name = f"/{prefix}-{os.getpid()}-{os.urandom(6).hex()}"
-        return cls(name, max(1, size), create=True)
+        """Create and map a new zero-filled segment of ``size`` bytes.
+
+        ``prefix`` ``"wh"`` or ``"wh-<kind>"`` names its kind; the name also says who owns
+        it (see :mod:`._sharing`).
+        """
+        kind = prefix.removeprefix("wh").lstrip("-") or "s"
+        return cls(new_name(owner_prefix(kind)), max(1, size), create=True)
 
     @classmethod
     def attach(cls, name: str) -> Segment:
@@ -80,10 +83,7 @@ class Segment:
         if self._finalizer is not None:
             self._finalizer()
         else:
-            try:
-                _posixshmem.shm_unlink(self.name)
-            except OSError:
-                pass
+            unlink_shm(self.name)
 
     def close(self) -> None:
         """Unmap this process's view (views taken from ``buf`` must be released first)."""

@@ -17,6 +17,10 @@ Why these choices:
   later leaks nothing. A name is therefore visible in /dev/shm only between :func:`pack` and
   :func:`unpack`; if the message is never read, the sender calls :func:`discard`, and a
   parent whose worker died calls :func:`sweep` with the prefix it gave that worker.
+* **Registered before they exist.** Each name is registered with the sender's resource
+  tracker before the segment is created, and unregistered by whichever process unlinks it
+  (see :mod:`workhorse._sharing`), so segments of a family killed mid-transfer (SIGKILL or
+  SIGTERM of the parent, say) are removed by the tracker once the family is gone.
 * **One segment per buffer,** so each array's memory is freed when that array dies.
 * **Replies go back by reference.** ``pack(args, hold=True)`` keeps a descriptor of each
   segment open in the sender. A worker that returns (a slice of) an argument it received
@@ -43,6 +47,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .._serialize import PROTOCOL, fallback_dumps, unpicklable
+from .._sharing import forget, new_name, owner_prefix, unlink_shm
 
 __all__ = ["discard", "make_prefix", "pack", "sweep", "unpack"]
 
@@ -73,8 +78,8 @@ os.register_at_fork(after_in_child=_forget_held_in_child)
 
 
 def make_prefix(*tags: object) -> str:
-    """``wh-z-<pid>-<tags>-``: the test-suite leak guard reads the creator's pid from it."""
-    return "-".join(["wh-z", str(os.getpid()), *map(str, tags)]) + "-"
+    """``wh-<pid>-<ns>.<start>-z-<tags>-``: this process owns the segments named with it."""
+    return "-".join([owner_prefix("z"), *map(str, tags)]) + "-"
 
 
 def pack(
@@ -204,8 +209,12 @@ def sweep(prefix: str) -> int:
 
 
 def _write(raw: memoryview, prefix: str, hold: bool, created: list[str]) -> str:
-    name = f"/{prefix}{os.urandom(8).hex()}"
-    fd = _posixshmem.shm_open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode=0o600)
+    name = new_name(prefix.rstrip("-"))
+    try:
+        fd = _posixshmem.shm_open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode=0o600)
+    except BaseException:
+        forget(name)
+        raise
     created.append(name)
     try:
         os.ftruncate(fd, raw.nbytes)
@@ -223,11 +232,7 @@ def _write(raw: memoryview, prefix: str, hold: bool, created: list[str]) -> str:
 
 
 def _unlink(name: str) -> bool:
-    try:
-        _posixshmem.shm_unlink(name)
-    except OSError:
-        return False
-    return True
+    return unlink_shm(name)
 
 
 def _parse(data: bytes | bytearray | memoryview) -> tuple[list[tuple[int, int, int, str]], int]:
