@@ -6,6 +6,7 @@ drop-in claim; the rest covers what workhorse adds (cancellation) and fault-matr
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import time
@@ -155,16 +156,16 @@ def test_rlock_is_reentrant_and_owned(make_rlock: Factory, runner: Runner) -> No
         lock.release()
 
 
-def test_lock_reprs_show_state() -> None:
+def test_lock_reprs_show_state_in_threading_s_shape() -> None:
     lock, rlock = Lock(), RLock()
-    assert repr(lock).startswith("<workhorse.threads.Lock unlocked")
+    assert re.fullmatch(r"<unlocked workhorse\.threads\.Lock object at 0x[0-9a-f]+>", repr(lock))
     with lock:
-        assert repr(lock).startswith(
-            f"<workhorse.threads.Lock locked owner={threading.get_ident()}"
-        )
+        me = threading.get_ident()
+        assert repr(lock).startswith(f"<locked workhorse.threads.Lock object owner={me} at")
     with rlock, rlock:
-        assert f"RLock locked owner={threading.get_ident()} count=2" in repr(rlock)
-    assert "RLock unlocked" in repr(rlock)
+        assert repr(rlock).startswith(f"<locked workhorse.threads.RLock object owner={me}")
+        assert "count=2" in repr(rlock)
+    assert repr(rlock).startswith("<unlocked workhorse.threads.RLock object owner=0 count=0")
 
 
 # -- Condition --------------------------------------------------------------------------------

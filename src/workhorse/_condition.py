@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from . import _cancel, _serialize
+from ._errors import NotHeldError
 from ._semlock import SEM_VALUE_MAX, NamedSemaphore
 from ._sharing import Shared, pid_alive
 from ._shm import Segment
@@ -54,10 +55,11 @@ class Condition(Shared):
             make_ready(); cond.notify_all()
 
     Differences from the stdlib: the lock must be a workhorse process lock (``TypeError``
-    otherwise). Ownership is checked as in :mod:`threading` (``RuntimeError``), not with
-    ``assert`` as in multiprocessing. ``notify`` waits, holding the lock, until the waiters
-    it wakes have left their wait; a waiter killed meanwhile delays it by about
-    :data:`DEAD_HOLDER_CHECK` seconds. Which waiters ``notify(n)`` wakes is not FIFO.
+    otherwise). Ownership is checked even under ``python -O`` (multiprocessing uses
+    ``assert``): the :class:`~workhorse.NotHeldError` raised is an ``AssertionError``, as
+    multiprocessing's, and a ``RuntimeError``, as threading's. ``notify`` waits, holding the
+    lock, until the waiters it wakes have left their wait; a waiter killed meanwhile delays
+    it by about :data:`DEAD_HOLDER_CHECK` seconds. Which waiters ``notify(n)`` wakes is not FIFO.
     """
 
     def __init__(self, lock: Lock | RLock | None = None) -> None:
@@ -76,9 +78,11 @@ class Condition(Shared):
         # that follow. Read and written under the lock only.
         self._state = seg.buf.cast("q")
 
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+    def acquire(
+        self, block: bool = True, timeout: float | None = None, *, blocking: bool | None = None
+    ) -> bool:
         """Acquire the underlying lock (see :meth:`Lock.acquire`)."""
-        return self._lock.acquire(blocking, timeout)
+        return self._lock.acquire(block, timeout, blocking=blocking)
 
     def release(self) -> None:
         """Release the underlying lock (see :meth:`Lock.release`)."""
@@ -103,7 +107,7 @@ class Condition(Shared):
         self._lock.release()
 
     def __repr__(self) -> str:
-        return f"<workhorse.Condition({self._lock!r}), waiters={self._state[0]}>"
+        return f"<Condition({self._lock!r}, {self._state[0]})>"
 
     def _table(self, pid: int, delta: int) -> None:
         # Slots are (pid, count) pairs from index 2; [1] is one past the last slot ever used,
@@ -136,11 +140,11 @@ class Condition(Shared):
             False if the timeout expired, True otherwise.
 
         Raises:
-            RuntimeError: the calling thread does not hold the lock.
+            NotHeldError: the calling thread does not hold the lock.
             Cancelled: the calling thread's cancel scope was cancelled while waiting.
         """
         if not self._lock._is_owned():
-            raise RuntimeError("cannot wait on un-acquired lock")
+            raise NotHeldError("must acquire() condition before using wait()")
         t = wait_timeout(timeout)
         self._state[0] += 1
         self._table(os.getpid(), 1)
@@ -158,7 +162,7 @@ class Condition(Shared):
         """Wait until ``predicate()`` is true or the timeout expires; return its last value.
 
         Raises:
-            RuntimeError: the calling thread does not hold the lock.
+            NotHeldError: the calling thread does not hold the lock.
         """
         end: float | None = None
         waittime = timeout
@@ -179,10 +183,10 @@ class Condition(Shared):
         """Wake up to ``n`` of the threads (in any process) waiting on this condition.
 
         Raises:
-            RuntimeError: the calling thread does not hold the lock.
+            NotHeldError: the calling thread does not hold the lock.
         """
         if not self._lock._is_owned():
-            raise RuntimeError("cannot notify on un-acquired lock")
+            raise NotHeldError("lock is not owned")
         s = self._state
         while self._ack.try_acquire():  # sleepers that left by timeout since the last notify
             s[0] = max(0, s[0] - 1)
@@ -216,7 +220,7 @@ class Condition(Shared):
         """Wake every thread waiting on this condition.
 
         Raises:
-            RuntimeError: the calling thread does not hold the lock.
+            NotHeldError: the calling thread does not hold the lock.
         """
         self.notify(SEM_VALUE_MAX)
 
@@ -285,7 +289,7 @@ class Event(Shared):
             return bool(self._flag[0]) or self._cond.wait(timeout)
 
     def __repr__(self) -> str:
-        return f"<workhorse.Event {'set' if self._flag[0] else 'unset'}>"
+        return f"<Event at {id(self):#x} {'set' if self._flag[0] else 'unset'}>"
 
 
 class Barrier(Shared, threading.Barrier):
@@ -385,6 +389,7 @@ class Barrier(Shared, threading.Barrier):
         super().abort()
 
     def __repr__(self) -> str:
+        where = f"<workhorse.processes.Barrier at {id(self):#x}"
         if self.broken:
-            return "<workhorse.Barrier broken>"
-        return f"<workhorse.Barrier waiters={self.n_waiting}/{self.parties}>"
+            return f"{where}: broken>"
+        return f"{where}: waiters={self.n_waiting}/{self.parties}>"

@@ -19,6 +19,8 @@
     │       a task's arguments (in its worker) or its result (here) could not be unpickled
     └── BrokenResourceError(WorkhorseError, RuntimeError)
             a shared resource can no longer be used (its internal lock is held by a dead process)
+    NotHeldError(RuntimeError, ValueError, AssertionError)
+                                         a process lock released (or a condition used) unheld
     Cancelled(BaseException)             raised inside a cancelled task-group member
     RemoteTraceback(Exception)           attached as ``__cause__`` of a child's exception
 
@@ -40,6 +42,7 @@ __all__ = [
     "BrokenResourceError",
     "Cancelled",
     "DeserializationError",
+    "NotHeldError",
     "PoolBroken",
     "QueueShutDown",
     "RemoteError",
@@ -273,6 +276,21 @@ class BrokenResourceError(WorkhorseError, RuntimeError):
             q.get(timeout=5)
         except workhorse.BrokenResourceError:
             q = workhorse.Queue()  # start over
+    """
+
+
+class NotHeldError(RuntimeError, ValueError, AssertionError):
+    """A lock released, or a condition waited on or notified, by a thread that does not hold
+    it. :mod:`threading` raises ``RuntimeError`` there, :mod:`multiprocessing` ``ValueError``
+    (``Lock``) or ``AssertionError`` (``RLock``, ``Condition``): the process primitives raise
+    this, which is each of them, so either library's ``except`` clause catches it.
+
+    Example::
+
+        try:
+            lock.release()
+        except RuntimeError:
+            pass  # it was not locked
     """
 
 

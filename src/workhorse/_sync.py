@@ -1,19 +1,23 @@
 """Process-flavour locks and semaphores, shareable with any process at any time.
 
-Every class here follows the :mod:`threading` contract -- signatures, exceptions and messages
--- and works across processes: it is built only from named kernel objects
+Every class here follows the :mod:`multiprocessing` contract -- ``acquire(block=True,
+timeout=None)``, the reprs -- and accepts :mod:`threading`'s too (``blocking=``, ``timeout=-1``);
+where the two libraries raise different errors, the error is both (:class:`NotHeldError`,
+a ``RuntimeError``, ``ValueError`` and ``AssertionError``). It works across processes: it is
+built only from named kernel objects
 (:class:`~workhorse._semlock.NamedSemaphore` and :class:`~workhorse._shm.Segment`), pickles to
 their names (:class:`~workhorse._sharing.Shared`), and is one object per process. Blocking
 waits go through ``NamedSemaphore.acquire``, so they honour timeouts and cancel scopes.
 
 Dead holders. ``Lock`` and ``RLock`` record the pid of the holding process in shared memory
-(``repr`` shows it). A lock held by a process that dies stays held: the kernel does not undo
-a POSIX semaphore. A waiter never hangs because of it: ``acquire(timeout=t)`` returns False
-after ``t`` seconds, and each time a blocking ``acquire`` has waited ``DEAD_HOLDER_CHECK``
-seconds in vain it checks the holder, raising :class:`~workhorse.BrokenResourceError` naming
-the dead pid (the protected state may be half-updated, so the lock is not handed over).
-The uncontended path never checks. A holder that dies between taking the semaphore and
-writing its pid (a few instructions) is not detected; timeouts still hold.
+(``holder_pid``). A lock held by a process that dies stays held, as with the stdlib: the
+kernel does not undo a POSIX semaphore. ``acquire(timeout=t)`` returns False after ``t``
+seconds, as the stdlib's does. Where the stdlib would wait forever -- a blocking ``acquire``
+without a timeout -- each ``DEAD_HOLDER_CHECK`` seconds in vain it checks the holder and
+raises :class:`~workhorse.BrokenResourceError` naming the dead pid (the protected state may
+be half-updated, so the lock is not handed over). The uncontended path never checks. A holder
+that dies between taking the semaphore and writing its pid (a few instructions) is not
+detected; timeouts still hold.
 
 ``Condition``, ``Event`` and ``Barrier`` live in :mod:`workhorse._condition`, built on these.
 """
@@ -21,16 +25,17 @@ writing its pid (a few instructions) is not detected; timeouts still hold.
 from __future__ import annotations
 
 import os
-import time
+import threading
+from multiprocessing import current_process
 from types import TracebackType
 from typing import Any, Self
 
 from . import _cancel
-from ._errors import BrokenResourceError
+from ._errors import BrokenResourceError, NotHeldError
 from ._semlock import RECURSIVE_MUTEX, SEM_VALUE_MAX, SEMAPHORE, NamedSemaphore
 from ._sharing import Shared, pid_alive
 from ._shm import Segment
-from ._timeouts import lock_timeout, semaphore_timeout
+from ._timeouts import process_lock_timeout
 
 __all__ = ["DEAD_HOLDER_CHECK", "BoundedSemaphore", "Lock", "RLock", "Semaphore"]
 
@@ -49,8 +54,15 @@ def _refresh_pid() -> None:
 os.register_at_fork(after_in_child=_refresh_pid)
 
 
+class _BadValue(ValueError, OSError):
+    """A semaphore's initial value out of range: threading says ``ValueError``,
+    multiprocessing ``OSError``; this is both."""
+
+
 class _ContextManager:
-    def acquire(self, blocking: bool = True, timeout: Any = -1) -> bool:
+    def acquire(
+        self, block: bool = True, timeout: float | None = None, *, blocking: bool | None = None
+    ) -> bool:
         raise NotImplementedError
 
     def release(self) -> None:
@@ -91,52 +103,42 @@ class _BaseLock(Shared, _ContextManager):
         self._register(uid)
         return self
 
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+    def acquire(
+        self, block: bool = True, timeout: float | None = None, *, blocking: bool | None = None
+    ) -> bool:
         """Acquire the lock, blocking or not, with an optional timeout.
 
         Args:
-            blocking: when False, return at once.
-            timeout: seconds to wait at most; ``-1`` (the default) waits forever.
+            block: when False, return at once (``blocking=``, threading's name, works too).
+            timeout: seconds to wait at most; ``None`` (or ``-1``) waits forever; ignored
+                when not blocking, as by multiprocessing.
 
         Returns:
             True if the lock was acquired, False if the timeout expired.
 
         Raises:
-            ValueError: a timeout with ``blocking=False``, or a negative timeout other than -1.
             OverflowError: a timeout above ``threading.TIMEOUT_MAX``.
-            BrokenResourceError: the lock is held by a process that has died.
+            BrokenResourceError: waiting without a timeout on a lock whose holder died.
             Cancelled: the calling thread's cancel scope was cancelled while waiting.
         """
-        if timeout == -1:  # the default: nothing to validate
-            if self._raw_acquire(False):
-                self._holder[0] = _pid
-                return True
-            if not blocking:
-                return False
-            t = None
-        else:  # validate before trying: acquire(False, 1) is an error even on a free lock
-            t = lock_timeout(blocking, timeout)
-            if self._raw_acquire(False):
-                self._holder[0] = _pid
-                return True
-            if t == 0.0:
-                return False
-        if not self._wait(t):
+        if timeout is not None and not isinstance(timeout, (int, float)):
+            raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__}")
+        if self._raw_acquire(False):
+            self._holder[0] = _pid
+            return True
+        t = process_lock_timeout(block if blocking is None else blocking, timeout)
+        if t == 0.0 or not self._wait(t):
             return False
         self._holder[0] = _pid
         return True
 
     def _wait(self, timeout: float | None) -> bool:
-        end = None if timeout is None else time.monotonic() + timeout
-        while True:
-            left = None if end is None else max(0.0, end - time.monotonic())
-            step = DEAD_HOLDER_CHECK if left is None else min(DEAD_HOLDER_CHECK, left)
-            if self._sem.acquire(step):
+        if timeout is not None:  # a timed wait returns False on time, as the stdlib's does
+            return self._sem.acquire(timeout)
+        while True:  # where the stdlib would wait forever, a dead holder is an error
+            if self._sem.acquire(DEAD_HOLDER_CHECK):
                 return True
-            if step >= DEAD_HOLDER_CHECK:
-                self._check_holder()
-            if left is not None and left <= step:
-                return False
+            self._check_holder()
 
     def _check_holder(self) -> None:
         pid = self._holder[0]
@@ -152,14 +154,17 @@ class _BaseLock(Shared, _ContextManager):
         pid = self._holder[0]
         return int(pid) if pid and self._sem.value() == 0 else None
 
-    def _describe(self) -> str:
+    def _owner(self) -> str:
+        """Who holds it, in multiprocessing's words (its ``repr``)."""
+        raw = self._raw
+        if raw._is_mine():
+            name = current_process().name
+            if threading.current_thread() is not threading.main_thread():
+                name += "|" + threading.current_thread().name
+            return name
         if self._sem.value():
-            return "unlocked"
-        pid = self._holder[0]
-        return f"locked by pid {pid}" if pid else "locked"
-
-    def __repr__(self) -> str:
-        return f"<workhorse.{type(self).__name__} {self._describe()}>"
+            return "None"
+        return "SomeOtherThread" if raw._count() > 0 else "SomeOtherProcess"
 
 
 class Lock(_BaseLock):
@@ -179,34 +184,32 @@ class Lock(_BaseLock):
             ...
 
     Differences from the stdlib: it works across processes and can be pickled at any time
-    (``multiprocessing.Lock`` only through inheritance); errors are :mod:`threading`'s
-    (``RuntimeError`` on releasing an unlocked lock, where multiprocessing raises
-    ``ValueError``; ``ValueError`` for ``acquire(False, 1)``, which multiprocessing accepts).
-    ``holder_pid`` and the dead-holder error are additions.
+    (``multiprocessing.Lock`` only through inheritance). ``holder_pid``, threading's argument
+    names and the dead-holder error are additions.
     """
 
     def release(self) -> None:
         """Release the lock (from any thread or process).
 
         Raises:
-            RuntimeError: the lock is not locked.
+            NotHeldError: the lock is not locked (a ``ValueError``, as multiprocessing's, and a
+                ``RuntimeError``, as threading's).
         """
         self._holder[0] = 0
         try:
             self._raw_release()
         except ValueError:
-            raise RuntimeError("release unlocked lock") from None
+            raise NotHeldError("semaphore or lock released too many times") from None
 
     __enter__ = _BaseLock.acquire
 
     def __exit__(
         self, t: type[BaseException] | None, v: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._holder[0] = 0
-        try:
-            self._raw_release()
-        except ValueError:
-            raise RuntimeError("release unlocked lock") from None
+        self.release()
+
+    def __repr__(self) -> str:
+        return f"<Lock(owner={self._owner()})>"
 
     def locked(self) -> bool:
         """Return True if the lock is held (by anyone)."""
@@ -238,9 +241,7 @@ class RLock(_BaseLock):
             with rlock:   # same thread: no deadlock
                 ...
 
-    Differences from the stdlib: shared across processes and picklable at any time;
-    releasing a lock the calling thread does not own raises ``RuntimeError`` as in
-    :mod:`threading` (multiprocessing raises ``AssertionError``).
+    Differences from the stdlib: shared across processes and picklable at any time.
     """
 
     _kind = RECURSIVE_MUTEX
@@ -249,11 +250,12 @@ class RLock(_BaseLock):
         """Release one level of ownership.
 
         Raises:
-            RuntimeError: the calling thread does not own the lock.
+            NotHeldError: the calling thread does not own the lock (an ``AssertionError``, as
+                multiprocessing's, and a ``RuntimeError``, as threading's).
         """
         raw = self._raw
         if not raw._is_mine():
-            raise RuntimeError("cannot release un-acquired lock")
+            raise NotHeldError("attempt to release recursive lock not owned by thread")
         if raw._count() == 1:
             self._holder[0] = 0
         raw.release()
@@ -268,9 +270,10 @@ class RLock(_BaseLock):
     def _after_fork_in_child(self) -> None:
         self._sem.after_fork()  # the parent's threads own nothing here
 
-    def _describe(self) -> str:
-        text = super()._describe()
-        return text + f" count={self._sem.count()}" if self._sem.is_mine() else text
+    def __repr__(self) -> str:
+        owner = self._owner()
+        count = self._raw._count() if owner not in ("None", "SomeOtherProcess") else 0
+        return f"<RLock({owner}, {count})>"
 
     def _is_owned(self) -> bool:
         return self._sem.is_mine()
@@ -298,16 +301,15 @@ class Semaphore(Shared, _ContextManager):
             ...
 
     Differences from the stdlib: works across processes, picklable at any time. The value is
-    capped at ``SEM_VALUE_MAX`` (a ``ValueError`` beyond), and ``release(n)`` posts ``n``
-    times rather than atomically. Errors follow :mod:`threading` (``ValueError`` for
-    ``Semaphore(-1)``, where multiprocessing raises ``OSError``).
+    capped at ``SEM_VALUE_MAX``; ``release(n)`` (threading's) posts ``n`` times rather than
+    atomically.
     """
 
     def __init__(self, value: int = 1) -> None:
         if value < 0:
-            raise ValueError("semaphore initial value must be >= 0")
+            raise _BadValue("semaphore initial value must be >= 0")
         if value > SEM_VALUE_MAX:
-            raise ValueError(f"semaphore initial value must be <= {SEM_VALUE_MAX}")
+            raise _BadValue(f"semaphore initial value must be <= {SEM_VALUE_MAX}")
         self._setup(NamedSemaphore(value, self._maxvalue(value)), value)
         self._register()
 
@@ -328,25 +330,25 @@ class Semaphore(Shared, _ContextManager):
         self._register(uid)
         return self
 
-    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+    def acquire(
+        self, block: bool = True, timeout: float | None = None, *, blocking: bool | None = None
+    ) -> bool:
         """Decrement the counter, waiting while it is zero.
 
         Args:
-            blocking: when False, return at once.
-            timeout: seconds to wait at most; None (the default) waits forever.
+            block: when False, return at once (``blocking=``, threading's name, works too).
+            timeout: seconds to wait at most; None (the default) waits forever; ignored
+                when not blocking, as by multiprocessing.
 
         Returns:
             True if decremented, False on timeout or a failed non-blocking call.
 
         Raises:
-            ValueError: a timeout with ``blocking=False``.
             Cancelled: the calling thread's cancel scope was cancelled while waiting.
         """
-        if not blocking and timeout is not None:
-            semaphore_timeout(blocking, timeout)  # raises, as threading does before trying
         if self._raw_acquire(False):
-            return True  # threading validates the timeout only when it has to wait
-        t = semaphore_timeout(blocking, timeout)
+            return True
+        t = process_lock_timeout(block if blocking is None else blocking, timeout)
         return t != 0.0 and self._sem.acquire(t)
 
     def release(self, n: int = 1) -> None:
@@ -368,7 +370,7 @@ class Semaphore(Shared, _ContextManager):
         return self._sem.value()
 
     def __repr__(self) -> str:
-        return f"<workhorse.{type(self).__name__} value={self._sem.value()}>"
+        return f"<{type(self).__name__}(value={self._sem.value()})>"
 
 
 class BoundedSemaphore(Semaphore):
@@ -404,4 +406,4 @@ class BoundedSemaphore(Semaphore):
             raise ValueError("Semaphore released too many times") from None
 
     def __repr__(self) -> str:
-        return f"<workhorse.BoundedSemaphore value={self._sem.value()}/{self._initial}>"
+        return f"<BoundedSemaphore(value={self._sem.value()}, maxvalue={self._initial})>"

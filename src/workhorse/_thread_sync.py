@@ -167,12 +167,10 @@ class Lock:
         self._owner = None
 
     def __repr__(self) -> str:
-        owner = self._owner
-        if not self._block.locked():
-            state = "unlocked"
-        else:
-            state = "locked" if owner is None else f"locked owner={owner}"
-        return f"<{_type_name(self)} {state} at {id(self):#x}>"
+        # threading's shape ("<locked _thread.lock object at 0x...>"), with the owner added
+        state = "locked" if self._block.locked() else "unlocked"
+        owner = "" if self._owner is None else f"owner={self._owner} "
+        return f"<{state} {_type_name(self)} object {owner}at {id(self):#x}>"
 
 
 class _InternalLock(Lock):
@@ -258,7 +256,7 @@ class RLock:
         found = _RLOCK_STATE.search(inner)
         owner, count = found.groups() if found else ("?", "?")
         state = "locked" if inner.startswith("<locked") else "unlocked"
-        return f"<{_type_name(self)} {state} owner={owner} count={count} at {id(self):#x}>"
+        return f"<{state} {_type_name(self)} object owner={owner} count={count} at {id(self):#x}>"
 
 
 class Condition(threading.Condition):

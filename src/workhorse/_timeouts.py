@@ -21,6 +21,7 @@ __all__ = [
     "TIMEOUT_MAX",
     "Deadline",
     "lock_timeout",
+    "process_lock_timeout",
     "queue_timeout",
     "semaphore_timeout",
     "wait_timeout",
@@ -51,6 +52,19 @@ def lock_timeout(blocking: bool, timeout: float) -> float | None:
     if timeout < 0:
         raise ValueError("timeout value must be a non-negative number")
     return timeout
+
+
+def process_lock_timeout(block: bool, timeout: float | None) -> float | None:
+    """Validate ``acquire(block, timeout)`` of a process primitive as multiprocessing's
+    ``SemLock`` does: the timeout is ignored when not blocking, ``None`` (or threading's
+    ``-1``) is forever, and a negative one means "do not wait"."""
+    if not block:
+        return 0.0
+    if timeout is None or timeout == -1:
+        return None
+    if isinstance(timeout, (int, float)) and timeout > TIMEOUT_MAX:
+        return None  # as multiprocessing: longer than anyone waits
+    return max(0.0, _check_number(timeout))
 
 
 def semaphore_timeout(blocking: bool, timeout: float | None) -> float | None:
