@@ -6,10 +6,13 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from typing import Any
 
+import psutil
 import pytest
 
 import workhorse
@@ -21,6 +24,7 @@ from ._helpers import (
     no_fd_leak,  # noqa: F401  (autouse)
     pid_of_worker,
     wait_then,
+    wait_until,
 )
 
 
@@ -189,3 +193,45 @@ def test_executor_map_timeout_raises_and_cancels_the_rest() -> None:
         with pytest.raises(TimeoutError):
             list(results)
         gate.set()
+
+
+# -- issue 10 item 7: what a stopped task started is stopped with it ----------------------
+
+
+def _start_a_child_and_wait(pid_box: Any, gate: Any) -> str:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    pid_box.put(child.pid)
+    gate.wait(BOUND)
+    return "finished"
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+@pytest.mark.parametrize("how", ["timeout", "cancel", "terminate"])
+def test_a_stopped_task_takes_the_processes_it_started_along(how: str) -> None:
+    """A task past its timeout, cancelled while running (``cancel_running=True``), or on a
+    terminated pool is stopped with its subprocesses (the worker leads a process group),
+    where killing the worker alone left them running for good."""
+    gate, pid_box = workhorse.Event(), workhorse.Queue()
+    options: dict[str, Any] = {"timeout": 1.0} if how == "timeout" else {"cancel_running": True}
+    pool = workhorse.ProcessPoolExecutor(1, mp_context=FORK, **options)
+    try:
+        future = pool.submit(_start_a_child_and_wait, pid_box, gate)
+        child = pid_box.get(timeout=BOUND)
+        assert not _gone(child)
+        if how == "cancel":
+            assert future.cancel()
+        elif how == "terminate":
+            pool.terminate()
+        else:
+            with pytest.raises(workhorse.TaskTimeout):
+                future.result(timeout=BOUND)
+        wait_until(lambda: _gone(child), f"the task's child {child} to be stopped too")
+    finally:
+        gate.set()
+        pool.shutdown(wait=True)

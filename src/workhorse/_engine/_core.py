@@ -181,6 +181,23 @@ class _Worker:
         if self.pidfd is not None:
             self.pidfd.close()
 
+    def kill_tree(self) -> None:
+        """SIGKILL the worker and the processes its tasks started: a worker leads its own
+        process group (see ``_worker``), so a subprocess a timed-out task left running dies
+        with it. Before it is a group leader (or if it could not become one), the worker
+        alone."""
+        if self.pid is None:
+            return
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+            return
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
 
 class ProcessEngine:
     """Runs jobs on ``workers`` processes; never loses a task, never hangs.
@@ -671,7 +688,7 @@ class ProcessEngine:
             pass
         worker.process.join(STOP_GRACE)
         if worker.process.is_alive():
-            worker.process.kill()
+            worker.kill_tree()
             worker.process.join()
         worker.conn.close()
         worker.close_pidfd()
@@ -884,11 +901,7 @@ class ProcessEngine:
 
     def _kill(self, worker: _Worker, reason: tuple[str, Job | None, int]) -> None:
         worker.kill_reason = reason
-        if worker.pid is not None:
-            try:
-                os.kill(worker.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        worker.kill_tree()
 
     # -- worker lifecycle ---------------------------------------------------------------
 
@@ -899,7 +912,7 @@ class ProcessEngine:
             self._push_front(batch.parts)
         worker.process.join(STOP_GRACE)
         if worker.process.is_alive():
-            worker.process.kill()
+            worker.kill_tree()
             worker.process.join()
         worker.conn.close()
         worker.close_pidfd()
@@ -1002,7 +1015,7 @@ class ProcessEngine:
             if batch is not None:
                 leftovers.extend(batch.parts)
             if self._terminating or self._broken is not None:
-                worker.process.kill()
+                worker.kill_tree()
             else:
                 try:
                     worker.conn.send_bytes(dumps(("stop",)))
@@ -1012,7 +1025,7 @@ class ProcessEngine:
         for worker in workers:
             worker.process.join(max(0.0, deadline - time.monotonic()))
             if worker.process.is_alive():
-                worker.process.kill()
+                worker.kill_tree()
                 worker.process.join()
             worker.conn.close()
             worker.close_pidfd()

@@ -16,8 +16,10 @@ Protocol (each message one pickled tuple over the worker's own duplex connection
 Before each item the worker writes its position into its progress slot (see
 :mod:`._progress`), so the parent knows which item was running if the worker dies and how
 long it has run. The worker ignores SIGINT: Ctrl-C is the parent's to handle, which then
-stops the workers. A watchdog thread exits the worker when the parent dies, so no worker
-outlives a killed parent.
+stops the workers. A worker leads a process group of its own, so a task it is stopped for
+(a timeout, a cancellation, ``terminate()``) is stopped with the processes it started. A
+watchdog thread ends the worker (and that group) when the parent dies, so no worker outlives
+a killed parent.
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ def worker_main(
     result_prefix: str,
 ) -> None:
     """Entry point of a worker process (the target of its ``multiprocessing.Process``)."""
+    _lead_a_process_group()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if not faulthandler.is_enabled():  # a crash in native code leaves a traceback on stderr
         faulthandler.enable()
@@ -296,6 +299,16 @@ def _unpicklable_result(fn: Any, value: object, exc: BaseException) -> BaseExcep
     return SerializationError.wrapping(original, message + reason)
 
 
+def _lead_a_process_group() -> None:
+    """Make this worker the leader of a process group of its own, so that the pool can stop
+    a task together with the processes it started (``killpg``), and so can the watchdog.
+    Ctrl-C is unaffected: workers ignore it, and the pool stops them when the parent gets it."""
+    try:
+        os.setpgid(0, 0)
+    except OSError:
+        pass  # a session leader already (or forbidden): the pool then kills the worker alone
+
+
 def _watch_parent() -> None:
     parent = parent_process()
     if parent is None:
@@ -303,6 +316,10 @@ def _watch_parent() -> None:
 
     def watch() -> None:
         parent.join()
-        os._exit(1)  # the pool is gone: nobody will read our results
+        # The pool is gone: nobody will read our results. Take the processes our tasks
+        # started along, if we lead their group.
+        if os.getpgid(0) == os.getpid():
+            os.killpg(0, signal.SIGKILL)
+        os._exit(1)
 
     threading.Thread(target=watch, name="workhorse-parent-watchdog", daemon=True).start()
