@@ -232,3 +232,26 @@ def test_a_map_being_read_over_an_endless_input_streams_and_shuts_down(make: Fac
         results = executor.map(abs, source)
         assert [next(results) for _ in range(10)] == list(range(1, 11))
     assert source.pulled < 10**6
+
+
+def _first_byte(data: bytes) -> int:
+    return data[0]
+
+
+def test_read_ahead_is_bounded_by_bytes_too() -> None:
+    """Issue 10 item 6: a lazy map pulled 16,384 inputs before its first result, whatever
+    their size; 4 MiB items would have been 64 GiB. It now stops at its byte budget."""
+    pulled = 0
+
+    def big_items() -> Iterator[bytes]:
+        nonlocal pulled
+        while True:
+            pulled += 1
+            yield bytes([pulled % 256]) * (4 * 2**20)
+
+    with FORK.Pool(2) as pool:
+        results = pool.imap(_first_byte, big_items())
+        assert next(results) == 1
+        budget = 2 * workhorse._executor.MAP_READ_AHEAD_BYTES_PER_WORKER // (4 * 2**20)
+        assert pulled <= budget + 8, f"{pulled} items of 4 MiB pulled ahead"
+        results.close()

@@ -36,6 +36,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+import pickle
 import queue
 import sys
 import threading
@@ -63,9 +64,11 @@ from ._options import (
 )
 from ._process import check_not_bootstrapping
 from ._progress_bar import ProgressBar, make_bar
+from ._serialize import PROTOCOL
 from ._signals import start_quietly
 
 __all__ = [
+    "MAP_READ_AHEAD_BYTES_PER_WORKER",
     "MAP_WINDOW_PER_WORKER",
     "MAX_MAP_WINDOW_PER_WORKER",
     "OptionsView",
@@ -80,6 +83,9 @@ UNSET: Any = object()
 MAP_WINDOW_PER_WORKER = 8192  # calls in flight per worker while a lazy map streams its input
 # ... and up to this many when items are fast (large batches): a few batches per worker.
 MAX_MAP_WINDOW_PER_WORKER = 4 * MAP_WINDOW_PER_WORKER
+# ... and never more than this many bytes of input per worker (an estimate, from a sample of
+# the items pulled): 8,192 items of 4 MiB would be 32 GiB.
+MAP_READ_AHEAD_BYTES_PER_WORKER = 32 * 2**20
 
 
 class _InputError:
@@ -119,6 +125,7 @@ class _Feed:
         )
         self.outstanding = 0  # items submitted (and input errors) not yet taken
         self.taken = 0
+        self.item_bytes: float | None = None  # the pickled size of an input item, sampled
         self.started = False  # the consumer asked for a first result
         self.sized = False  # the input has a length: it ends
         self.dropping = False  # nobody will read: results are not kept (see abandon)
@@ -132,24 +139,58 @@ class _Feed:
     @property
     def window(self) -> int:
         """How many calls may be in flight: the base window, larger while items are fast
-        (in big batches), so that every worker has a few batches' worth of work ahead."""
-        if self._batcher is None:
-            return self.base_window
-        ahead = 4 * self._batcher.recent * self._workers
-        return max(self.base_window, min(ahead, MAX_MAP_WINDOW_PER_WORKER * self._workers))
+        (in big batches), so that every worker has a few batches' worth of work ahead; and
+        never more than :data:`MAP_READ_AHEAD_BYTES_PER_WORKER` per worker of input, by the
+        sampled size of its items (but at least two per worker: one running, one next)."""
+        items = self.base_window
+        if self._batcher is not None:
+            ahead = 4 * self._batcher.recent * self._workers
+            items = max(items, min(ahead, MAX_MAP_WINDOW_PER_WORKER * self._workers))
+        if self.item_bytes:
+            budget = MAP_READ_AHEAD_BYTES_PER_WORKER * self._workers / self.item_bytes
+            items = min(items, max(2 * self._workers, int(budget)))
+        return items
+
+    def _sample(self, item: object) -> None:
+        """Fold the pickled size of one input item into ``item_bytes`` (large buffers counted
+        without copying them)."""
+        size = 0
+
+        def count(buffer: pickle.PickleBuffer) -> bool:
+            nonlocal size
+            size += buffer.raw().nbytes
+            return False
+
+        try:
+            size += len(pickle.dumps(item, PROTOCOL, buffer_callback=count))
+        except Exception:
+            size += sys.getsizeof(item)
+        known = self.item_bytes
+        self.item_bytes = size if known is None else 0.7 * known + 0.3 * size
 
     def refill(self, limit: int) -> None:
-        """Pull and submit calls until ``limit`` are outstanding or the input ends (lock held)."""
+        """Pull and submit calls until ``limit`` are outstanding or the input ends (lock held).
+
+        The first item is pulled alone and sampled, so that the chunks that follow are sized
+        by bytes too (see ``window``); then the first item of each chunk is sampled."""
         step = max(1, self.window // 8)
         if self.outstanding and self.outstanding > limit - step:
             return  # refill in chunks of ``step``: one submission and wake-up for many calls
         while self.calls is not None and self.outstanding < limit:
+            if self.item_bytes is None:
+                step = 1
+            elif limit < sys.maxsize:
+                step = max(1, min(step, self.window // 8))
             chunk: list[Any] = []
             error: BaseException | None = None
             try:
                 chunk.extend(itertools.islice(self.calls, min(step, limit - self.outstanding)))
                 if not chunk:
                     self.calls = None
+                else:
+                    self._sample(chunk[0])
+                    if limit < sys.maxsize:
+                        limit = min(limit, self.window)
             except Exception as exc:
                 error, self.calls = exc, None
             finally:  # a KeyboardInterrupt in the input must not lose what was pulled
