@@ -33,6 +33,7 @@ Differences from the stdlib (deliberate):
 
 from __future__ import annotations
 
+import concurrent.futures.process
 import itertools
 import multiprocessing
 import os
@@ -79,6 +80,9 @@ __all__ = [
 
 T = TypeVar("T")
 Engine = ProcessEngine | ThreadEngine
+# The __cause__ type of a task's exception, as the stdlib's executor makes it (typeshed does
+# not declare it; code checks it by type).
+_STDLIB_REMOTE_TRACEBACK: Any = concurrent.futures.process._RemoteTraceback
 UNSET: Any = object()
 MAP_WINDOW_PER_WORKER = 8192  # calls in flight per worker while a lazy map streams its input
 # ... and up to this many when items are fast (large batches): a few batches per worker.
@@ -713,6 +717,7 @@ class ProcessPoolExecutor(_PoolExecutor):
             chunksize=check_chunksize(chunksize),
             init_timeout=check_seconds(init_timeout, "init_timeout"),
             idle_timeout=check_seconds(idle_timeout, "idle_timeout"),
+            remote_traceback=_STDLIB_REMOTE_TRACEBACK,
         )
         weakref.finalize(self, self._engine.shutdown, False)
 

@@ -31,6 +31,7 @@ Differences from the stdlib (deliberate):
 
 from __future__ import annotations
 
+import multiprocessing.pool
 import os
 import threading
 import time
@@ -483,6 +484,7 @@ class Pool(_BasePool):
             chunksize=batch,
             init_timeout=check_seconds(init_timeout, "init_timeout"),
             idle_timeout=check_seconds(idle_timeout, "idle_timeout"),
+            remote_traceback=multiprocessing.pool.RemoteTraceback,  # type: ignore[attr-defined]
         )
         self._setup(options, progress)
         weakref.finalize(self, self._engine.shutdown, False)

@@ -15,6 +15,7 @@ traceback as ``__cause__`` (a :class:`~workhorse.RemoteTraceback`).
 from __future__ import annotations
 
 import traceback
+from collections.abc import Callable
 
 from tblib import pickling_support
 
@@ -45,8 +46,18 @@ def dump_exception(exc: BaseException, origin: str) -> bytes:
     return dumps(("text", summary, origin, text, _type_name(exc)))
 
 
-def load_exception(data: bytes) -> BaseException:
-    """Rebuild an exception made by :func:`dump_exception` in another process."""
+def load_exception(
+    data: bytes, traceback_type: Callable[[str], BaseException] = RemoteTraceback
+) -> BaseException:
+    """Rebuild an exception made by :func:`dump_exception` in another process.
+
+    ``traceback_type`` makes its ``__cause__`` (the child's traceback as text): a pool face
+    passes the stdlib's own class (``multiprocessing.pool.RemoteTraceback``,
+    ``concurrent.futures.process._RemoteTraceback``), which code checks by type, with the
+    stdlib's text layout."""
+    if traceback_type is not RemoteTraceback:
+        plain = traceback_type
+        traceback_type = lambda text: plain(f'\n"""\n{text}"""')  # noqa: E731
     payload = loads(data)
     if payload[0] == "exc":
         _, blob, origin, text = payload
@@ -58,21 +69,21 @@ def load_exception(data: bytes) -> BaseException:
             if exc.__cause__ is None:
                 # As concurrent.futures does: the child's traceback, as text, is the cause,
                 # so it prints even where the frames (kept in __traceback__) are not shown.
-                _force(exc, "__cause__", RemoteTraceback(text))
+                _force(exc, "__cause__", traceback_type(text))
         except Exception as rebuild_error:
             exc = RemoteError(
                 f"{text.strip().splitlines()[-1]} (could not be re-created: {rebuild_error})"
             )
-            exc.__cause__ = RemoteTraceback(text)
+            exc.__cause__ = traceback_type(text)
     elif payload[0] == "args":
         _, blob, origin, text = payload
         cls, args = loads(blob)
         exc = cls(*args)
-        _force(exc, "__cause__", RemoteTraceback(text))
+        _force(exc, "__cause__", traceback_type(text))
     else:
         _, summary, origin, text, type_name = payload
         exc = RemoteError(f"{summary} (could not be sent between processes)", type_name)
-        exc.__cause__ = RemoteTraceback(text)
+        exc.__cause__ = traceback_type(text)
     _force(exc, "__notes__", [*getattr(exc, "__notes__", ()), f"[raised in {origin}]"])
     return exc
 

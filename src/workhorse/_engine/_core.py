@@ -71,6 +71,7 @@ from typing import Any
 from .._errors import (
     DeserializationError,
     PoolBroken,
+    RemoteTraceback,
     SerializationError,
     TaskTimeout,
     WorkerCrashed,
@@ -223,8 +224,12 @@ class ProcessEngine:
         init_timeout: float | None = None,
         idle_timeout: float | None = None,
         name: str = "workhorse-pool",
+        remote_traceback: Callable[[str], BaseException] | None = None,
     ) -> None:
         self.workers = workers
+        # The type of a task exception's __cause__ (the worker's traceback as text): the
+        # face's stdlib class, which code may check by type (see _remote.load_exception).
+        self._traceback_type = remote_traceback or RemoteTraceback
         self._init_timeout, self._idle_timeout = init_timeout, idle_timeout
         self.options = options or TaskOptions()
         self._ctx: Any = get_context(start_method)
@@ -756,7 +761,8 @@ class ProcessEngine:
                     item = part.start + index
                     if run_start < item:
                         sink.ok(run_start, values[offset + run_start - part.start : offset + index])
-                    error = _load_exception(failures[offset + index], part.job, item)
+                    payload = failures[offset + index]
+                    error = _load_exception(payload, part.job, item, self._traceback_type)
                     self._fail(part, item, error)
                     run_start = item + 1
             if run_start < part.stop:
@@ -1094,10 +1100,12 @@ def _pack(calls: list[Any], what: str, prefix: str, main_by_value: bool) -> tupl
         raise _Unpicklable(SerializationError.wrapping(exc, message)) from None
 
 
-def _load_exception(payload: bytes, job: Job, index: int) -> BaseException:
+def _load_exception(
+    payload: bytes, job: Job, index: int, traceback_type: Callable[[str], BaseException]
+) -> BaseException:
     """A task's exception from its worker; if it cannot be rebuilt here, say so."""
     try:
-        return load_exception(payload)
+        return load_exception(payload, traceback_type)
     except BaseException as exc:  # SystemExit too: it must not stop the manager
         error = DeserializationError(
             f"the exception raised by {job.describe(index)} could not be unpickled: {exc!r}"
