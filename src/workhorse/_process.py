@@ -41,14 +41,13 @@ import os
 import pickle
 import sys
 import threading
-from collections import ChainMap
 from collections.abc import Callable, Mapping
 from functools import cache
 from multiprocessing import connection as mpconn
 from multiprocessing import current_process
 from multiprocessing.process import BaseProcess
 from multiprocessing.reduction import ForkingPickler
-from typing import Any, ClassVar, cast
+from typing import Any, cast
 
 from . import _cancel
 from ._errors import SerializationError, WorkerCrashed
@@ -61,15 +60,6 @@ __all__ = ["PidFd", "Process", "check_not_bootstrapping", "main_importable", "pr
 _OK, _RAISED = b"R", b"E"  # first byte of the child's last message
 _STARTED = b"S"  # spawn/forkserver: the child got past its start-up (see _bootstrap)
 _FRESH_METHODS = ("spawn", "forkserver")  # children that import the main script again
-
-
-class _ChildFallback(_Fallback):
-    # workhorse's cloudpickle fallback plus multiprocessing's reducers (Connection, socket
-    # ...), so that file descriptors are handed to the child the way the stdlib does.
-    dispatch_table: ClassVar[ChainMap[type, Any]] = ChainMap(
-        ForkingPickler._extra_reducers,  # type: ignore[attr-defined]
-        _Fallback.dispatch_table,
-    )
 
 
 class _Call:
@@ -112,7 +102,7 @@ def _pickle(obj: object, main_by_value: bool = False) -> bytes:
             return buf.getvalue()
         except Exception:
             buf = io.BytesIO()
-    _ChildFallback(buf, main_by_value, None).dump(obj)
+    _Fallback(buf, main_by_value, None).dump(obj)
     return buf.getvalue()
 
 

@@ -30,6 +30,7 @@ import sys
 import types
 from collections import ChainMap
 from collections.abc import Callable
+from multiprocessing.reduction import ForkingPickler
 from typing import Any, ClassVar
 
 import cloudpickle
@@ -220,8 +221,11 @@ def _main_global(obj: object) -> bool:
 
 
 class _Fallback(cloudpickle.Pickler):  # type: ignore[misc]
+    # multiprocessing's reducers too (connections, sockets, shared ctypes' arenas...): what
+    # the stdlib's ForkingPickler can pickle, this can.
     dispatch_table: ClassVar[ChainMap[type, Any]] = ChainMap(
         {types.CodeType: _code_reduce, io.TextIOWrapper: _refuse_file},
+        ForkingPickler._extra_reducers,  # type: ignore[attr-defined]
         cloudpickle.Pickler.dispatch_table,
     )
 
