@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -205,6 +206,10 @@ def test_shutdown_cancel_futures_cancels_what_has_not_started(make: Factory) -> 
     gate = workhorse.Event() if make is EXECUTORS["process"] else threading.Event()
     executor = make(2)
     blockers = [executor.submit(gate.wait, BOUND) for _ in range(2)]
+    deadline = time.monotonic() + BOUND
+    while not all(b.running() for b in blockers):  # sent to the workers: no longer pending
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
     queued = [executor.submit(abs, -i) for i in range(50)]
     threading.Timer(0.2, gate.set).start()
     executor.shutdown(wait=True, cancel_futures=True)
