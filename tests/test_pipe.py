@@ -5,7 +5,9 @@ from __future__ import annotations
 import array
 import multiprocessing
 import os
+import pickle
 import signal
+import struct
 import threading
 import time
 from multiprocessing import resource_sharer
@@ -276,3 +278,24 @@ def test_pipe_recv_is_cancel_aware() -> None:
         scope.cancel()
         t.join(timeout=10)
         assert [type(e) for e in outcome] == [Cancelled]
+
+
+def test_pipe_recv_timeout_holds_in_the_middle_of_a_message() -> None:
+    """A sender that stops (or dies) in the middle of a message, while another copy of its
+    end stays open: ``recv(timeout=)`` returns on time (it waited forever once a message had
+    started), and what it read is kept, so the next ``recv`` gets the whole message."""
+    reader, writer = Pipe(duplex=False)
+    with reader, writer:
+        payload = pickle.dumps("the whole message" * 100)
+        framed = struct.pack("!i", len(payload)) + payload
+        fd = writer.fileno()
+        os.write(fd, framed[:10])  # the header and a few bytes, then nothing
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            reader.recv(timeout=0.2)
+        assert time.monotonic() - started < 5
+        assert not reader.poll()  # no whole message yet
+        os.write(fd, framed[10:])
+        assert reader.recv(timeout=5) == "the whole message" * 100
+        writer.send("next")
+        assert reader.recv(timeout=5) == "next"

@@ -289,3 +289,36 @@ def test_process_daemon_and_name_like_stdlib() -> None:
     p.start()
     assert p.result(timeout=30) is True
     p.join()
+
+
+def test_join_in_one_thread_while_another_sees_the_exit() -> None:
+    # A TaskGroup's watcher calls is_alive() while the body join()s: the first to see
+    # the exit must not close the handle the other is waiting on ("pidfd is closed").
+    for _ in range(20):
+        r, w = multiprocessing.Pipe(duplex=False)
+        p = Process(target=r.recv)
+        p.start()
+        errors: list[BaseException] = []
+        entered = threading.Event()
+
+        def join(
+            p: Process = p, errors: list[BaseException] = errors, entered: threading.Event = entered
+        ) -> None:
+            entered.set()
+            try:
+                p.join(timeout=30)
+            except BaseException as e:
+                errors.append(e)
+
+        t = threading.Thread(target=join)
+        t.start()
+        entered.wait(timeout=30)
+        w.send(None)
+        while p.is_alive():
+            pass
+        t.join(timeout=30)
+        assert errors == []
+        assert p.exitcode == 0
+        p.close()
+        r.close()
+        w.close()

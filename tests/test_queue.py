@@ -537,3 +537,28 @@ def test_queue_fifo_order_and_content_for_any_sizes(
     assert received == sent
     q.close()
     q.join_thread()
+
+
+def test_closed_queue_empty_and_errors_are_multiprocessing_s() -> None:
+    # CPython 3.13's test_closed_queue_empty_exceptions and SimpleQueue's test_empty_exceptions.
+    for cls in (Queue, JoinableQueue):
+        unused = cls()
+        unused.close()
+        unused.join_thread()
+        assert unused.empty()  # close() of an unused queue closes nothing
+        used = cls()
+        used.put("foo")
+        used.close()
+        used.join_thread()
+        with pytest.raises(OSError, match="is closed"):
+            used.empty()
+        with pytest.raises(ValueError, match="is closed"):
+            used.get()
+    simple = SimpleQueue()
+    simple.close()
+    with pytest.raises(OSError, match="is closed"):
+        simple.empty()
+    with pytest.raises(OSError, match="is closed"):
+        simple.put(1)
+    with pytest.raises(AssertionError, match="not closed"):
+        Queue().join_thread()

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from workhorse import _cancel
-from workhorse._condition import Barrier, Condition, Event
+from workhorse._barrier import Barrier
+from workhorse._condition import Condition, Event
 from workhorse._errors import BrokenResourceError, Cancelled
 from workhorse._sync import BoundedSemaphore, Lock, RLock, Semaphore
 
@@ -594,6 +595,110 @@ def test_condition_survives_a_killed_waiter() -> None:
     finally:
         survivor.join(10)
     assert survivor.exitcode == 0
+
+
+def _hold_internal_lock(prim: Event | Barrier, outbox: Q) -> None:
+    prim._cond.acquire()
+    outbox.put(os.getpid())
+    signal.pause()  # killed here, inside the primitive
+
+
+def _killed_inside(prim: Event | Barrier) -> None:
+    """Start a process that takes ``prim``'s internal lock, and kill it there."""
+    ctx: Any = multiprocessing.get_context("fork")
+    outbox = ctx.SimpleQueue()
+    proc = ctx.Process(target=_hold_internal_lock, args=(prim, outbox))
+    proc.start()
+    assert outbox.get() == proc.pid
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join(10)
+
+
+def test_event_survives_a_process_killed_inside_it() -> None:
+    event = Event()
+    _killed_inside(event)
+    got, took = elapsed(lambda: event.wait(0.05))  # on time: the dead owner hands the lock on
+    assert got is False
+    assert took < 0.5
+    woken: list[bool] = []
+    with running(lambda: woken.append(event.wait(30))):
+        until(lambda: event._cond._sleepers.total() == 1)  # the thread sleeps in wait()
+        event.set()
+    assert woken == [True]
+    event.clear()
+    assert event.wait(0) is False
+
+
+def test_event_wait_is_true_when_set_then_cleared_and_never_on_a_stray_wakeup() -> None:
+    event = Event()
+    woken: list[bool] = []
+    with running(lambda: woken.append(event.wait(30))):
+        until(lambda: event._cond._sleepers.total() == 1)
+        event.set()
+        event.clear()
+    assert woken == [True]  # threading's contract (lock_tests' test_set_and_clear)
+    event._cond._wake.release()  # what a notifier killed mid-notify leaves behind
+    assert event.wait(0.1) is False
+
+
+def _party(barrier: Barrier, outbox: Q) -> None:
+    outbox.put(os.getpid())
+    barrier.wait()  # no timeout: killed in here
+
+
+def test_barrier_breaks_when_a_party_dies_waiting() -> None:
+    ctx: Any = multiprocessing.get_context("fork")
+    barrier, outbox = Barrier(3), ctx.SimpleQueue()
+    proc = ctx.Process(target=_party, args=(barrier, outbox))
+    proc.start()
+    assert outbox.get() == proc.pid
+    until(lambda: barrier.n_waiting == 1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join(10)
+    # The stdlib's would wait out the timeout (or forever): that pass can never fill.
+    start = time.monotonic()
+    with pytest.raises(threading.BrokenBarrierError):
+        barrier.wait(60)
+    assert time.monotonic() - start < 10
+    assert barrier.broken
+    barrier.reset()
+    with running(barrier.wait, 10), running(barrier.wait, 10):
+        assert barrier.wait(10) in (0, 1, 2)
+
+
+def _leave_a_pass_undrained(barrier: Barrier, outbox: Q) -> None:
+    with barrier._cond:  # as a released party that has not left wait() yet
+        barrier._arrive(1)
+        barrier._state = 1
+    outbox.put(os.getpid())
+    signal.pause()
+
+
+def test_barrier_counts_out_a_party_that_died_while_draining() -> None:
+    ctx: Any = multiprocessing.get_context("fork")
+    barrier, outbox = Barrier(2), ctx.SimpleQueue()
+    proc = ctx.Process(target=_leave_a_pass_undrained, args=(barrier, outbox))
+    proc.start()
+    assert outbox.get() == proc.pid
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join(10)
+    indices: list[int] = []
+    with running(lambda: indices.append(barrier.wait(30))):
+        indices.append(barrier.wait(30))  # threading's _enter would wait for it forever
+    assert sorted(indices) == [0, 1]
+    assert not barrier.broken
+
+
+def test_barrier_breaks_when_a_process_dies_holding_its_lock() -> None:
+    barrier = Barrier(2)
+    _killed_inside(barrier)
+    start = time.monotonic()
+    with pytest.raises(threading.BrokenBarrierError):
+        barrier.wait(30)
+    assert time.monotonic() - start < 1  # the state may be half-updated: broken, not waited on
+    barrier.reset()
+    with running(barrier.wait, 10):
+        assert barrier.wait(10) in (0, 1)
 
 
 # --------------------------------------------------------------------------- cancellation

@@ -1,4 +1,4 @@
-"""Process-flavour ``Condition``, ``Event`` and ``Barrier``, built on :mod:`workhorse._sync`.
+"""Process-flavour ``Condition`` and ``Event``, built on :mod:`workhorse._sync`.
 
 Condition algorithm. Prior art: ``multiprocessing.synchronize.Condition`` (sleeper and
 woken counts plus a wake semaphore), with the counts in shared memory under the condition's
@@ -11,29 +11,29 @@ after the notify; then it takes back tokens nobody took (their sleepers timed ou
 sleeper killed mid-wait never acks: after each :data:`~workhorse._sync.DEAD_HOLDER_CHECK`
 seconds without an ack, the notifier retires the table entries of dead pids in its place.
 
-``Barrier`` is :class:`threading.Barrier`'s algorithm (3.11 to 3.13 share it) with its state
-and count in shared memory and its condition a process :class:`Condition`, as
-``multiprocessing.synchronize.Barrier`` does.
+``Event`` is a flag in shared memory and a ``Condition`` on a :class:`RobustLock`, so that a
+process killed inside it leaves it working.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from . import _cancel, _serialize
+from . import _cancel
 from ._errors import NotHeldError
+from ._pid_table import PidTable
+from ._robust_lock import RobustLock
 from ._semlock import SEM_VALUE_MAX, NamedSemaphore
-from ._sharing import Shared, pid_alive
+from ._sharing import Shared
 from ._shm import Segment
 from ._sync import DEAD_HOLDER_CHECK, Lock, RLock, _BaseLock
 from ._timeouts import wait_timeout
 
-__all__ = ["Barrier", "Condition", "Event"]
+__all__ = ["Condition", "Event"]
 
 _T = TypeVar("_T")
 
@@ -62,21 +62,22 @@ class Condition(Shared):
     it by about :data:`DEAD_HOLDER_CHECK` seconds. Which waiters ``notify(n)`` wakes is not FIFO.
     """
 
-    def __init__(self, lock: Lock | RLock | None = None) -> None:
+    def __init__(self, lock: Lock | RLock | RobustLock | None = None) -> None:
         if lock is None:
             lock = RLock()
-        if not isinstance(lock, _BaseLock):
+        if not isinstance(lock, (_BaseLock, RobustLock)):
             raise TypeError(f"Condition needs a workhorse Lock or RLock, not {type(lock)!r}")
-        seg = Segment.create(8 * (2 + 2 * _TABLE))
+        seg = Segment.create(8 * (1 + PidTable.words(_TABLE)))
         self._setup(lock, NamedSemaphore(0, SEM_VALUE_MAX), NamedSemaphore(0, SEM_VALUE_MAX), seg)
         self._register()
 
     def _setup(self, lock: Any, wake: NamedSemaphore, ack: NamedSemaphore, seg: Segment) -> None:
-        self._lock: Lock | RLock = lock
+        self._lock: Lock | RLock | RobustLock = lock
         self._wake, self._ack, self._seg = wake, ack, seg
-        # [0]: sleepers not yet woken; [1]: end of the used (pid, sleepers of that pid) pairs
-        # that follow. Read and written under the lock only.
+        # [0]: sleepers not yet woken, then their processes (pid, sleepers of that pid).
+        # Read and written under the lock only.
         self._state = seg.buf.cast("q")
+        self._sleepers = PidTable(self._state, 1, _TABLE)
 
     def acquire(
         self, block: bool = True, timeout: float | None = None, *, blocking: bool | None = None
@@ -104,29 +105,14 @@ class Condition(Shared):
     def __exit__(
         self, t: type[BaseException] | None, v: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if t is not None and not self._lock._is_owned():
+            # wait() could not take the lock back (its holder died: BrokenResourceError):
+            # releasing it here would hand the dead holder's half-updated state on.
+            return
         self._lock.release()
 
     def __repr__(self) -> str:
         return f"<Condition({self._lock!r}, {self._state[0]})>"
-
-    def _table(self, pid: int, delta: int) -> None:
-        # Slots are (pid, count) pairs from index 2; [1] is one past the last slot ever used,
-        # so the usual scan (one or a few processes) stops after a pair or two.
-        s = self._state
-        end = int(s[1]) or 2
-        free = 0
-        for i in range(2, end, 2):
-            if s[i] == pid and s[i + 1] > 0:
-                s[i + 1] += delta
-                return
-            if not free and s[i + 1] <= 0:
-                free = i
-        if delta <= 0:
-            return
-        if not free and end < 2 + 2 * _TABLE:
-            free, s[1] = end, end + 2
-        if free:  # else the table is full: this sleeper goes unchecked
-            s[free], s[free + 1] = pid, delta
 
     def wait(self, timeout: float | None = None) -> bool:
         """Release the lock, wait for a notify or the timeout, then re-take the lock.
@@ -147,7 +133,7 @@ class Condition(Shared):
             raise NotHeldError("must acquire() condition before using wait()")
         t = wait_timeout(timeout)
         self._state[0] += 1
-        self._table(os.getpid(), 1)
+        self._sleepers.add(os.getpid(), 1)
         saved = self._lock._release_save()
         woken = False
         try:
@@ -155,7 +141,7 @@ class Condition(Shared):
         finally:
             self._ack.release()
             self._lock._acquire_restore(saved)
-            self._table(os.getpid(), -1)
+            self._sleepers.add(os.getpid(), -1)
         return woken
 
     def wait_for(self, predicate: Callable[[], _T], timeout: float | None = None) -> _T:
@@ -202,16 +188,12 @@ class Condition(Shared):
             pass
 
     def _await_acks(self, k: int) -> None:
-        s, me = self._state, os.getpid()
+        s = self._state
         while k > 0:
             if self._ack.acquire(DEAD_HOLDER_CHECK):
                 k -= 1
                 continue
-            dead = 0
-            for i in range(2, int(s[1]), 2):
-                if s[i + 1] > 0 and s[i] != me and not pid_alive(s[i]):
-                    dead += s[i + 1]
-                    s[i + 1] = 0
+            dead = self._sleepers.retire_dead(os.getpid())
             gone = min(dead, k)  # dead sleepers stand in for the acks they will never send
             k -= gone
             s[0] = max(0, s[0] - (dead - gone))
@@ -235,15 +217,20 @@ class Event(Shared):
         ready.wait(timeout=10)
 
     Differences from the stdlib: shared across processes, picklable at any time. ``wait``
-    on a set event reads shared memory only (no lock, no system call).
+    on a set event reads shared memory only (no lock, no system call). A process killed
+    inside any of its methods leaves it working: its internal lock is a robust mutex (see
+    :mod:`workhorse._robust_lock`), and ``wait(timeout)`` returns within its timeout.
     """
 
     def __init__(self) -> None:
-        self._setup(Condition(Lock()), Segment.create(8))
+        self._setup(Condition(RobustLock()), Segment.create(16))
         self._register()
 
     def _setup(self, cond: Condition, seg: Segment) -> None:
         self._cond, self._seg = cond, seg
+        # [0]: the flag; [1]: how many times set() has run, so that a waiter woken by a
+        # set() returns True even if clear() came first (threading's contract), and a stray
+        # wake-up (a notifier killed mid-notify leaves one) does not count as a set().
         self._flag = seg.buf.cast("q")
 
     def _shared_state(self) -> Any:
@@ -264,6 +251,7 @@ class Event(Shared):
         """Set the flag and wake every waiter, in every process."""
         with self._cond:
             self._flag[0] = 1
+            self._flag[1] += 1
             self._cond.notify_all()
 
     def clear(self) -> None:
@@ -283,113 +271,24 @@ class Event(Shared):
         Raises:
             Cancelled: the calling thread's cancel scope was cancelled while waiting.
         """
-        if self._flag[0]:
+        flag = self._flag
+        if flag[0]:
             return True
-        with self._cond:
-            return bool(self._flag[0]) or self._cond.wait(timeout)
+        t = wait_timeout(timeout)
+        deadline = None if t is None else time.monotonic() + t
+        if not self._cond.acquire(True, t):
+            return bool(flag[0])
+        try:
+            sets = flag[1]
+            while not flag[0] and flag[1] == sets:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                # Slices: a wake-up lost to a process killed inside set() costs at most one.
+                self._cond.wait(DEAD_HOLDER_CHECK if left is None else min(left, DEAD_HOLDER_CHECK))
+            return True
+        finally:
+            self._cond.release()
 
     def __repr__(self) -> str:
         return f"<Event at {id(self):#x} {'set' if self._flag[0] else 'unset'}>"
-
-
-class Barrier(Shared, threading.Barrier):
-    """A barrier for a fixed number of parties, which may be threads of any processes.
-
-    Args:
-        parties: how many ``wait`` calls release the barrier (at least 1).
-        action: called by one of the parties once per pass, just before they are released;
-            pickled like a task (a lambda or closure works too).
-        timeout: default timeout of :meth:`wait`.
-
-    Example::
-
-        barrier = Barrier(3, action=lambda: print("all here"))
-        for _ in range(2):
-            Process(target=lambda: barrier.wait()).start()
-        index = barrier.wait(timeout=10)   # 0, 1 or 2
-
-    Differences from the stdlib: shared across processes, picklable at any time; the action
-    is pickled with cloudpickle, so it must be picklable that way (its result is ignored).
-    ``wait`` raises :class:`threading.BrokenBarrierError` exactly as :mod:`threading`.
-    ``Barrier(0)`` raises ``ValueError`` on every Python version (3.13's behaviour).
-    """
-
-    def __init__(
-        self, parties: int, action: Callable[[], object] | None = None, timeout: float | None = None
-    ) -> None:
-        if parties < 1:
-            raise ValueError("parties must be > 0")
-        action_bytes = None if action is None else _serialize.dumps(action, what="action")
-        self._setup(parties, action_bytes, timeout, Condition(Lock()), Segment.create(8))
-        self._register()
-
-    def _setup(
-        self,
-        parties: int,
-        action_bytes: bytes | None,
-        timeout: float | None,
-        cond: Condition,
-        seg: Segment,
-    ) -> None:
-        self._parties, self._timeout, self._cond, self._seg = parties, timeout, cond, seg
-        self._action_bytes = action_bytes
-        self._action = None if action_bytes is None else _serialize.loads(action_bytes)
-        self._array = seg.buf.cast("i")  # [0]: state, [1]: count, as threading.Barrier's
-
-    def _shared_state(self) -> Any:
-        return (self._parties, self._action_bytes, self._timeout, self._cond, self._seg.name)
-
-    @classmethod
-    def _from_shared_state(cls, uid: str, state: Any) -> Self:
-        self = cls.__new__(cls)
-        self._setup(state[0], state[1], state[2], state[3], Segment.attach(state[4]))
-        self._register(uid)
-        return self
-
-    # threading.Barrier reads and writes these two attributes; they live in shared memory.
-    @property
-    def _state(self) -> int:
-        return int(self._array[0])
-
-    @_state.setter
-    def _state(self, value: int) -> None:
-        self._array[0] = value
-
-    @property
-    def _count(self) -> int:
-        return int(self._array[1])
-
-    @_count.setter
-    def _count(self, value: int) -> None:
-        self._array[1] = value
-
-    def wait(self, timeout: float | None = None) -> int:
-        """Wait until ``parties`` calls have reached the barrier; return this call's index.
-
-        Args:
-            timeout: seconds to wait at most (default: the barrier's ``timeout``); expiry
-                breaks the barrier.
-
-        Returns:
-            An index from 0 to ``parties - 1``, different for each party of a pass.
-
-        Raises:
-            threading.BrokenBarrierError: the barrier is or becomes broken (abort, reset,
-                timeout, a failing action).
-            Cancelled: the calling thread's cancel scope was cancelled while waiting.
-        """
-        return super().wait(timeout)
-
-    def reset(self) -> None:
-        """Return the barrier to its empty state; current waiters get BrokenBarrierError."""
-        super().reset()
-
-    def abort(self) -> None:
-        """Break the barrier: current and future ``wait`` calls raise BrokenBarrierError."""
-        super().abort()
-
-    def __repr__(self) -> str:
-        where = f"<workhorse.processes.Barrier at {id(self):#x}"
-        if self.broken:
-            return f"{where}: broken>"
-        return f"{where}: waiters={self.n_waiting}/{self.parties}>"

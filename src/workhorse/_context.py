@@ -20,7 +20,7 @@ import multiprocessing
 import multiprocessing.context as mpc
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from . import _condition, _pipe, _queue, _sync, _thread, _thread_queue, _thread_sync
+from . import _barrier, _condition, _pipe, _queue, _sync, _thread, _thread_queue, _thread_sync
 from ._executor import ProcessPoolExecutor, ThreadPoolExecutor
 from ._pool import Pool, ThreadPool
 from ._process import Process, process_class
@@ -81,7 +81,7 @@ class ProcessContext(Context, _StdlibContext):
     BoundedSemaphore = _sync.BoundedSemaphore
     Condition = _condition.Condition
     Event = _condition.Event
-    Barrier = _condition.Barrier
+    Barrier = _barrier.Barrier
     ThreadPool = ThreadPool
     ThreadPoolExecutor = ThreadPoolExecutor
 

@@ -32,7 +32,7 @@ from typing import Any, Self
 
 from . import _cancel
 from ._serialize import dumps, loads
-from ._timeouts import queue_timeout, wait_timeout
+from ._timeouts import Deadline, queue_timeout, wait_timeout
 
 __all__ = ["BufferTooShort", "Connection", "Pipe"]
 
@@ -57,36 +57,45 @@ class Connection:
 
     def __init__(self, conn: mpconn.Connection) -> None:
         self._conn = conn
+        # The bytes of a message read in part when a timed (or cancelled) receive ran out:
+        # the next receive goes on from there, so the stream never loses its framing.
+        self._partial = bytearray()
 
     def _wait(self, timeout: float | None) -> bool:
         """Wait until readable (a message, or EOF) for up to ``timeout`` seconds."""
         return bool(self._conn.poll(timeout))
 
-    def _wait_cancellable(self, timeout: float | None) -> None:
-        if not _cancel.block(self._wait, timeout):
-            raise TimeoutError(f"no message within {timeout} s")
-
-    def _read_exact(self, n: int) -> bytes:
-        """Read ``n`` bytes; a message already started is read to its end (not cancellable)."""
-        fd, parts, left = self._conn.fileno(), [], n
-        while left:
-            mpconn.wait([fd])
-            chunk = os.read(fd, left)
+    def _fill(self, n: int, deadline: Deadline, timeout: float | None) -> None:
+        """Read until ``_partial`` holds ``n`` bytes of the message, by ``deadline``
+        (``TimeoutError`` then, what was read kept for the next receive)."""
+        fd, partial = self._conn.fileno(), self._partial
+        while len(partial) < n:
+            if not _cancel.block(self._wait, deadline.remaining()):
+                raise TimeoutError(f"no message within {timeout} s")
+            chunk = os.read(fd, n - len(partial))
             if not chunk:
+                partial.clear()
                 raise EOFError
-            parts.append(chunk)
-            left -= len(chunk)
-        return b"".join(parts)
+            partial += chunk
 
     def _recv_message(self, maxlength: int | None, timeout: float | None) -> bytes:
+        """One message (the stdlib's framing: a 4-byte length, or -1 and an 8-byte one)."""
         self._check_readable()
-        self._wait_cancellable(timeout)
-        (size,) = struct.unpack("!i", self._read_exact(4))
+        deadline = Deadline(timeout)
+        self._fill(4, deadline, timeout)
+        (size,) = struct.unpack("!i", self._partial[:4])
+        start = 4
         if size == -1:
-            (size,) = struct.unpack("!Q", self._read_exact(8))
+            self._fill(12, deadline, timeout)
+            (size,) = struct.unpack("!Q", self._partial[4:12])
+            start = 12
         if maxlength is not None and size > maxlength:
+            self._partial.clear()
             self._conn._bad_message_length()  # type: ignore[attr-defined]
-        return self._read_exact(size)
+        self._fill(start + size, deadline, timeout)
+        message = bytes(self._partial[start:])
+        self._partial.clear()
+        return message
 
     def _check_readable(self) -> None:
         if self._conn.closed:

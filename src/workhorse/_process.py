@@ -438,9 +438,9 @@ class Process(BaseProcess):
         if self._wh_exitcode is None and self._popen is not None:
             self._wh_exitcode = self._poll()
             multiprocessing.process._children.discard(self)  # type: ignore[attr-defined]
-        pidfd = self.__dict__.pop("_wh_pidfd", None)
-        if pidfd is not None and self._wh_exitcode is not None:
-            pidfd.close()
+        # The pidfd stays open until close() (or collection), like the stdlib's sentinel:
+        # another thread may be waiting on it in join(), and closing an fd under a poll()
+        # fails it with "pidfd is closed", or worse, waits on whatever reuses the number.
 
     def _wh_exited(self) -> bool:
         return self._closed or (self._popen is not None and self._poll() is not None)

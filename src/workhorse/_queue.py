@@ -147,6 +147,12 @@ class SimpleQueue(_QueueBase):
     def __init__(self, *, ring_size: int = DEFAULT_RING_SIZE) -> None:
         super().__init__(0, ring_size=ring_size)
 
+    def close(self) -> None:
+        """Close this process's use of the queue: ``put``, ``get`` and ``empty`` then raise
+        ``OSError``, as with the stdlib's closed pipe (other processes are not affected)."""
+        super().close()
+        self._reader_closed = True
+
 
 class JoinableQueue(Queue):
     """A :class:`Queue` whose ``join()`` waits until every item put was marked done.

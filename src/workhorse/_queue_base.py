@@ -76,6 +76,15 @@ _ALL = 1 << 30
 _NUMBERS = (int, float)
 
 
+class _Closed(ValueError, OSError):
+    """Use of a queue after this process closed it: multiprocessing's ``Queue`` raises
+    ``ValueError``, its ``SimpleQueue`` (a closed pipe) ``OSError``; this is both."""
+
+
+class _NotClosed(ValueError, AssertionError):
+    """``join_thread()`` before ``close()``: multiprocessing asserts; this is both."""
+
+
 class _QueueBase(Shared):
     """Machinery shared by the three queue classes (see the module docstring)."""
 
@@ -99,6 +108,9 @@ class _QueueBase(Shared):
         self._ring, self._maxsize = ring, max(0, maxsize)
         self._threshold = ring.capacity // 4
         self._closed, self._feeder = False, Feeder(self._ring)
+        # As multiprocessing's: a queue this process put to has its read end closed by
+        # close() (empty() raises); an unused one does not. A SimpleQueue's always is.
+        self._used = self._reader_closed = False
 
     def _shared_state(self) -> Any:
         return (self._ring.segment.name, self._ring.sems, self._maxsize, self._ring.prefix)
@@ -113,12 +125,13 @@ class _QueueBase(Shared):
 
     def _after_fork_in_child(self) -> None:
         self._closed, self._feeder = False, Feeder(self._ring)
+        self._used = self._reader_closed = False
 
     # -- putting ---------------------------------------------------------------------------
 
     def _check_open(self) -> None:
         if self._closed:
-            raise ValueError("Queue is closed")
+            raise _Closed(f"Queue {self!r} is closed")
 
     def _put(self, frames: list[Frame], timeout: float | None) -> None:
         try:
@@ -313,7 +326,8 @@ class _QueueBase(Shared):
             q.put({"job": 1})
         """
         if self._closed:
-            raise ValueError("Queue is closed")
+            raise _Closed(f"Queue {self!r} is closed")
+        self._used = True
         ring = self._ring
         if self._maxsize:
             timeout = queue_timeout(block, timeout)
@@ -392,6 +406,7 @@ class _QueueBase(Shared):
             q.put_many(range(1000))
         """
         self._check_open()
+        self._used = True
         objs = list(items)
         maxsize, ring = self._maxsize, self._ring
         if maxsize and len(objs) > maxsize:
@@ -416,7 +431,7 @@ class _QueueBase(Shared):
             item = q.get(timeout=5)
         """
         if self._closed:
-            raise ValueError("Queue is closed")
+            raise _Closed(f"Queue {self!r} is closed")
         if timeout is not None and not (type(timeout) in _NUMBERS and 0 <= timeout <= TIMEOUT_MAX):
             timeout = queue_timeout(block, timeout)  # raises the stdlib's errors
         # Fast path: an item is there and the mutex is free.
@@ -492,29 +507,39 @@ class _QueueBase(Shared):
         return size
 
     def empty(self) -> bool:
-        """True if no item is in the queue (a snapshot, exact whatever died meanwhile)."""
+        """True if no item is in the queue (a snapshot, exact whatever died meanwhile).
+
+        Raises:
+            OSError: this process closed the queue after putting to it (as multiprocessing's
+                ``Queue``), or closed a ``SimpleQueue``.
+        """
+        if self._reader_closed:
+            raise _Closed(f"Queue {self!r}: handle is closed")
         return self._size() == 0
 
     def close(self) -> None:
         """Indicate that this process will put no more; its feeder thread ends.
 
-        Afterwards ``put`` and ``get`` in this process raise ``ValueError``. Other processes
+        Afterwards ``put`` and ``get`` in this process raise ``ValueError`` (also an
+        ``OSError``, what a closed ``multiprocessing.SimpleQueue`` raises). Other processes
         are not affected (use :meth:`shutdown` for that). Calling it twice is fine. Items
         already put stay in the queue (in its ring or spill segments), whatever happens to
         this process.
         """
         self._closed = True
+        self._reader_closed = self._used
         self._feeder.closed = True
 
     def join_thread(self) -> None:
         """Wait until this process's feeder thread has ended (after :meth:`close`).
 
-        Differences from the stdlib: raises ``ValueError`` (not ``AssertionError``) when the
-        queue was not closed first; returns within a fraction of a second, since what was
-        put is already in shared memory (nothing is flushed from this process).
+        Raises ``AssertionError`` (also a ``ValueError``) when the queue was not closed
+        first, as the stdlib's does. Differences from the stdlib: returns within a fraction
+        of a second, since what was put is already in shared memory (nothing is flushed
+        from this process).
         """
         if not self._closed:
-            raise ValueError("join_thread() requires close() first")
+            raise _NotClosed(f"Queue {self!r} not closed: join_thread() requires close() first")
         thread = self._feeder.thread
         if thread is not None:
             thread.join()

@@ -52,7 +52,8 @@ from multiprocessing import (
 )
 from typing import Any
 
-from ._condition import Barrier, Condition, Event
+from ._barrier import Barrier
+from ._condition import Condition, Event
 from ._context import ProcessContext, process_context
 from ._executor import ProcessPoolExecutor, ThreadPoolExecutor
 from ._pipe import Connection, Pipe

@@ -39,6 +39,7 @@ import signal
 import socket
 import sys
 import threading
+import weakref
 from multiprocessing import (
     connection,
     forkserver,
@@ -88,9 +89,9 @@ class Template:
                 os.chmod(self._address, 0o600)
             listener.listen()
             # What the workers' main module holds: a function of the main script defined
-            # (or redefined) after this fork must travel by value (see knows()).
-            main = sys.modules.get("__main__")
-            self._main: dict[str, Any] = dict(vars(main)) if main is not None else {}
+            # (or redefined) after this fork must travel by value (see knows()). Weakly: the
+            # pool must not keep the script's objects (a queue, say) alive.
+            self._main = _weak_globals(sys.modules.get("__main__"))
             parent = os.getpid()
             util._flush_std_streams()  # type: ignore[attr-defined]
             pid = os.fork()
@@ -136,7 +137,8 @@ class Template:
             return True
         head = str(getattr(obj, "__qualname__", "")).split(".", 1)[0]
         now = getattr(sys.modules.get(module), head, None)
-        return now is not None and self._main.get(head) is now
+        then = self._main.get(head)
+        return now is not None and then is not None and then() is now
 
     def alive(self) -> bool:
         """Whether the template still runs (and can fork workers)."""
@@ -153,6 +155,7 @@ class Template:
 
     def close(self) -> None:
         """Stop the template (its workers are not affected) and reap it. Idempotent."""
+        self._main = {}
         with self._lock:
             if not self._reaped:
                 try:
@@ -166,6 +169,18 @@ class Template:
                 os.unlink(self._address)
             except OSError:
                 pass
+
+
+def _weak_globals(module: Any) -> dict[str, weakref.ref[Any]]:
+    """``module``'s globals that can be weakly referenced -- its functions and classes,
+    the only ones :meth:`Template.knows` asks about."""
+    refs: dict[str, weakref.ref[Any]] = {}
+    for name, value in (vars(module) if module is not None else {}).items():
+        try:
+            refs[name] = weakref.ref(value)
+        except TypeError:
+            pass
+    return refs
 
 
 class TemplatePopen(popen_forkserver.Popen):
