@@ -69,7 +69,6 @@ class Ledger:
 
     kinds: dict[str, Kind] = field(default_factory=dict)
     problems: dict[str, list[str]] = field(default_factory=lambda: {c: [] for c in CATEGORIES})
-    judged: bool = True  # False during the warm-up: leaks are not judged then
 
     def kind(self, name: str) -> Kind:
         return self.kinds.setdefault(name, Kind())
@@ -218,5 +217,16 @@ def trial(ledger: Ledger, kind: str, settle: float = 5.0) -> Iterator[None]:
             if left:
                 time.sleep(0.02)
         stats.seconds += time.monotonic() - started
-        if left and ledger.judged:
+        if left:
             ledger.problem("leaked", kind, f"trial left {left[:8]}")
+            _kill_children(_Snapshot.take().children.keys() - before.children.keys())
+
+
+def _kill_children(pids: set[int]) -> None:
+    """A leaked child may run forever (a victim looping): kill it, so that one leak does
+    not cascade into every later trial."""
+    for pid in pids:
+        try:
+            psutil.Process(pid).kill()
+        except psutil.NoSuchProcess:
+            pass

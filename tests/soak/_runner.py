@@ -25,11 +25,13 @@ import faulthandler
 import random
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
 from . import _locks, _pipes, _pools, _queues, _waits
+from ._known import known
 from ._ledger import Ledger, resources, trial
 
 SHARES = {"pool": 0.4, "queue": 0.2, "pipe": 0.2, "sync": 0.2}
@@ -87,13 +89,18 @@ class Result:
         lines.append(f"           after warm-up {self.baseline}")
         lines.append(f"           at the end {self.after}")
         for category, problems in self.ledger.problems.items():
-            lines += [f"PROBLEM {category}: {text}" for text in problems[:20]]
+            lines += [f"PROBLEM {category}: {text}{_label(text)}" for text in problems[:20]]
             if len(problems) > 20:
                 lines.append(f"PROBLEM {category}: ... and {len(problems) - 20} more")
         if self.grew():
             lines.append(f"GREW: {', '.join(self.grew())} (RSS tolerance {RSS_TOLERANCE_MIB} MiB)")
         lines.append("OK" if self.ok else "FAILED")
         return lines
+
+
+def _label(problem: str) -> str:
+    bug = known(problem)
+    return f" [known src bug: {bug}]" if bug else ""
 
 
 def fix_mmap_threshold() -> None:
@@ -130,7 +137,11 @@ def run(config: Config) -> Result:
         if config.watchdog:
             faulthandler.dump_traceback_later(WATCHDOG, exit=True)
         with trial(ledger, kind):
-            trials[kind](ledger, rng)
+            try:
+                trials[kind](ledger, rng)
+            except Exception as exc:  # a bug of the soak or an unexpected error: go on
+                where = traceback.format_exc(limit=-3).replace("\n", " | ")
+                ledger.problem("wrong", kind, f"the trial raised {exc!r}: {where}")
         if config.watchdog:
             faulthandler.cancel_dump_traceback_later()
         if time.monotonic() - last >= REPORT_EVERY:

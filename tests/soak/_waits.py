@@ -24,6 +24,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 
 import workhorse
 from workhorse._errors import NotHeldError
@@ -74,15 +75,16 @@ def _parties(board: Board, count: int) -> list[tuple[int, int, int]]:
     ]
 
 
-def _end_all(ledger: Ledger, parties: list[Child], bound: float, what: str) -> bool:
-    """Wait for the live parties (``bound`` seconds in all); kill and report laggards."""
+def _end_all(ledger: Ledger, parties: list[Child], bound: float, what: Callable[[], str]) -> bool:
+    """Wait for the live parties (``bound`` seconds in all); kill and report laggards
+    (``what()`` says what hung: it is called once they are dead, to describe the state)."""
     deadline = time.monotonic() + bound
     ok = True
     for child in parties:
         if not child.end(max(0.0, deadline - time.monotonic())):
             ok = False
     if not ok:
-        ledger.problem("hung", KIND, what)
+        ledger.problem("hung", KIND, what())
     return ok
 
 
@@ -146,7 +148,9 @@ def condition_trial(ledger: Ledger, rng: random.Random) -> None:
             child.end(0.0)
         ledger.note(KIND, "Condition: lock killed in the undetectable window (documented)")
         return
-    if not _end_all(ledger, waiters, bound, f"Condition waiters ({state} lock) never returned"):
+    if not _end_all(
+        ledger, waiters, bound, lambda: f"Condition waiters ({state} lock) never returned"
+    ):
         return
     ledger.kind(KIND).items += 3
     ledger.note(KIND, f"Condition: {state} lock after the kill")
@@ -170,8 +174,18 @@ def condition_trial(ledger: Ledger, rng: random.Random) -> None:
 
 
 def _lock_state(lock: workhorse.Lock | workhorse.RLock, victim: int) -> str:
+    """Who holds ``lock`` now: nobody, the dead victim, or nobody known (the window)."""
+    if lock._sem.value():
+        return "free"
     holder = int(lock._holder[0])
     return "dead holder" if holder == victim else "window" if holder == 0 else f"pid {holder}"
+
+
+def _barrier_state(barrier: workhorse.Barrier, victim: int) -> str:
+    phase = {0: "filling", 1: "draining", -1: "resetting", -2: "broken"}
+    state = phase.get(barrier._state, barrier._state)
+    lock = _lock_state(barrier._cond._lock, victim)
+    return f"barrier {state}, {barrier._count} inside; internal lock {lock}"
 
 
 # -- Event --------------------------------------------------------------------------------
@@ -231,7 +245,7 @@ def event_trial(ledger: Ledger, rng: random.Random) -> None:
         ledger,
         [waiter],
         0.02 + 2 * SLACK,
-        f"Event.wait(timeout<=0.02) never returned (internal lock: {state})",
+        lambda: f"Event.wait(timeout<=0.02) never returned (internal lock: {state})",
     ):
         return
     code, _, late = _parties(board, 1)[0]
@@ -263,7 +277,7 @@ def _check_event_works(ledger: Ledger, event: workhorse.Event, board: Board) -> 
     wait_word(board, PARTY)
     event.set()
     board.words[1] = 1
-    if not _end_all(ledger, [waiter], WAIT + SLACK, "Event waiter after set()"):
+    if not _end_all(ledger, [waiter], WAIT + SLACK, lambda: "Event waiter after set()"):
         return
     if not event.wait(0):
         ledger.problem("wrong", KIND, "Event.wait(0) returned False after set()")
@@ -296,13 +310,11 @@ def barrier_trial(ledger: Ledger, rng: random.Random) -> None:
     killed = time.monotonic_ns()
     ledger.kind(KIND).kills += 1
     bound = WAIT + DEAD_HOLDER_CHECK + SLACK
-    internal = barrier._cond._lock
     if not _end_all(
         ledger,
         parties,
         bound + SLACK,
-        "Barrier.wait(timeout=1) never returned "
-        f"(internal lock: {_lock_state(internal, victim.pid)})",
+        lambda: f"Barrier.wait(timeout=1) never returned ({_barrier_state(barrier, victim.pid)})",
     ):
         return
     ledger.kind(KIND).items += 2
@@ -312,8 +324,7 @@ def barrier_trial(ledger: Ledger, rng: random.Random) -> None:
                 "wrong",
                 KIND,
                 f"Barrier.wait(timeout=1) raised {NAMES[code]}, not "
-                "BrokenBarrierError, once a party died "
-                f"(internal lock: {_lock_state(internal, victim.pid)})",
+                f"BrokenBarrierError, once a party died ({_barrier_state(barrier, victim.pid)})",
             )
         elif (end - killed) / 1e9 > bound:
             ledger.problem(
