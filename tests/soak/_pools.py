@@ -4,8 +4,9 @@ One trial: a ``ProcessPoolExecutor`` or a ``Pool`` of two workers (fork; a share
 forkserver and spawn), with or without ``retries``, sometimes with a per-task ``timeout``
 and a task that outlives it; one operation over a few hundred to a few thousand items of
 ``_tasks.work`` (raising items, 1-4 MiB NumPy results, slow items, fast items); meanwhile a
-chaos thread kills a random *ready* worker every 50 us to 30 ms (fork) or 20-300 ms (spawn
-and forkserver, whose workers take that long to start). Only ready workers: killing every
+chaos thread kills a random *ready* worker every 50 us to 30 ms (fork) or 20-500 ms (spawn
+and forkserver, whose workers take that long to start, and trials with a 0.2 s timeout,
+whose sleeper must live that long to time out). Only ready workers: killing every
 worker as it starts is another fault, which breaks the pool (``PoolBroken``) by design.
 
 Every item must end with its right value, its own ``ValueError``, ``WorkerCrashed``, or
@@ -75,12 +76,14 @@ class Tally:
     def __init__(self, ledger: Ledger, what: str, timeouts: bool) -> None:
         self.ledger, self.what, self.timeouts = ledger, what, timeouts
         self.counts: Counter[str] = Counter()
+        self.expected = 0  # items that must each end with exactly one outcome
 
     def value(self, x: int, value: Any, echoed: bool = False) -> None:
         if _tasks.right(x, value, echoed):
             self.counts["ok"] += 1
         else:
             got = value[0] if isinstance(value, tuple) and value else value
+            self.counts["wrong"] += 1
             self.problem("wrong", f"item {x} returned a value of item {got!r}")
 
     def error(self, x: int | None, exc: BaseException) -> None:
@@ -91,6 +94,7 @@ class Tally:
         elif type(exc) is ValueError and (x is None or str(exc) == f"bad item {x}"):
             self.counts["raised"] += 1
         else:
+            self.counts["wrong"] += 1
             self.problem("wrong", f"item {x} failed with {exc!r}")
 
     def problem(self, category: str, text: str) -> None:
@@ -98,6 +102,20 @@ class Tally:
 
     def total(self) -> int:
         return sum(self.counts.values())
+
+    def expect(self, items: int) -> None:
+        self.expected += items
+
+    def skip(self, items: int) -> None:
+        """``items`` will not be seen: a problem (a hang) was reported for them already."""
+        self.expected -= items
+
+    def check(self) -> None:
+        """The outcomes must add up to the items, exactly."""
+        if self.total() < self.expected:
+            self.problem("missing", f"{self.total()} outcomes for {self.expected} items")
+        elif self.total() > self.expected:
+            self.problem("duplicated", f"{self.total()} outcomes for {self.expected} items")
 
 
 def pool_trial(ledger: Ledger, rng: random.Random) -> None:
@@ -107,14 +125,16 @@ def pool_trial(ledger: Ledger, rng: random.Random) -> None:
     flavour = rng.choice(("executor", "pool"))
     op = rng.choice(OPS[flavour])
     retries = rng.choice((0, 0, 1, 3))
-    timeout = 1.0 if rng.random() < 0.15 else None
+    timeout = 0.2 if rng.random() < 0.15 else None
     chunksize: int | str = 1 if rng.random() < 0.2 else "auto"
     n = rng.randint(300, 3000) if method == "fork" else rng.randint(100, 600)
     what = f"{flavour}.{op} ({method}, retries={retries}, timeout={timeout}, chunks={chunksize})"
     tally = Tally(ledger, what, timeout is not None)
     context = workhorse.processes.get_context(method)
     options: dict[str, Any] = {"retries": retries, "timeout": timeout, "chunksize": chunksize}
-    gaps = (5e-5, 0.03) if method == "fork" else (0.02, 0.3)
+    # Kills far apart enough for workers to start (spawn, forkserver), and for the sleeper
+    # to reach its timeout now and then instead of always being killed first.
+    gaps = (5e-5, 0.03) if method == "fork" and timeout is None else (0.02, 0.5)
     if flavour == "executor":
         executor = workhorse.ProcessPoolExecutor(2, mp_context=context, **options)
         chaos = Chaos(executor._engine, rng, gaps)
@@ -132,6 +152,7 @@ def pool_trial(ledger: Ledger, rng: random.Random) -> None:
             chaos.stop()
             pool.close()
             _bounded(tally, "close(); join()", lambda: pool.join(BOUND), pool.terminate)
+    tally.check()
     stats = ledger.kind(KIND)
     stats.kills += chaos.kills
     stats.items += tally.total()
@@ -166,6 +187,7 @@ def _run_executor(
         except Exception as exc:
             tally.error(seen, exc)
             seen += 1
+        tally.expect(seen)
         if seen < n and not tally.counts["crashed"] + tally.counts["timed out"]:
             tally.problem("missing", f"map yielded {seen} of {n} results, no error")
         return
@@ -178,8 +200,10 @@ def _run_executor(
     if timeouts:
         futures.append((n, False, executor.submit(_tasks.sleeper, n)))
     _, not_done = concurrent.futures.wait([f for _, _, f in futures], timeout=BOUND + SLACK)
+    tally.expect(len(futures))
     if not_done:
         tally.problem("hung", f"{len(not_done)} of {len(futures)} futures not done in {BOUND} s")
+        tally.skip(len(not_done))
     for x, echoed, future in futures:
         if future in not_done:
             continue
@@ -187,7 +211,7 @@ def _run_executor(
         if error is not None:
             tally.error(x, error)
         elif x == n:
-            tally.problem("wrong", "the sleeper outlived its timeout")
+            tally.value(x, None)  # the sleeper outlived its timeout: wrong
         else:
             tally.value(x, future.result(), echoed)
 
@@ -200,15 +224,15 @@ def _run_pool(pool: workhorse.Pool, op: str, n: int, tally: Tally, timeouts: boo
     sleeper = pool.apply_async(_tasks.sleeper, (n,)) if timeouts else None
     if op == "imap":
         results = pool.imap(_tasks.work, _numbers(n))
+        tally.expect(n)
         for x in range(n + 1):
             try:
                 value = results.next(timeout=BOUND)
             except StopIteration:
-                if x < n:
-                    tally.problem("missing", f"imap ended after {x} of {n} results")
-                break
+                break  # early: counted as missing by tally.check()
             except TimeoutError:
                 tally.problem("hung", f"imap result {x} not in within {BOUND} s")
+                tally.skip(n - x)
                 break
             except Exception as exc:
                 tally.error(x, exc)
@@ -221,27 +245,35 @@ def _run_pool(pool: workhorse.Pool, op: str, n: int, tally: Tally, timeouts: boo
         _imap_unordered(pool, n, tally)
     elif op == "apply_async":
         pending = [pool.apply_async(_tasks.work, (x,)) for x in range(n)]
+        tally.expect(n)
         for x, result in enumerate(pending):
             try:
                 tally.value(x, result.get(timeout=BOUND))
             except TimeoutError:
                 tally.problem("hung", f"apply_async({x}).get() not in within {BOUND} s")
+                tally.skip(1)
             except Exception as exc:
                 tally.error(x, exc)
     else:  # map_async: the first error in input order, or every result
         try:
-            for x, value in enumerate(pool.map_async(_tasks.quiet, range(n)).get(BOUND)):
+            values = pool.map_async(_tasks.quiet, range(n)).get(BOUND)
+            tally.expect(n)
+            if len(values) != n:
+                tally.problem("wrong", f"map_async returned {len(values)} values for {n} items")
+            for x, value in enumerate(values):
                 tally.value(x, value)
         except TimeoutError:
             tally.problem("hung", f"map_async().get() not in within {BOUND} s")
         except Exception as exc:
+            tally.expect(1)  # the first error in input order stands for the call
             tally.error(None, exc)
     if sleeper is not None:
+        tally.expect(1)
         try:
-            sleeper.get(timeout=BOUND)
-            tally.problem("wrong", "the sleeper outlived its timeout")
+            tally.value(n, sleeper.get(timeout=BOUND))  # outlived its timeout: wrong
         except TimeoutError:
-            tally.problem("hung", f"a task with a 1 s timeout still running after {BOUND} s")
+            tally.problem("hung", f"a task with a 0.2 s timeout still running after {BOUND} s")
+            tally.skip(1)
         except Exception as exc:
             tally.error(n, exc)
 
@@ -249,6 +281,7 @@ def _run_pool(pool: workhorse.Pool, op: str, n: int, tally: Tally, timeouts: boo
 def _imap_unordered(pool: workhorse.Pool, n: int, tally: Tally) -> None:
     """Results in any order: each item once, errors counted; the sum must be ``n``."""
     results = pool.imap_unordered(_tasks.work, _numbers(n))
+    tally.expect(n)
     seen: set[int] = set()
     for _ in range(n + 1):
         try:
@@ -257,6 +290,7 @@ def _imap_unordered(pool: workhorse.Pool, n: int, tally: Tally) -> None:
             break
         except TimeoutError:
             tally.problem("hung", f"imap_unordered: no result within {BOUND} s")
+            tally.skip(n - tally.total())
             return
         except Exception as exc:
             tally.error(None, exc)
@@ -266,5 +300,3 @@ def _imap_unordered(pool: workhorse.Pool, n: int, tally: Tally) -> None:
             tally.problem("duplicated", f"imap_unordered yielded item {x} twice")
         seen.add(x)
         tally.value(x, value)
-    if tally.total() != n:
-        tally.problem("missing", f"imap_unordered: {tally.total()} outcomes for {n} items")

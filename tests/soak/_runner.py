@@ -121,7 +121,7 @@ def run(config: Config) -> Result:
         "pool": _pools.pool_trial,
         "queue": queues,
         "pipe": _pipes.pipe_trial,
-        "sync": lambda ledger, rng: _pick(rng, SYNC)(ledger, rng),
+        "sync": _sync_trial,
     }
     result = Result(ledger, queues, before=resources())
     started = time.monotonic()
@@ -153,6 +153,13 @@ def run(config: Config) -> Result:
     result.baseline = result.baseline or result.before
     result.after = resources()
     return result
+
+
+def _sync_trial(ledger: Ledger, rng: random.Random) -> None:
+    """One trial of a primitive drawn by weight (``SYNC``), counted by its name."""
+    chosen = _pick(rng, SYNC)
+    ledger.note("sync", f"{chosen.__name__.removesuffix('_trial')} trials")
+    chosen(ledger, rng)
 
 
 def _pick(
