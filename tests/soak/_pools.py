@@ -10,10 +10,12 @@ whose sleeper must live that long to time out). Only ready workers: killing ever
 worker as it starts is another fault, which breaks the pool (``PoolBroken``) by design.
 
 Every item must end with its right value, its own ``ValueError``, ``WorkerCrashed``, or
-(with a timeout) ``TaskTimeout``; the counts add up to the items submitted; no result comes
-for the wrong item or twice; every wait is bounded (``BOUND``). Operations that stop at the
-first error by contract (``Executor.map``, ``Pool.map_async``) are checked up to it. The
-trial's leak check (``_ledger.trial``) then sees every segment of the zero-copy path gone.
+(with a timeout) ``TaskTimeout`` -- a ``TimeoutError``, unlike the ``multiprocessing
+.TimeoutError`` of a ``Pool`` wait that expires, which is the soak's "hung"; the counts add
+up to the items submitted; no result comes for the wrong item or twice; every wait is
+bounded (``BOUND``). Operations that stop at the first error by contract
+(``Executor.map``, ``Pool.map_async``) are checked up to it. The trial's leak check
+(``_ledger.trial``) then sees every segment of the zero-copy path gone.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import signal
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+from multiprocessing import TimeoutError as PoolTimeoutError
 from typing import Any
 
 import workhorse
@@ -230,7 +233,7 @@ def _run_pool(pool: workhorse.Pool, op: str, n: int, tally: Tally, timeouts: boo
                 value = results.next(timeout=BOUND)
             except StopIteration:
                 break  # early: counted as missing by tally.check()
-            except TimeoutError:
+            except PoolTimeoutError:
                 tally.problem("hung", f"imap result {x} not in within {BOUND} s")
                 tally.skip(n - x)
                 break
@@ -249,7 +252,7 @@ def _run_pool(pool: workhorse.Pool, op: str, n: int, tally: Tally, timeouts: boo
         for x, result in enumerate(pending):
             try:
                 tally.value(x, result.get(timeout=BOUND))
-            except TimeoutError:
+            except PoolTimeoutError:
                 tally.problem("hung", f"apply_async({x}).get() not in within {BOUND} s")
                 tally.skip(1)
             except Exception as exc:
@@ -262,7 +265,7 @@ def _run_pool(pool: workhorse.Pool, op: str, n: int, tally: Tally, timeouts: boo
                 tally.problem("wrong", f"map_async returned {len(values)} values for {n} items")
             for x, value in enumerate(values):
                 tally.value(x, value)
-        except TimeoutError:
+        except PoolTimeoutError:
             tally.problem("hung", f"map_async().get() not in within {BOUND} s")
         except Exception as exc:
             tally.expect(1)  # the first error in input order stands for the call
@@ -271,7 +274,7 @@ def _run_pool(pool: workhorse.Pool, op: str, n: int, tally: Tally, timeouts: boo
         tally.expect(1)
         try:
             tally.value(n, sleeper.get(timeout=BOUND))  # outlived its timeout: wrong
-        except TimeoutError:
+        except PoolTimeoutError:
             tally.problem("hung", f"a task with a 0.2 s timeout still running after {BOUND} s")
             tally.skip(1)
         except Exception as exc:
@@ -288,7 +291,7 @@ def _imap_unordered(pool: workhorse.Pool, n: int, tally: Tally) -> None:
             value = results.next(timeout=BOUND)
         except StopIteration:
             break
-        except TimeoutError:
+        except PoolTimeoutError:
             tally.problem("hung", f"imap_unordered: no result within {BOUND} s")
             tally.skip(n - tally.total())
             return
