@@ -21,6 +21,7 @@ from workhorse import _cancel
 from workhorse._barrier import Barrier
 from workhorse._condition import Condition, Event
 from workhorse._errors import BrokenResourceError, Cancelled
+from workhorse._robust_lock import RobustLock
 from workhorse._sync import BoundedSemaphore, Lock, RLock, Semaphore
 
 Q = Any  # a multiprocessing SimpleQueue of some context
@@ -595,6 +596,41 @@ def test_condition_survives_a_killed_waiter() -> None:
     finally:
         survivor.join(10)
     assert survivor.exitcode == 0
+
+
+def _count_in_and_die(cond: Condition, outbox: Q) -> None:
+    cond.acquire()
+    cond._state[0] += 1  # wait()'s first write, killed before the second (the sleeper table)
+    outbox.put(os.getpid())
+    signal.pause()
+
+
+def test_condition_notify_ends_when_a_sleeper_died_half_counted() -> None:
+    # The soak's hang: Event.set() -> notify_all() awaited, forever, the ack of a process
+    # killed inside wait() between counting itself and entering the sleeper table.
+    ctx: Any = multiprocessing.get_context("fork")
+    cond, outbox = Condition(RobustLock()), ctx.SimpleQueue()
+    proc = ctx.Process(target=_count_in_and_die, args=(cond, outbox))
+    proc.start()
+    assert outbox.get() == proc.pid
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join(10)
+    with cond:  # the robust lock hands the dead holder's lock on
+        _, took = elapsed(cond.notify_all)
+        assert took < 5
+        assert cond._state[0] == 0
+    woken: list[bool] = []
+    with running(lambda: woken.append(cond_wait(cond, 30))):
+        until(lambda: cond._sleepers.total() == 1)
+        with cond:
+            _, took = elapsed(cond.notify)
+            assert took < 0.5
+    assert woken == [True]
+
+
+def cond_wait(cond: Condition, timeout: float) -> bool:
+    with cond:
+        return cond.wait(timeout)
 
 
 def _hold_internal_lock(prim: Event | Barrier, outbox: Q) -> None:

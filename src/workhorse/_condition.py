@@ -38,6 +38,9 @@ __all__ = ["Condition", "Event"]
 _T = TypeVar("_T")
 
 _TABLE = 32  # pid slots for sleepers (processes waiting at once that survive a crash check)
+# notify() stops awaiting acks after this many DEAD_HOLDER_CHECK slices with no ack and no
+# dead sleeper found (a woken live sleeper acks within microseconds unless starved).
+_IDLE_SLICES = 3
 
 
 class Condition(Shared):
@@ -183,20 +186,42 @@ class Condition(Shared):
         for _ in range(k):
             self._wake.release()
         with _cancel.shielded():
-            self._await_acks(k)
-        while self._wake.try_acquire():  # tokens of sleepers that timed out meanwhile
+            exact = self._await_acks(k)
+        # Tokens of sleepers that timed out meanwhile: taken back, so that no later wait()
+        # wakes for nothing. Not when a sleeper died: the count is then an estimate, and a
+        # token taken back could be a live sleeper's (a lost wake-up; a spare one is only a
+        # spurious wake-up, which the Condition contract allows).
+        while exact and self._wake.try_acquire():
             pass
 
-    def _await_acks(self, k: int) -> None:
+    def _await_acks(self, k: int) -> bool:
+        """Wait for ``k`` acks; False if a sleeper died or no live one could send them."""
         s = self._state
+        exact, idle = True, 0
         while k > 0:
             if self._ack.acquire(DEAD_HOLDER_CHECK):
-                k -= 1
+                k, idle = k - 1, 0
                 continue
             dead = self._sleepers.retire_dead(os.getpid())
-            gone = min(dead, k)  # dead sleepers stand in for the acks they will never send
-            k -= gone
-            s[0] = max(0, s[0] - (dead - gone))
+            if dead:
+                exact = False
+                gone = min(dead, k)  # dead sleepers stand in for the acks they will never send
+                k -= gone
+                s[0] = max(0, s[0] - (dead - gone))
+                continue
+            # Nobody may be able to send the acks still awaited: a process killed inside
+            # wait() between counting itself and entering the table (holding the lock, so
+            # the next holder recovers it), or live sleepers that all timed out and now
+            # wait for the lock this notifier holds. Waiting on would never end.
+            idle += 1
+            live = self._sleepers.total()
+            if live == 0:  # no sleeper at all: every token left is stale
+                s[0] = 0
+                return True
+            if idle >= _IDLE_SLICES:
+                s[0] = min(s[0], live)
+                return False
+        return exact
 
     def notify_all(self) -> None:
         """Wake every thread waiting on this condition.
