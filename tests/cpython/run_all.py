@@ -1,0 +1,160 @@
+"""Run the CPython suites on every Python pyenv has, and print the counts.
+
+    python tests/cpython/run_all.py                   # every ~/.pyenv/versions/3.x (>= 3.11)
+    python tests/cpython/run_all.py --python 3.13     # one of them
+    python tests/cpython/run_all.py --venv 3.12=/work/venv-cpy312   # an existing venv
+    python tests/cpython/run_all.py --baseline        # the same against the stdlib
+    python tests/cpython/run_all.py -- -k Queue       # extra pytest arguments
+
+Each Python runs ``pytest tests/cpython`` (``WORKHORSE_CPYTHON=1``) in its own venv:
+``--venv``'s, else ``tests/cpython/.venvs/<version>``, created with ``pip install -e
+".[test]"`` the first time. The runs go one after another (the suites start many processes;
+two at once on a small machine would time each other out). The table counts every test by
+suite and start method (from the module, or from the class name of a concurrent.futures
+test) with the wall time of each group, then the stdlib names used for lack of workhorse
+ones. The exit status is 1 if any run failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections import Counter, defaultdict
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+
+
+def pythons() -> dict[str, Path]:
+    """``{"3.11": .../bin/python}``: the newest patch release of each pyenv minor >= 3.11."""
+    found: dict[str, tuple[tuple[int, ...], Path]] = {}
+    versions = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    for path in sorted(versions.glob("3.*/bin/python")):
+        name = path.parents[1].name
+        try:
+            release = tuple(int(part) for part in name.split("."))
+        except ValueError:
+            continue  # 3.13t, 3.14-dev ...
+        minor = f"{release[0]}.{release[1]}"
+        if release[:2] >= (3, 11) and (minor not in found or found[minor][0] < release):
+            found[minor] = (release, path)
+    return {minor: path for minor, (_, path) in sorted(found.items())}
+
+
+def venv_for(minor: str, interpreter: Path, given: dict[str, Path]) -> Path:
+    """The venv's python for ``minor``, created (with the test extras) if needed."""
+    venv = given.get(minor, HERE / ".venvs" / minor)
+    python = venv / "bin" / "python"
+    if not python.exists():
+        print(f"creating {venv} ...", flush=True)
+        subprocess.run([str(interpreter), "-m", "venv", str(venv)], check=True)
+        pip = [str(python), "-m", "pip", "install", "-q"]
+        subprocess.run([*pip, "-e", f"{ROOT}[test]"], check=True)
+    return python
+
+
+def group_of(testcase: ET.Element) -> tuple[str, str]:
+    """``(suite, start method)`` of one JUnit test case."""
+    module = testcase.get("classname", "").split(".")
+    name = next((part for part in module if part.startswith("test_")), "")
+    cls = module[-1] if module[-1] != name else ""
+    if testcase.get("name") == "test_left_nothing_behind":
+        return "leak checks", name.removeprefix("test_")
+    if name.startswith("test_mp_"):
+        return "multiprocessing", name.removeprefix("test_mp_")
+    if name == "test_lock_tests":
+        return "lock_tests", "threads"
+    for prefix, method in (
+        ("ProcessPoolForkserver", "forkserver"),
+        ("ProcessPoolSpawn", "spawn"),
+        ("ProcessPoolFork", "fork"),
+        ("ThreadPool", "threads"),
+    ):
+        if cls.startswith(prefix):
+            return "concurrent.futures", method
+    return "concurrent.futures", "none"
+
+
+def outcome_of(testcase: ET.Element) -> str:
+    """One of :data:`OUTCOMES`."""
+    for child in testcase:
+        if child.tag == "skipped":
+            return "xfailed" if child.get("type") == "pytest.xfail" else "skipped"
+        if child.tag in ("failure", "error"):
+            message = child.get("message", "")
+            if "XPASS(strict)" in message or "[XPASS(strict)]" in message:
+                return "xpassed"
+            return "failed" if child.tag == "failure" else "error"
+    return "passed"
+
+
+def tally(junit: Path) -> dict[tuple[str, str], Counter[str]]:
+    """Outcome counts (and ``seconds``) per ``(suite, start method)``."""
+    counts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for testcase in ET.parse(junit).iter("testcase"):
+        group = counts[group_of(testcase)]
+        group[outcome_of(testcase)] += 1
+        group["seconds"] += round(float(testcase.get("time", 0)))
+    return counts
+
+
+def run(
+    minor: str, python: Path, baseline: bool, extra: list[str]
+) -> tuple[int, Path, dict[str, list[str]]]:
+    """One pytest run; its exit status, its JUnit file and the fallbacks it reported."""
+    out = Path(tempfile.mkdtemp(prefix=f"cpython-{minor}-"))
+    env = dict(os.environ, WORKHORSE_CPYTHON="1", WORKHORSE_CPYTHON_REPORT=str(out / "report.json"))
+    if baseline:
+        env["WORKHORSE_CPYTHON_BASELINE"] = "stdlib"
+    command = [str(python), "-m", "pytest", "tests/cpython", "-p", "no:cacheprovider", "-q"]
+    command += ["-o", "faulthandler_timeout=0", f"--junitxml={out / 'junit.xml'}", *extra]
+    print(f"+ Python {minor}: {' '.join(command[1:])}", flush=True)
+    status = subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
+    report = out / "report.json"
+    fallbacks = json.loads(report.read_text())["fallbacks"] if report.exists() else {}
+    return status, out / "junit.xml", fallbacks
+
+
+def main() -> int:
+    """Parse the arguments, run each Python in turn, print the table."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--python", action="append", help="only this version (repeatable)")
+    parser.add_argument("--venv", action="append", default=[], help="VERSION=PATH of a venv to use")
+    parser.add_argument("--baseline", action="store_true", help="against the stdlib")
+    parser.add_argument("pytest_args", nargs="*", help="after --: extra pytest arguments")
+    args = parser.parse_args()
+    given = {key: Path(value) for key, value in (item.split("=", 1) for item in args.venv)}
+    selected = {m: p for m, p in pythons().items() if not args.python or m in args.python}
+    results = []
+    for minor, interpreter in selected.items():
+        python = venv_for(minor, interpreter, given)
+        start = time.monotonic()
+        status, junit, fallbacks = run(minor, python, args.baseline, args.pytest_args)
+        results.append((minor, status, time.monotonic() - start, junit, fallbacks))
+    header = f"{'python':7} {'suite':19} {'method':11} " + " ".join(f"{o:>7}" for o in OUTCOMES)
+    print("\n" + header + f" {'seconds':>7}")
+    for minor, status, wall, junit, fallbacks in results:
+        if not junit.exists():
+            print(f"{minor:7} no results (pytest exit status {status})")
+            continue
+        for (suite, method), counts in sorted(tally(junit).items()):
+            cells = " ".join(f"{counts[o]:>7}" for o in OUTCOMES)
+            print(f"{minor:7} {suite:19} {method:11} {cells} {counts['seconds']:>7}")
+        print(f"{minor:7} total wall time {wall:.0f} s, pytest exit status {status}")
+        for module, names in sorted(fallbacks.items()):
+            print(f"{minor:7} stdlib fallbacks: {module}: {', '.join(names)}")
+    return 1 if any(status for _, status, *_ in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
