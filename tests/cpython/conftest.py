@@ -1,10 +1,14 @@
 """CPython's own suites against workhorse: when they run, what is skipped, leaks, the report.
 
-**When.** They take minutes, so ``pytest`` runs them by default on one Python only,
-:data:`DEFAULT_PYTHON` (the one whose ``test`` package has every suite; CI's budget allows
-one such run). Elsewhere they are opt-in: ``WORKHORSE_CPYTHON=1`` (``0`` turns them off
-everywhere), ``-m cpython``, or naming ``tests/cpython`` (or a file in it) on the command
-line. ``python tests/cpython/run_all.py`` runs them on every Python pyenv has.
+**When.** All of it takes ~8 minutes per Python against the stdlib on 2 cores (longer
+against today's workhorse), which CI's 15-minute budget cannot hold next to the rest of the
+suite on three Pythons. So plain ``pytest`` runs the *CI tier*: ``lock_tests`` on every
+Python, and on :data:`DEFAULT_PYTHON` (the one whose ``test`` package has every suite)
+also ``_test_multiprocessing`` under ``fork`` and ``test_concurrent_futures`` with threads
+and ``forkserver`` processes (:data:`CI_TIER`, ~2 minutes). Everything -- every suite
+under every start method -- runs with ``WORKHORSE_CPYTHON=all`` (``0``: nothing), with
+``-m cpython``, or when ``tests/cpython`` or a file in it is named on the command line;
+``python tests/cpython/run_all.py`` does that on every Python pyenv has.
 
 **Exclusions and known failures.** ``exclusions.toml`` is the one list of tests that are not
 run, each with its category -- ``private`` (reaches into private attributes of the stdlib's
@@ -61,24 +65,63 @@ LEAK_CHECK = "test_left_nothing_behind"
 BACKSTOP = "cpython-timeout-backstop"
 
 
-def _enabled(config: pytest.Config) -> bool:
+# file -> classes left out (fnmatch) of the CI tier, on DEFAULT_PYTHON / on every Python
+CI_TIER: dict[str, tuple[tuple[str, ...], bool]] = {
+    "test_lock_tests.py": ((), True),
+    "test_mp_fork.py": ((), False),
+    "test_cf_*.py": (("ProcessPoolFork[A-Z]*", "ProcessPoolSpawn*"), False),
+}
+
+
+def _tier(config: pytest.Config) -> str:
+    """``"all"``, ``"ci"`` or ``"none"`` (see the docstring)."""
     setting = os.environ.get("WORKHORSE_CPYTHON", "")
     if setting:
-        return setting != "0"
+        return "none" if setting == "0" else "all"
     if re.search(r"(?<!not )\bcpython\b", config.option.markexpr or ""):
-        return True
+        return "all"
     for arg in config.args:
         path = Path(arg.split("::")[0]).resolve()
         if path == HERE or HERE in path.parents:
-            return True
-    return sys.version_info[:2] == DEFAULT_PYTHON
+            return "all"
+    return "ci"
+
+
+def _ci_rule(name: str) -> tuple[tuple[str, ...], bool] | None:
+    for pattern, rule in CI_TIER.items():
+        if fnmatch.fnmatchcase(name, pattern):
+            return rule
+    return None
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    """Leave the suites uncollected (not even imported) where they are not enabled."""
-    if collection_path.name.startswith("test_") and not _enabled(config):
+    """Leave out (not even import) the modules the tier does not run."""
+    if not collection_path.name.startswith("test_"):
+        return None
+    tier = _tier(config)
+    if tier == "none":
         return True
+    if tier == "ci":
+        rule = _ci_rule(collection_path.name)
+        if rule is None or not (rule[1] or sys.version_info[:2] == DEFAULT_PYTHON):
+            return True
     return None
+
+
+def _ci_deselect(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _tier(config) != "ci":
+        return
+    kept, dropped = [], []
+    for item in items:
+        rule = _ci_rule(item.path.name) if HERE in item.path.parents else None
+        cls = item.cls.__name__ if isinstance(item, pytest.Function) and item.cls else ""
+        if rule and cls and any(fnmatch.fnmatchcase(cls, p) for p in rule[0]):
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 # -- exclusions and known failures ----------------------------------------------------
@@ -126,6 +169,7 @@ _LISTS = _Lists()
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark the suites ``cpython``, apply the two lists, put each leak check last."""
+    _ci_deselect(config, items)
     ours = [item for item in items if HERE in item.path.parents]
     if not ours:
         return

@@ -5,6 +5,7 @@
     python tests/cpython/run_all.py --venv 3.12=/work/venv-cpy312   # an existing venv
     python tests/cpython/run_all.py --baseline        # the same against the stdlib
     python tests/cpython/run_all.py -- -k Queue       # extra pytest arguments
+    python tests/cpython/run_all.py --known-failures new.toml   # entries for what fails
 
 Each Python runs ``pytest tests/cpython`` (``WORKHORSE_CPYTHON=1``) in its own venv:
 ``--venv``'s, else ``tests/cpython/.venvs/<version>``, created with ``pip install -e
@@ -106,6 +107,61 @@ def tally(junit: Path) -> dict[tuple[str, str], Counter[str]]:
     return counts
 
 
+def _key(testcase: ET.Element) -> str:
+    module = testcase.get("classname", "").split(".")
+    name = next((part for part in module if part.startswith("test_")), "")
+    cls = module[-1] if module[-1] != name else ""
+    return "::".join(filter(None, [f"{name}.py", cls, testcase.get("name", "")]))
+
+
+def failures(junit: Path) -> dict[str, str]:
+    """``{test id: one-line summary}`` of the failed and erroring tests of one run."""
+    found = {}
+    for testcase in ET.parse(junit).iter("testcase"):
+        for child in testcase:
+            if child.tag in ("failure", "error"):
+                message = " ".join((child.get("message") or child.tag).split())
+                found[_key(testcase)] = message if len(message) <= 160 else message[:157] + "..."
+    return found
+
+
+def collected_ids(junit: Path) -> set[str]:
+    """Every test id of one run."""
+    return {_key(testcase) for testcase in ET.parse(junit).iter("testcase")}
+
+
+def known_failures_toml(runs: dict[str, dict[str, str]], collected: dict[str, set[str]]) -> str:
+    """Entries for known_failures.toml: one per failing test, ``python`` unless everywhere.
+
+    A module whose every test failed everywhere with one summary (a ``setUpModule`` error)
+    becomes one ``module.py::*`` entry.
+    """
+    by_test: dict[str, dict[str, str]] = defaultdict(dict)
+    for minor, found in runs.items():
+        for key, summary in found.items():
+            by_test[key][minor] = summary
+    lines = []
+    for module in sorted({key.split("::")[0] for key in by_test}):
+        keys = sorted(k for k in by_test if k.startswith(module + "::"))
+        everything = {k for m in runs for k in collected[m] if k.startswith(module + "::")}
+        summaries = {s for k in keys for s in by_test[k].values()}
+        if (
+            len(summaries) == 1
+            and set(keys) == everything
+            and all(len(by_test[k]) == len(runs) for k in keys)
+        ):
+            by_test[f"{module}::*"] = by_test[keys[0]]
+            keys = [f"{module}::*"]
+        for key in keys:
+            versions = sorted(by_test[key])
+            summary = json.dumps(sorted(set(by_test[key].values()))[0])
+            lines += [f'["tests"."{key}"]', f"summary = {summary}"]
+            if len(versions) < len(runs):
+                lines.append(f"python = {json.dumps(versions)}")
+            lines.append("")
+    return "\n".join(lines)
+
+
 def run(
     minor: str, python: Path, baseline: bool, extra: list[str]
 ) -> tuple[int, Path, dict[str, list[str]]]:
@@ -132,7 +188,14 @@ def main() -> int:
     parser.add_argument("--venv", action="append", default=[], help="VERSION=PATH of a venv to use")
     parser.add_argument("--baseline", action="store_true", help="against the stdlib")
     parser.add_argument("pytest_args", nargs="*", help="after --: extra pytest arguments")
+    parser.add_argument(
+        "--known-failures",
+        metavar="PATH",
+        help="run with --runxfail and write known_failures.toml entries for what failed",
+    )
     args = parser.parse_args()
+    if args.known_failures:
+        args.pytest_args.append("--runxfail")
     given = {key: Path(value) for key, value in (item.split("=", 1) for item in args.venv)}
     selected = {m: p for m, p in pythons().items() if not args.python or m in args.python}
     results = []
@@ -153,6 +216,14 @@ def main() -> int:
         print(f"{minor:7} total wall time {wall:.0f} s, pytest exit status {status}")
         for module, names in sorted(fallbacks.items()):
             print(f"{minor:7} stdlib fallbacks: {module}: {', '.join(names)}")
+    if args.known_failures:
+        done = [(minor, junit) for minor, _, _, junit, _ in results if junit.exists()]
+        text = known_failures_toml(
+            {minor: failures(junit) for minor, junit in done},
+            {minor: collected_ids(junit) for minor, junit in done},
+        )
+        Path(args.known_failures).write_text(text)
+        print(f"known failures written to {args.known_failures}")
     return 1 if any(status for _, status, *_ in results) else 0
 
 
