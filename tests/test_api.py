@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import inspect
 import multiprocessing
+import multiprocessing.pool
+import multiprocessing.queues
 import multiprocessing.synchronize
 import queue
 import subprocess
@@ -116,7 +119,120 @@ def test_every_public_name_has_a_docstring() -> None:
             obj = getattr(module, name)
             if inspect.ismodule(obj) or not callable(obj):
                 continue
+            if not str(getattr(obj, "__module__", "")).startswith("workhorse"):
+                continue  # the stdlib's own object, re-exported
             assert inspect.getdoc(obj), f"{module.__name__}.{name} has no docstring"
+
+
+# Each stdlib module and the workhorse module that must have every name of its __all__.
+MODULE_TWINS = [
+    (multiprocessing, processes),
+    (threading, threads),
+    (concurrent.futures, workhorse),
+]
+# Where the stdlib module's name is a factory, the class whose methods ours must match.
+STDLIB_CLASSES: dict[tuple[str, str], Any] = {
+    ("multiprocessing", "Queue"): multiprocessing.queues.Queue,
+    ("multiprocessing", "SimpleQueue"): multiprocessing.queues.SimpleQueue,
+    ("multiprocessing", "JoinableQueue"): multiprocessing.queues.JoinableQueue,
+    ("multiprocessing", "Lock"): multiprocessing.synchronize.Lock,
+    ("multiprocessing", "RLock"): multiprocessing.synchronize.RLock,
+    ("multiprocessing", "Semaphore"): multiprocessing.synchronize.Semaphore,
+    ("multiprocessing", "BoundedSemaphore"): multiprocessing.synchronize.BoundedSemaphore,
+    ("multiprocessing", "Condition"): multiprocessing.synchronize.Condition,
+    ("multiprocessing", "Event"): multiprocessing.synchronize.Event,
+    ("multiprocessing", "Barrier"): multiprocessing.synchronize.Barrier,
+    ("multiprocessing", "Pool"): multiprocessing.pool.Pool,
+}
+_EMPTY: tuple[object, ...] = (None, (), {}, [])
+# Public-looking names that are the stdlib's internals, each with why it is not offered.
+NOT_OFFERED = {
+    "multiprocessing.Pool.Process": "the hook multiprocessing.Pool makes its workers with; "
+    "workhorse's engine starts its own",
+}
+
+
+def _pairs() -> list[tuple[str, Any, Any]]:
+    pairs = []
+    for stdlib, ours in MODULE_TWINS:
+        for name in stdlib.__all__:
+            theirs = getattr(stdlib, name)
+            mine = getattr(ours, name, None)
+            label = f"{stdlib.__name__}.{name}"
+            pairs.append((label, mine, theirs))
+            cls = STDLIB_CLASSES.get((stdlib.__name__, name), theirs)
+            if inspect.isclass(cls) and inspect.isclass(mine) and mine is not cls:
+                for attr, member in vars(cls).items():
+                    if attr.startswith("_") or not callable(member):
+                        continue
+                    pairs.append((f"{label}.{attr}", getattr(mine, attr, None), member))
+    return pairs
+
+
+@pytest.mark.parametrize(("stdlib", "ours"), MODULE_TWINS, ids=lambda m: m.__name__)
+def test_every_stdlib_name_is_exported(stdlib: Any, ours: Any) -> None:
+    """Every name of the stdlib module's ``__all__`` is in ours, and in its ``__all__``: a
+    future Python's additions show up here."""
+    missing = sorted(set(stdlib.__all__) - set(ours.__all__))
+    assert not missing, f"{ours.__name__} lacks {missing}"
+
+
+def _compatible(mine: inspect.Signature, theirs: inspect.Signature) -> str | None:
+    """Why ``mine`` does not accept every call ``theirs`` accepts (None: it does)."""
+    params = [p for p in theirs.parameters.values() if p.name != "self"]
+    own = [p for p in mine.parameters.values() if p.name != "self"]
+    kinds = {p.kind for p in own}
+    if all(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
+        return None  # a factory passing everything on: nothing to compare
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    own_positional = [p for p in own if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    for index, param in enumerate(positional):
+        if index >= len(own_positional):
+            if inspect.Parameter.VAR_POSITIONAL in kinds:
+                continue
+            return f"no positional parameter {param.name!r}"
+        match = own_positional[index]
+        if param.kind == param.POSITIONAL_OR_KEYWORD and match.name != param.name:
+            return f"parameter {index} is {match.name!r}, not {param.name!r}"
+        empty_as_none = match.default is None and param.default in _EMPTY
+        same = param.default is match.default or param.default == match.default
+        if not same and not empty_as_none:
+            return f"{param.name}={match.default!r}, not {param.default!r}"
+    named = {p.name: p for p in own}
+    for param in params:
+        if param.kind == param.KEYWORD_ONLY:
+            found = named.get(param.name)
+            if found is None or found.kind not in (found.KEYWORD_ONLY, found.POSITIONAL_OR_KEYWORD):
+                if inspect.Parameter.VAR_KEYWORD not in kinds:
+                    return f"no keyword parameter {param.name!r}"
+            elif found.default != param.default:
+                return f"{param.name}={found.default!r}, not {param.default!r}"
+        elif param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) and param.kind not in kinds:
+            return f"no {param}"
+    for param in own[len(positional) :]:
+        extra = param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
+        if not extra and param.default is param.empty and param.name not in theirs.parameters:
+            return f"extra parameter {param.name!r} without a default"
+    return None
+
+
+@pytest.mark.parametrize(
+    ("label", "mine", "theirs"), _pairs(), ids=lambda x: x if isinstance(x, str) else ""
+)
+def test_every_stdlib_signature_is_accepted(label: str, mine: Any, theirs: Any) -> None:
+    """Each name (and each public method of each class) accepts every call the stdlib's
+    does: same positional names and order, same defaults, extras keyword-only."""
+    if label in NOT_OFFERED:
+        pytest.skip(NOT_OFFERED[label])
+    assert mine is not None, f"{label} is missing"
+    if mine is theirs or not callable(theirs):
+        return
+    try:
+        expected = inspect.signature(theirs)
+    except (ValueError, TypeError):  # a C function without a signature
+        return
+    problem = _compatible(inspect.signature(mine), expected)
+    assert problem is None, f"{label}: {problem}"
 
 
 def test_every_subpackage_is_packaged() -> None:

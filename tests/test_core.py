@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import multiprocessing
 import pickle
+import sys
 import threading
 import time
+import types
 from types import TracebackType
 from typing import Any
 
@@ -123,15 +125,40 @@ class TestSerialize:
         factor = 3
         assert loads(dumps(lambda x: x * factor))(2) == 6
 
-    def test_by_value_pickles_module_functions_by_value(self) -> None:
+    def test_functions_travel_by_reference_unless_the_stdlib_cannot(self) -> None:
         def local(x: int) -> int:
             return x + 1
 
-        assert loads(dumps(local, by_value=True))(1) == 2
+        assert loads(dumps(local))(1) == 2  # by value: the stdlib cannot pickle it
+        assert b"_raise_value_error" in dumps(_raise_value_error)  # by reference
+        assert loads(dumps(_raise_value_error)) is _raise_value_error
 
-    def test_unpicklable_names_the_type(self) -> None:
-        with pytest.raises(SerializationError, match=r"_thread\.lock"):
-            dumps({"lock": threading.Lock()}, what="item")
+    def test_main_script_functions_by_value_only_when_asked(self) -> None:
+        main = types.ModuleType("__main__")
+        exec("def f(x):\n    return x * 2\n", vars(main))
+        saved = sys.modules["__main__"]
+        sys.modules["__main__"] = main
+        try:
+            by_reference, by_value = dumps(main.f), dumps(main.f, main_by_value=True)
+        finally:
+            sys.modules["__main__"] = saved
+        assert len(by_reference) < 40  # "__main__", "f" and a few opcodes
+        assert loads(by_value)(21) == 42  # no __main__.f here: it came by value
+
+    def test_code_keeps_its_file_name(self) -> None:
+        factor = 2
+        copy = loads(dumps(lambda x: x * factor))
+        assert copy.__code__.co_filename == __file__
+
+    def test_open_files_are_refused_as_by_the_stdlib(self) -> None:
+        with open(__file__) as handle, pytest.raises(SerializationError) as caught:
+            dumps([1, handle], what="item")
+        assert "item[1] of type _io.TextIOWrapper" in str(caught.value)
+        assert isinstance(caught.value.__cause__, TypeError)
+
+    def test_unpicklable_names_the_type_and_where_it_sits(self) -> None:
+        with pytest.raises(SerializationError, match=r"item\['lock'\]\[1\] of type _thread\.lock"):
+            dumps({"lock": [0, threading.Lock()]}, what="item")
 
 
 def _raise_value_error() -> None:

@@ -17,7 +17,6 @@ import pytest
 
 from workhorse._errors import RemoteError, SerializationError, WorkerCrashed
 from workhorse._process import (
-    DEFAULT_START_METHOD,
     ForkProcess,
     ForkServerProcess,
     Process,
@@ -274,7 +273,8 @@ def test_process_misuse_raises_runtime_and_type_errors() -> None:
 
 
 def test_process_class_per_start_method() -> None:
-    assert Process._start_method == DEFAULT_START_METHOD
+    assert Process._start_method is None  # multiprocessing's default, when it starts
+    assert process_class(None) is Process
     assert process_class("spawn") is process_class("spawn") is SpawnProcess
     assert issubclass(SpawnProcess, multiprocessing.context.SpawnProcess)
     assert issubclass(ForkProcess, Process)

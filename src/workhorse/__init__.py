@@ -1,6 +1,8 @@
 """workhorse: processes, threads, queues, locks and task groups that never hang.
 
-The top level is the process flavour, as in :mod:`multiprocessing` (plus :class:`Thread`);
+The top level is the process flavour, as in :mod:`multiprocessing` (plus :class:`Thread`),
+and the names of :mod:`concurrent.futures` (``as_completed``, ``wait``, ``Future`` ... are
+the stdlib's: workhorse's futures are real ``concurrent.futures.Future`` objects);
 ``workhorse.threads`` has the same names for threads. See the README for the tour.
 
 Example::
@@ -18,6 +20,18 @@ from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
 if _TYPE_CHECKING:
+    from concurrent.futures import ALL_COMPLETED as ALL_COMPLETED
+    from concurrent.futures import FIRST_COMPLETED as FIRST_COMPLETED
+    from concurrent.futures import FIRST_EXCEPTION as FIRST_EXCEPTION
+    from concurrent.futures import BrokenExecutor as BrokenExecutor
+    from concurrent.futures import CancelledError as CancelledError
+    from concurrent.futures import Executor as Executor
+    from concurrent.futures import Future as Future
+    from concurrent.futures import InvalidStateError as InvalidStateError
+    from concurrent.futures import TimeoutError as TimeoutError
+    from concurrent.futures import as_completed as as_completed
+    from concurrent.futures import wait as wait
+
     from . import _dask  # only for the annotation of dask(): importing workhorse never imports Dask
     from . import processes as processes
     from . import threads as threads
@@ -67,6 +81,17 @@ if _TYPE_CHECKING:
 # imports this package first: eager imports here cost it ~75 ms of start-up (half the
 # package), lazy ones a few ms. Type checkers read the imports above instead.
 _EXPORTS: dict[str, str | None] = {
+    "ALL_COMPLETED": "concurrent.futures",
+    "FIRST_COMPLETED": "concurrent.futures",
+    "FIRST_EXCEPTION": "concurrent.futures",
+    "BrokenExecutor": "concurrent.futures",
+    "CancelledError": "concurrent.futures",
+    "Executor": "concurrent.futures",
+    "Future": "concurrent.futures",
+    "InvalidStateError": "concurrent.futures",
+    "TimeoutError": "concurrent.futures",
+    "as_completed": "concurrent.futures",
+    "wait": "concurrent.futures",
     "processes": None,
     "threads": None,
     "Context": "._context",
@@ -154,15 +179,23 @@ def dask(
 
 
 __all__ = (
+    "ALL_COMPLETED",
+    "FIRST_COMPLETED",
+    "FIRST_EXCEPTION",
     "TIMEOUT_MAX",
     "Barrier",
     "BoundedSemaphore",
+    "BrokenExecutor",
     "BrokenResourceError",
     "Cancelled",
+    "CancelledError",
     "Condition",
     "Connection",
     "Context",
     "Event",
+    "Executor",
+    "Future",
+    "InvalidStateError",
     "JoinableQueue",
     "Lock",
     "Pipe",
@@ -185,9 +218,11 @@ __all__ = (
     "ThreadContext",
     "ThreadPool",
     "ThreadPoolExecutor",
+    "TimeoutError",
     "WorkerCrashed",
     "WorkhorseError",
     "active_children",
+    "as_completed",
     "cpu_count",
     "current_process",
     "dask",
@@ -196,5 +231,6 @@ __all__ = (
     "group",
     "processes",
     "threads",
+    "wait",
     "with_start_method",
 )

@@ -294,7 +294,7 @@ class Barrier(Shared, threading.Barrier):
     Args:
         parties: how many ``wait`` calls release the barrier (at least 1).
         action: called by one of the parties once per pass, just before they are released;
-            pickled by value, so a lambda or closure works in every process.
+            pickled like a task (a lambda or closure works too).
         timeout: default timeout of :meth:`wait`.
 
     Example::
@@ -315,7 +315,7 @@ class Barrier(Shared, threading.Barrier):
     ) -> None:
         if parties < 1:
             raise ValueError("parties must be > 0")
-        action_bytes = None if action is None else _serialize.dumps(action, by_value=True)
+        action_bytes = None if action is None else _serialize.dumps(action, what="action")
         self._setup(parties, action_bytes, timeout, Condition(Lock()), Segment.create(8))
         self._register()
 

@@ -3,24 +3,31 @@
 A context bundles a backend's worker class and primitives under the same names, as
 :func:`multiprocessing.get_context` does. ``workhorse.processes`` and ``workhorse.threads``
 are the public modules of the two built-in contexts; :func:`get_context` returns them by
-name, and ``processes.with_start_method(m)`` returns a :class:`ProcessContext` whose
-``Process`` (and task groups) use start method ``m``. A new backend is one more ``Context``
-built from its own modules.
+name, and ``processes.get_context(m)`` (or ``with_start_method(m)``) returns a
+:class:`ProcessContext` whose ``Process``, pools and task groups use start method ``m``. A new
+backend is one more ``Context`` built from its own modules.
+
+:class:`ProcessContext` subclasses :class:`multiprocessing.context.BaseContext`, so it has
+every name of a multiprocessing context with the same signature (``Value``, ``Array``,
+``Manager``, ``get_logger`` ...); the ones workhorse improves (processes, queues, locks,
+pools ...) are workhorse's, the rest are the stdlib's, built on workhorse's locks where they
+take one (``Value(lock=True)`` holds a workhorse ``RLock``).
 """
 
 from __future__ import annotations
 
 import multiprocessing
-from typing import Any, ClassVar
+import multiprocessing.context as mpc
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import _condition, _pipe, _queue, _sync, _thread, _thread_queue, _thread_sync
 from ._executor import ProcessPoolExecutor, ThreadPoolExecutor
 from ._pool import Pool, ThreadPool
-from ._process import DEFAULT_START_METHOD, Process, process_class
+from ._process import Process, process_class
 from ._taskgroup import TaskGroup
 from ._thread import Thread
 
-__all__ = ["Context", "ProcessContext", "ThreadContext", "get_context"]
+__all__ = ["Context", "ProcessContext", "ThreadContext", "get_context", "process_context"]
 
 
 class Context:
@@ -45,12 +52,20 @@ class Context:
         return f"<workhorse context {self.name!r}>"
 
 
-class ProcessContext(Context):
-    """The process backend, for one start method (``fork``, ``spawn`` or ``forkserver``).
+if TYPE_CHECKING:  # typeshed types its names as the stdlib's classes, which ours replace
+    _StdlibContext = object
+else:
+    _StdlibContext = mpc.BaseContext
+_BASE: Any = mpc.BaseContext  # its methods, called on our context (they take ctx=self)
+
+
+class ProcessContext(Context, _StdlibContext):
+    """The process backend, for one start method (``fork``, ``spawn`` or ``forkserver``),
+    or for multiprocessing's default one (``start_method=None``, decided when used).
 
     Example::
 
-        spawn = workhorse.processes.with_start_method("spawn")
+        spawn = workhorse.processes.get_context("spawn")
         p = spawn.Process(target=lambda: 42)
         p.start()
         assert p.result() == 42
@@ -67,17 +82,29 @@ class ProcessContext(Context):
     Condition = _condition.Condition
     Event = _condition.Event
     Barrier = _condition.Barrier
+    ThreadPool = ThreadPool
+    ThreadPoolExecutor = ThreadPoolExecutor
 
-    def __init__(self, start_method: str = DEFAULT_START_METHOD) -> None:
-        methods = multiprocessing.get_all_start_methods()
-        if start_method not in methods:
-            raise ValueError(f"start_method must be one of {methods}, not {start_method!r}")
+    def __init__(self, start_method: str | None = None) -> None:
+        if start_method is not None:
+            methods = multiprocessing.get_all_start_methods()
+            if start_method not in methods:
+                raise ValueError(f"start_method must be one of {methods}, not {start_method!r}")
         self._start_method = start_method
         self.Process: type[Process] = process_class(start_method)
 
-    def get_start_method(self) -> str:
-        """The start method of this context's processes."""
+    def get_start_method(self, allow_none: bool = False) -> str | None:
+        """The start method of this context's processes (the default context: the one
+        multiprocessing uses now, as :func:`multiprocessing.get_start_method`)."""
+        if self._start_method is None:
+            return multiprocessing.get_start_method(allow_none)
         return self._start_method
+
+    def get_context(self, method: str | None = None) -> ProcessContext:
+        """This context (``method=None``), or the workhorse context of start method ``method``."""
+        if method is None:
+            return self
+        return process_context(method)
 
     def Pool(self, processes: int | None = None, *args: Any, **kwargs: Any) -> Pool:
         """A :class:`workhorse.Pool` whose workers use this context's start method."""
@@ -92,8 +119,24 @@ class ProcessContext(Context):
         return ProcessPoolExecutor(max_workers, *args, **kwargs)
 
     Executor = ProcessPoolExecutor
-    ThreadPool = ThreadPool
-    ThreadPoolExecutor = ThreadPoolExecutor
+
+    def Value(self, typecode_or_type: Any, *args: Any, lock: Any = True) -> Any:
+        """:func:`multiprocessing.Value`, guarded by a workhorse ``RLock`` (``lock=True``)."""
+        return _BASE.Value(self, typecode_or_type, *args, lock=lock)
+
+    def Array(self, typecode_or_type: Any, size_or_initializer: Any, *, lock: Any = True) -> Any:
+        """:func:`multiprocessing.Array`, guarded by a workhorse ``RLock`` (``lock=True``)."""
+        return _BASE.Array(self, typecode_or_type, size_or_initializer, lock=lock)
+
+    def Manager(self) -> Any:
+        """A started :class:`multiprocessing.managers.SyncManager` (its proxies work with
+        workhorse processes and pools; its server runs as a stdlib process)."""
+        from multiprocessing.managers import SyncManager
+
+        method = self.get_start_method()
+        manager = SyncManager(ctx=multiprocessing.get_context(method))
+        manager.start()
+        return manager
 
     def with_start_method(self, method: str) -> ProcessContext:
         """A context with the same names whose processes use start method ``method``."""
@@ -104,7 +147,19 @@ class ProcessContext(Context):
         return TaskGroup(self.Process)
 
     def __repr__(self) -> str:
-        return f"<workhorse context 'processes' start_method={self._start_method!r}>"
+        method = self._start_method or "default"
+        return f"<workhorse context 'processes' start_method={method!r}>"
+
+
+_contexts: dict[str | None, ProcessContext] = {}
+
+
+def process_context(method: str | None) -> ProcessContext:
+    """The (cached) process context of start method ``method`` (``None``: the default)."""
+    ctx = _contexts.get(method)
+    if ctx is None:
+        ctx = _contexts.setdefault(method, ProcessContext(method))
+    return ctx
 
 
 class ThreadContext(Context):
@@ -150,9 +205,9 @@ def get_context(name: str = "processes") -> Context:
     if name == "threads":
         return ThreadContext()
     if name == "processes":
-        return ProcessContext()
+        return process_context(None)
     if name in multiprocessing.get_all_start_methods():
-        return ProcessContext(name)
+        return process_context(name)
     raise LookupError(
         f"unknown context {name!r}: use 'processes', 'threads' or a start method "
         f"({', '.join(multiprocessing.get_all_start_methods())})"

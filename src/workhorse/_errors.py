@@ -116,21 +116,26 @@ class WorkerCrashed(WorkhorseError, BrokenProcessPool):
             print(exc.signal_name or exc.exitcode)
     """
 
-    def __init__(self, what: str, pid: int | None, exitcode: int | None) -> None:
-        self.what, self.pid, self.exitcode = what, pid, exitcode
+    def __init__(
+        self, what: str, pid: int | None, exitcode: int | None, reason: str | None = None
+    ) -> None:
+        self.what, self.pid, self.exitcode, self.reason = what, pid, exitcode, reason
         self.signal_name = _signal_name(exitcode)
         if self.signal_name is not None:
             how = f"was killed by {self.signal_name}"
-            if self.signal_name == "SIGKILL":
-                how += " (for instance by the OOM killer, a memory limit or a timeout)"
-            elif self.signal_name in ("SIGSEGV", "SIGBUS", "SIGABRT"):
-                how += " (a crash in native code)"
+            if reason is None and self.signal_name == "SIGKILL":
+                reason = "(for instance by the OOM killer, a memory limit or a timeout)"
+            elif reason is None and self.signal_name in ("SIGSEGV", "SIGBUS", "SIGABRT"):
+                reason = "(a crash in native code)"
         else:
-            how = f"exited with code {exitcode} (os._exit, or a crash in native code)"
+            how = f"exited with code {exitcode}"
+            if reason is None:
+                reason = "(os._exit, or a crash in native code)"
+        how = f"{how} {reason}"
         super().__init__(f"{what} (pid {pid}) {how} before delivering its result")
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.what, self.pid, self.exitcode))
+        return (type(self), (self.what, self.pid, self.exitcode, self.reason))
 
 
 class TaskTimeout(WorkhorseError, TimeoutError):

@@ -32,6 +32,7 @@ Differences from the stdlib (deliberate):
 from __future__ import annotations
 
 import itertools
+import multiprocessing
 import os
 import queue
 import sys
@@ -57,7 +58,7 @@ from ._options import (
     check_seconds,
     check_workers,
 )
-from ._process import DEFAULT_START_METHOD
+from ._process import check_not_bootstrapping
 from ._progress_bar import ProgressBar, make_bar
 
 __all__ = [
@@ -507,14 +508,21 @@ class _PoolExecutor(_Submitter, Executor):
             self.shutdown(wait=True)
 
 
-def start_method_of(context: Any, name: str) -> str:
-    """The start method of a ``multiprocessing`` or workhorse context (``None``: default)."""
+def start_method_of(context: Any, name: str, default: str | None = None) -> str:
+    """The start method of a ``multiprocessing`` or workhorse context (``None``: ``default``,
+    else multiprocessing's default, which this fixes as the stdlib pools do). Refuses to
+    start a pool in a spawn child that is still importing the main script."""
     if context is None:
-        return DEFAULT_START_METHOD
-    get = getattr(context, "get_start_method", None)
-    if get is None:
-        raise TypeError(f"{name} must be a multiprocessing or workhorse context, not {context!r}")
-    return str(get())
+        method = default or multiprocessing.get_start_method()
+    else:
+        get = getattr(context, "get_start_method", None)
+        if get is None:
+            raise TypeError(
+                f"{name} must be a multiprocessing or workhorse context, not {context!r}"
+            )
+        method = str(get())
+    check_not_bootstrapping(method, "a pool")
+    return method
 
 
 def max_tasks(stdlib_value: Any, stdlib_name: str, ours: Any) -> int | None:
@@ -532,8 +540,9 @@ class ProcessPoolExecutor(_PoolExecutor):
 
     Args:
         max_workers: number of worker processes (default: the CPU count).
-        mp_context: a ``multiprocessing`` context or ``workhorse.with_start_method(...)``
-            context choosing the start method (default: forkserver).
+        mp_context: a ``multiprocessing`` or workhorse context choosing the start method
+            (default: multiprocessing's, or ``spawn`` when ``max_tasks_per_child`` is given,
+            as the stdlib does).
         initializer: called with ``initargs`` in each worker when it starts; if it raises,
             the pool is broken (:class:`~workhorse.PoolBroken`) instead of forking forever.
         max_tasks_per_child: the stdlib's name for ``max_tasks_per_worker``.
@@ -581,8 +590,10 @@ class ProcessPoolExecutor(_PoolExecutor):
     ) -> None:
         self._workers = check_workers(max_workers, os.cpu_count() or 1)
         initargs = check_initializer(initializer, initargs)
-        method = start_method_of(mp_context, "mp_context")
         limit = max_tasks(max_tasks_per_child, "max_tasks_per_child", max_tasks_per_worker)
+        # The stdlib's choice: a pool that replaces its workers defaults to spawn.
+        default = "spawn" if max_tasks_per_child is not None else None
+        method = start_method_of(mp_context, "mp_context", default)
         self._setup(TaskOptions(timeout, retries, retry_on), progress)  # type: ignore[arg-type]
         self._engine = ProcessEngine(
             self._workers,

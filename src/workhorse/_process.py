@@ -18,80 +18,81 @@ class), so ``multiprocessing.active_children()``, ``current_process()`` and
   delivering a result, and ``SerializationError`` from ``start()`` naming the argument that
   cannot be pickled, before any process exists.
 
-Default start method: **forkserver**. Measured from ``Process(...).start()`` to the first
-``result()``, with two threads running in the parent (each waking every millisecond), on a
-2-core Linux box, Python 3.11, median of 20 starts (the first start in brackets):
-
-* fork: 4-5 ms (first 5-7 ms) -- but unsafe once the parent runs threads: the child can
-  inherit a lock another thread held at the fork and hang (3.12 warns about it);
-* forkserver: 17 ms (first 145-195 ms, which starts the server) -- 73 ms without the
-  preload below, because every child would import workhorse again;
-* spawn: 120-160 ms for every start.
-
-3.14 made forkserver the default on Linux too. It is safe with threads and, once its server
-runs, within about 12 ms of fork; spawn is an order of magnitude slower. So that children do
+Start method: the one :mod:`multiprocessing` uses (``multiprocessing.get_start_method()``,
+decided when the process starts: ``fork`` on Linux up to Python 3.13, ``forkserver`` from
+3.14; ``set_start_method`` changes it for both), so a program behaves as with the stdlib.
+``process_class("spawn")`` and friends give a fixed method. So that forkserver children do
 not re-import workhorse, importing this module adds ``workhorse._process`` to the
 forkserver's preload list (``multiprocessing.set_forkserver_preload``; it takes effect if the
-server is not running yet). ``process_class("fork")`` and friends give the other methods.
+server is not running yet).
+
+Under spawn and forkserver the child imports the main script again. A script that starts a
+process while it is being imported that way (no ``if __name__ == "__main__":`` guard) gets a
+one-line ``RuntimeError`` naming the fix in the child, and the parent's :meth:`result`
+raises :class:`WorkerCrashed` saying the child failed while starting, not while running.
 """
 
 from __future__ import annotations
 
+import io
 import multiprocessing
 import multiprocessing.context as mpc
 import os
 import pickle
+import sys
 import threading
 from collections import ChainMap
 from collections.abc import Callable, Mapping
 from functools import cache
 from multiprocessing import connection as mpconn
+from multiprocessing import current_process
 from multiprocessing.process import BaseProcess
 from multiprocessing.reduction import ForkingPickler
 from typing import Any, ClassVar, cast
 
-import cloudpickle
-
-from . import _cancel, _pipe
+from . import _cancel
 from ._errors import SerializationError, WorkerCrashed
 from ._remote import dump_exception, load_exception
-from ._serialize import PROTOCOL, dumps, loads
+from ._serialize import PROTOCOL, _Fallback, describe_type, dumps, loads, locate_unpicklable
 from ._timeouts import Deadline, wait_timeout
 
-__all__ = ["DEFAULT_START_METHOD", "Process", "process_class"]
+__all__ = ["PidFd", "Process", "check_not_bootstrapping", "main_importable", "process_class"]
 
-DEFAULT_START_METHOD = "forkserver"
+_OK, _RAISED = b"R", b"E"  # first byte of the child's last message
+_STARTED = b"S"  # spawn/forkserver: the child got past its start-up (see _bootstrap)
+_FRESH_METHODS = ("spawn", "forkserver")  # children that import the main script again
 
-_OK, _RAISED = b"R", b"E"  # first byte of the child's one message
 
-
-class _ChildPickler(cloudpickle.Pickler):  # type: ignore[misc]
-    # cloudpickle for lambdas and closures, plus multiprocessing's reducers (Connection,
-    # socket ...) so that file descriptors are handed to the child the way the stdlib does.
+class _ChildFallback(_Fallback):
+    # workhorse's cloudpickle fallback plus multiprocessing's reducers (Connection, socket
+    # ...), so that file descriptors are handed to the child the way the stdlib does.
     dispatch_table: ClassVar[ChainMap[type, Any]] = ChainMap(
         ForkingPickler._extra_reducers,  # type: ignore[attr-defined]
-        cloudpickle.Pickler.dispatch_table,
+        _Fallback.dispatch_table,
     )
 
 
 class _Call:
-    """``(target, args, kwargs)``, pickled by value only when the child is being launched."""
+    """``(target, args, kwargs)``, pickled only while the child is being launched (so that
+    pipes and sockets among the arguments travel with the launch, as with the stdlib)."""
 
-    __slots__ = ("blob", "call", "owner")
+    __slots__ = ("blob", "call", "main_by_value", "owner")
 
-    def __init__(self, call: tuple[Any, tuple[Any, ...], dict[str, Any]], owner: str) -> None:
+    def __init__(
+        self, call: tuple[Any, tuple[Any, ...], dict[str, Any]], owner: str, main_by_value: bool
+    ) -> None:
         self.call: tuple[Any, tuple[Any, ...], dict[str, Any]] | None = call
         self.blob: bytes | None = None
-        self.owner = owner
+        self.owner, self.main_by_value = owner, main_by_value
 
     def __reduce__(self) -> tuple[Any, ...]:
         assert self.call is not None
-        return (_Call._from_blob, (_dumps_call(self.call, self.owner),))
+        return (_Call._from_blob, (_dumps_call(self.call, self.owner, self.main_by_value),))
 
     @staticmethod
     def _from_blob(blob: bytes) -> _Call:
         self = _Call.__new__(_Call)
-        self.call, self.blob, self.owner = None, blob, ""
+        self.call, self.blob, self.owner, self.main_by_value = None, blob, "", False
         return self
 
     def load(self) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
@@ -102,45 +103,88 @@ class _Call:
         return self.call
 
 
-def _pickle(obj: object) -> bytes:
-    import io
-
+def _pickle(obj: object, main_by_value: bool = False) -> bytes:
+    """The stdlib's pickler (by reference) first, workhorse's fallback for the rest."""
     buf = io.BytesIO()
-    _ChildPickler(buf, PROTOCOL).dump(obj)
+    if not main_by_value:
+        try:
+            ForkingPickler(buf, PROTOCOL).dump(obj)
+            return buf.getvalue()
+        except Exception:
+            buf = io.BytesIO()
+    _ChildFallback(buf, main_by_value, None).dump(obj)
     return buf.getvalue()
 
 
-def _dumps_call(call: tuple[Any, tuple[Any, ...], dict[str, Any]], owner: str) -> bytes:
+def _picklable(obj: object) -> bool:
     try:
-        return _pickle(call)
+        _pickle(obj)
+    except Exception:
+        return False
+    return True
+
+
+def _dumps_call(
+    call: tuple[Any, tuple[Any, ...], dict[str, Any]], owner: str, main_by_value: bool
+) -> bytes:
+    try:
+        return _pickle(call, main_by_value)
     except Exception as exc:
         target, args, kwargs = call
         parts = [("target", target)] + [(f"args[{i}]", a) for i, a in enumerate(args)]
         parts += [(f"kwargs[{k!r}]", v) for k, v in kwargs.items()]
-        what, culprit = "the arguments", call
+        where, culprit = "the arguments", cast(object, call)
         for name, part in parts:
-            try:
-                _pickle(part)
-            except Exception:
-                what, culprit = name, part
+            if not _picklable(part):
+                where, culprit = locate_unpicklable(part, name, _picklable)
                 break
-        cls = type(culprit)
-        tname = (
-            cls.__qualname__
-            if cls.__module__ == "builtins"
-            else f"{cls.__module__}.{cls.__qualname__}"
-        )
         raise SerializationError(
-            f"cannot pickle {what} of type {tname} for {owner}: {type(exc).__name__}: {exc}"
+            f"cannot pickle {where} of type {describe_type(culprit)} for {owner}: "
+            f"{type(exc).__name__}: {exc}"
         ) from exc
+
+
+def main_importable() -> bool:
+    """Whether a spawn or forkserver child can import the main script again (it cannot when
+    the script came from stdin, ``-c`` or an interactive session): if not, main-script
+    functions must travel by value."""
+    main = sys.modules.get("__main__")
+    if main is None:
+        return False
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and getattr(spec, "name", None):
+        return True
+    path = getattr(main, "__file__", None)
+    return isinstance(path, str) and os.path.isfile(path)
+
+
+def check_not_bootstrapping(method: str, what: str) -> None:
+    """Refuse to start ``what`` under spawn or forkserver where its child could not start:
+    while this process, such a child itself, is still importing the main script (the
+    stdlib raises a 20-line message), or when the main script was read from stdin (the
+    stdlib's child fails with ``FileNotFoundError: '<stdin>'``)."""
+    if method not in _FRESH_METHODS:
+        return
+    if getattr(current_process(), "_inheriting", False):
+        raise RuntimeError(
+            f"cannot start {what} while the main module is being imported by a {method} "
+            f"child: put the code that starts processes under `if __name__ == '__main__':`"
+        )
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    if isinstance(path, str) and path.startswith("<") and not main_importable():
+        raise RuntimeError(
+            f"cannot start {what} with the {method!r} start method: its child imports the "
+            f"main script again, and this one ({path}) has no file; use the 'fork' start "
+            f"method or run the script from a file"
+        )
 
 
 class Process(BaseProcess):
     """A process running ``target(*args, **kwargs)`` (or an overriding ``run()``).
 
     Same constructor and methods as :class:`multiprocessing.Process`, plus :meth:`result` and
-    :meth:`exception`. Uses the default start method (:data:`DEFAULT_START_METHOD`);
-    :func:`process_class` gives the class of another method.
+    :meth:`exception`. Uses multiprocessing's start method (``fork`` on Linux up to Python
+    3.13); :func:`process_class` gives the class of a fixed method.
 
     Example::
 
@@ -163,7 +207,7 @@ class Process(BaseProcess):
         * Lambdas and closures work as target and arguments under every start method.
     """
 
-    _start_method: str = DEFAULT_START_METHOD
+    _start_method: str | None = None  # None: multiprocessing's default, when it starts
     # Private attributes of BaseProcess that typeshed does not declare.
     _popen: Any
     _closed: bool
@@ -199,10 +243,16 @@ class Process(BaseProcess):
         method = cast(Process, process_obj)._start_method
         return multiprocessing.get_context(method).Process._Popen(process_obj)  # type: ignore[attr-defined]
 
+    @staticmethod
+    def _after_fork() -> None:
+        # In the child: what the start method's own class does (a fork child forgets the
+        # parent's multiprocessing finalizers; a spawned child has nothing to forget).
+        multiprocessing.get_context().Process._after_fork()  # type: ignore[attr-defined]
+
     def __getstate__(self) -> dict[str, Any]:
         # Pickled (by multiprocessing) only while a spawn/forkserver child is launched.
         state = self.__dict__.copy()
-        for key in ("_wh_lock", "_wh_poll_lock", "_wh_reader", "_wh_outcome"):
+        for key in ("_wh_lock", "_wh_poll_lock", "_wh_reader", "_wh_outcome", "_wh_pidfd"):
             state.pop(key, None)
         return state
 
@@ -226,11 +276,15 @@ class Process(BaseProcess):
         self._ensure_open()
         if self._popen is not None:
             raise RuntimeError("cannot start a process twice")
+        method = self._start_method or multiprocessing.get_start_method()
+        check_not_bootstrapping(method, f"process {self.name!r}")
         target, args, kwargs = self._target, self._args, self._kwargs
         reader, writer = mpconn.Pipe(duplex=False)
         self._wh_reader, self._wh_writer = reader, writer
-        if self._start_method != "fork":
-            self._wh_call = _Call((target, args, kwargs), f"process {self.name!r}")
+        self._wh_method = method
+        if method != "fork":
+            owner = f"process {self.name!r}"
+            self._wh_call = _Call((target, args, kwargs), owner, not main_importable())
             self._target, self._args, self._kwargs = None, (), {}
         try:
             super().start()
@@ -243,7 +297,7 @@ class Process(BaseProcess):
             ):
                 raise SerializationError(
                     f"cannot pickle the process object of type {type(self).__qualname__} "
-                    f"for the {self._start_method} start method: {type(exc).__name__}: {exc}"
+                    f"for the {method} start method: {type(exc).__name__}: {exc}"
                 ) from exc
             raise
         finally:
@@ -252,10 +306,8 @@ class Process(BaseProcess):
             self.__dict__.pop("_wh_call", None)
         popen: Any = self._popen
         self._wh_pid = popen.pid
+        self._wh_pidfd = PidFd.open(popen.pid)
         self._wh_pending = True
-        for value in (*args, *kwargs.values()):
-            if isinstance(value, _pipe.Connection):
-                value._handed_to(self)
 
     def join(self, timeout: float | None = None) -> None:
         """Wait until the child exits, or ``timeout`` seconds (collecting its result)."""
@@ -284,6 +336,9 @@ class Process(BaseProcess):
         if self._popen is not None and self._poll() is not None:
             self._finish()
         super().close()
+        pidfd = self.__dict__.pop("_wh_pidfd", None)
+        if pidfd is not None:
+            pidfd.close()
         if self._wh_reader is not None:
             self._wh_reader.close()
             self._wh_reader = None
@@ -341,15 +396,22 @@ class Process(BaseProcess):
             code: int | None = self._popen.wait(None) if block else self._popen.poll()
         return code
 
+    def _exit_handle(self) -> Any:
+        """What becomes readable when the child exits: its pidfd where the kernel has them
+        (the stdlib's sentinel is a pipe that a grandchild may inherit and keep open long
+        after the child died), else the sentinel."""
+        pidfd = self.__dict__.get("_wh_pidfd")
+        return self._popen.sentinel if pidfd is None else pidfd
+
     def _wh_handles(self) -> list[Any]:
-        """What a watcher waits on: the sentinel, and the result pipe while it may fill."""
+        """What a watcher waits on: the exit handle, and the result pipe while it may fill."""
         reader = self._wh_reader if self._wh_pending else None
-        return [self._popen.sentinel] + ([] if reader is None else [reader])
+        return [self._exit_handle()] + ([] if reader is None else [reader])
 
     def _wait_exit(self, timeout: float | None) -> bool:
-        """Wait for the sentinel for up to ``timeout`` s, draining the result meanwhile."""
+        """Wait for the child's exit for up to ``timeout`` s, draining the result meanwhile."""
         deadline = Deadline(timeout)
-        sentinel = self._popen.sentinel
+        sentinel = self._exit_handle()
         while True:
             reader = self._wh_reader if self._wh_pending else None
             handles: list[Any] = [sentinel] if reader is None else [sentinel, reader]
@@ -362,16 +424,20 @@ class Process(BaseProcess):
                 return False
 
     def _collect(self) -> None:
-        """Read the child's message if one is ready (or note that none will come)."""
+        """Read the child's messages that are ready (or note that no more will come)."""
         with self._wh_lock:
             reader = self._wh_reader
-            if not self._wh_pending or reader is None or not reader.poll(0):
-                return
-            try:
-                self._wh_message = reader.recv_bytes()
-            except (EOFError, OSError):
-                pass  # the child died before (or while) sending
-            self._wh_pending = False
+            while self._wh_pending and reader is not None and reader.poll(0):
+                try:
+                    message = reader.recv_bytes()
+                except (EOFError, OSError):  # the child died before (or while) sending
+                    self._wh_pending = False
+                    return
+                if message == _STARTED:
+                    self._wh_started = True
+                    continue
+                self._wh_message = message
+                self._wh_pending = False
 
     def _finish(self) -> None:
         """The child has exited: take what is left in the pipe and its exit code."""
@@ -380,6 +446,9 @@ class Process(BaseProcess):
         if self._wh_exitcode is None and self._popen is not None:
             self._wh_exitcode = self._poll()
             multiprocessing.process._children.discard(self)  # type: ignore[attr-defined]
+        pidfd = self.__dict__.pop("_wh_pidfd", None)
+        if pidfd is not None and self._wh_exitcode is not None:
+            pidfd.close()
 
     def _wh_exited(self) -> bool:
         return self._closed or (self._popen is not None and self._poll() is not None)
@@ -402,7 +471,17 @@ class Process(BaseProcess):
     def _decode(self) -> tuple[bool, Any]:
         data = self._wh_message
         if data is None:
-            return False, WorkerCrashed(f"process {self.name!r}", self._wh_pid, self._wh_exitcode)
+            reason = None
+            method = self.__dict__.get("_wh_method")
+            if method in _FRESH_METHODS and not self.__dict__.get("_wh_started"):
+                reason = (
+                    f"while starting under {method!r}, before running its target: importing "
+                    "the main module or unpickling the process failed (the child printed why "
+                    "on stderr; a script that starts processes when it is imported needs "
+                    "`if __name__ == '__main__':`)"
+                )
+            crash = WorkerCrashed(f"process {self.name!r}", self._wh_pid, self._wh_exitcode, reason)
+            return False, crash
         view = memoryview(data)[1:]
         if data[:1] == _OK:
             return True, loads(view)
@@ -424,6 +503,11 @@ class Process(BaseProcess):
         call: _Call | None = self.__dict__.pop("_wh_call", None)
         run = self.run
         origin = f"process {self.name!r} (pid {os.getpid()})"
+        if call is not None:  # spawn/forkserver: tell the parent the start-up went through
+            try:
+                writer.send_bytes(_STARTED)
+            except OSError:
+                pass
 
         def run_and_deliver() -> Any:
             try:
@@ -445,6 +529,45 @@ class Process(BaseProcess):
         return code
 
 
+class PidFd:
+    """A Linux pidfd: readable once the process exits, whoever holds which pipe.
+
+    Example::
+
+        pidfd = PidFd.open(pid)        # None where the kernel has no pidfds
+        connection.wait([pidfd])
+        pidfd.close()
+    """
+
+    __slots__ = ("_fd",)
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    @classmethod
+    def open(cls, pid: int | None) -> PidFd | None:
+        """The pidfd of ``pid``, or None (no such process, or no pidfds here)."""
+        if pid is None or not hasattr(os, "pidfd_open"):
+            return None
+        try:
+            return cls(os.pidfd_open(pid))
+        except OSError:
+            return None
+
+    def fileno(self) -> int:
+        if self._fd is None:
+            raise ValueError("pidfd is closed")
+        return self._fd
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def __del__(self) -> None:
+        self.close()
+
+
 def _deliver(writer: mpconn.Connection, blob: bytes) -> None:
     try:
         writer.send_bytes(blob)
@@ -457,19 +580,19 @@ def _deliver(writer: mpconn.Connection, blob: bytes) -> None:
 class ForkProcess(Process, mpc.ForkProcess):
     """:class:`Process` started with ``fork``."""
 
-    _start_method = "fork"
+    _start_method = "fork"  # type: ignore[mutable-override]
 
 
 class SpawnProcess(Process, mpc.SpawnProcess):
     """:class:`Process` started with ``spawn``."""
 
-    _start_method = "spawn"
+    _start_method = "spawn"  # type: ignore[mutable-override]
 
 
 class ForkServerProcess(Process, mpc.ForkServerProcess):
     """:class:`Process` started with ``forkserver``."""
 
-    _start_method = "forkserver"
+    _start_method = "forkserver"  # type: ignore[mutable-override]
 
 
 _CLASSES: dict[str, type[Process]] = {
@@ -492,8 +615,9 @@ _preload_into_forkserver()
 
 
 @cache
-def process_class(start_method: str) -> type[Process]:
-    """The :class:`Process` class that starts children with ``start_method``.
+def process_class(start_method: str | None) -> type[Process]:
+    """The :class:`Process` class that starts children with ``start_method`` (``None``:
+    :class:`Process`, multiprocessing's default method).
 
     It subclasses both :class:`Process` and the stdlib's class for that method
     (``multiprocessing.context.SpawnProcess`` ...). Subclass it to override ``run()``.
@@ -503,6 +627,8 @@ def process_class(start_method: str) -> type[Process]:
         SpawnProcess = process_class("spawn")
         p = SpawnProcess(target=print, args=("hi",)); p.start(); p.join()
     """
+    if start_method is None:
+        return Process
     try:
         return _CLASSES[start_method]
     except KeyError:

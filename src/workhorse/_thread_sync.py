@@ -131,6 +131,11 @@ class Lock:
         """Return True if the lock is held by some thread."""
         return self._block.locked()
 
+    # The C lock's old names (still public in threading).
+    acquire_lock = acquire
+    release_lock = release
+    locked_lock = locked
+
     def __enter__(self) -> bool:
         # acquire() inlined: ``with lock:`` is the commonest use, one Python frame saved.
         if _state.scope is None:

@@ -1,8 +1,13 @@
 """The process flavour: a drop-in for :mod:`multiprocessing`.
 
-Replace ``import multiprocessing as mp`` with ``import workhorse.processes as mp``: the names
-and signatures are the same, and every primitive here can be handed to any process at any
-time, under every start method. The top-level ``workhorse`` package re-exports these names.
+Replace ``import multiprocessing as mp`` with ``import workhorse.processes as mp``: every name
+of ``multiprocessing.__all__`` is here with the same signature, and every primitive can be
+handed to any process at any time, under every start method. The start method is
+multiprocessing's own (``fork`` on Linux up to Python 3.13, ``forkserver`` from 3.14):
+``set_start_method``/``get_start_method`` are the stdlib's functions, so both libraries
+always agree. Names where workhorse adds nothing (``current_process``, ``Value``'s shared
+memory, ``RawValue``, ``Manager``'s server ...) are the stdlib's. The top-level ``workhorse``
+package re-exports the most used names.
 
 Example::
 
@@ -23,49 +28,120 @@ Example::
 
 from __future__ import annotations
 
-from multiprocessing import active_children, cpu_count, current_process, parent_process
+import multiprocessing
+from multiprocessing import (
+    AuthenticationError,
+    BufferTooShort,
+    ProcessError,
+    RawArray,
+    RawValue,
+    TimeoutError,
+    active_children,
+    allow_connection_pickling,
+    cpu_count,
+    current_process,
+    freeze_support,
+    get_all_start_methods,
+    get_logger,
+    get_start_method,
+    log_to_stderr,
+    parent_process,
+    set_executable,
+    set_forkserver_preload,
+    set_start_method,
+)
+from typing import Any
 
 from ._condition import Barrier, Condition, Event
-from ._context import ProcessContext
+from ._context import ProcessContext, process_context
 from ._executor import ProcessPoolExecutor, ThreadPoolExecutor
 from ._pipe import Connection, Pipe
 from ._pool import Pool, ThreadPool
-from ._process import DEFAULT_START_METHOD, Process
+from ._process import Process
 from ._queue import JoinableQueue, Queue, SimpleQueue
 from ._sync import BoundedSemaphore, Lock, RLock, Semaphore
 from ._taskgroup import TaskGroup
 
 Executor = ProcessPoolExecutor
+#: The pickling machinery (``multiprocessing.reducer``); workhorse's own pickling is in
+#: ``workhorse._serialize``.
+reducer = multiprocessing.reducer
 
 __all__ = [
+    "Array",
+    "AuthenticationError",
     "Barrier",
     "BoundedSemaphore",
+    "BufferTooShort",
     "Condition",
     "Connection",
     "Event",
     "Executor",
     "JoinableQueue",
     "Lock",
+    "Manager",
     "Pipe",
     "Pool",
     "Process",
     "ProcessContext",
+    "ProcessError",
     "ProcessPoolExecutor",
     "Queue",
     "RLock",
+    "RawArray",
+    "RawValue",
     "Semaphore",
     "SimpleQueue",
     "TaskGroup",
     "ThreadPool",
     "ThreadPoolExecutor",
+    "TimeoutError",
+    "Value",
     "active_children",
+    "allow_connection_pickling",
     "cpu_count",
     "current_process",
+    "freeze_support",
+    "get_all_start_methods",
+    "get_context",
+    "get_logger",
     "get_start_method",
     "group",
+    "log_to_stderr",
     "parent_process",
+    "reducer",
+    "set_executable",
+    "set_forkserver_preload",
+    "set_start_method",
     "with_start_method",
 ]
+
+
+def get_context(method: str | None = None) -> ProcessContext:
+    """The workhorse context of start method ``method`` (``None``: the default one, which
+    this call fixes, as :func:`multiprocessing.get_context` does).
+
+    Example::
+
+        ctx = workhorse.processes.get_context("spawn")
+        with ctx.Pool(2) as pool:
+            print(pool.map(abs, [-1, 2]))
+    """
+    if method is None:
+        method = multiprocessing.get_start_method()
+    return process_context(method)
+
+
+def with_start_method(method: str) -> ProcessContext:
+    """The process context for start method ``"fork"``, ``"spawn"`` or ``"forkserver"``
+    (the same as ``get_context(method)``).
+
+    Example::
+
+        spawn = workhorse.processes.with_start_method("spawn")
+        p = spawn.Process(target=print, args=("hi",))
+    """
+    return process_context(method)
 
 
 def group() -> TaskGroup[Process]:
@@ -81,17 +157,39 @@ def group() -> TaskGroup[Process]:
     return TaskGroup(Process)
 
 
-def with_start_method(method: str) -> ProcessContext:
-    """The process context for start method ``"fork"``, ``"spawn"`` or ``"forkserver"``.
+def Value(typecode_or_type: Any, *args: Any, lock: Any = True) -> Any:
+    """:func:`multiprocessing.Value`: a ctypes object in shared memory; ``lock=True`` guards
+    it with a workhorse :class:`RLock`.
+
+    Like the stdlib's, it reaches a child only at start-up (as a ``Process`` argument).
 
     Example::
 
-        spawn = workhorse.processes.with_start_method("spawn")
-        p = spawn.Process(target=print, args=("hi",))
+        counter = Value("i", 0)
+        with counter.get_lock():
+            counter.value += 1
     """
-    return ProcessContext(method)
+    return process_context(None).Value(typecode_or_type, *args, lock=lock)
 
 
-def get_start_method() -> str:
-    """The default start method of ``workhorse.Process`` (see ``docs/design.md``)."""
-    return DEFAULT_START_METHOD
+def Array(typecode_or_type: Any, size_or_initializer: Any, *, lock: Any = True) -> Any:
+    """:func:`multiprocessing.Array`: a ctypes array in shared memory; ``lock=True`` guards
+    it with a workhorse :class:`RLock`.
+
+    Example::
+
+        squares = Array("d", 10)
+    """
+    return process_context(None).Array(typecode_or_type, size_or_initializer, lock=lock)
+
+
+def Manager() -> Any:
+    """:func:`multiprocessing.Manager`: a started ``SyncManager`` whose proxies can be passed
+    to workhorse processes and pool tasks.
+
+    Example::
+
+        with Manager() as manager:
+            shared = manager.dict()
+    """
+    return process_context(None).Manager()

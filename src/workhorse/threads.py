@@ -1,8 +1,10 @@
 """The thread flavour: the same names as :mod:`workhorse.processes`, for threads.
 
-Like :mod:`multiprocessing.dummy`, but with the extras of workhorse: thread results,
-queue shutdown, and task groups whose members are cancelled cooperatively (a member blocked
-in any workhorse call wakes with :class:`workhorse.Cancelled`).
+A drop-in for :mod:`threading` too: every name of ``threading.__all__`` is here with the same
+signature (the stdlib's own object where workhorse adds nothing: ``local``, ``Timer``,
+``excepthook``, ``settrace`` ...). Like :mod:`multiprocessing.dummy`, but with the extras of
+workhorse: thread results, queue shutdown, and task groups whose members are cancelled
+cooperatively (a member blocked in any workhorse call wakes with :class:`workhorse.Cancelled`).
 
 Example::
 
@@ -17,7 +19,28 @@ Example::
 
 from __future__ import annotations
 
-from threading import active_count, current_thread, enumerate, get_ident, main_thread
+import sys
+import threading
+from threading import (
+    TIMEOUT_MAX,
+    BrokenBarrierError,
+    ExceptHookArgs,
+    ThreadError,
+    Timer,
+    active_count,
+    current_thread,
+    enumerate,
+    excepthook,
+    get_ident,
+    get_native_id,
+    getprofile,
+    gettrace,
+    local,
+    main_thread,
+    setprofile,
+    settrace,
+    stack_size,
+)
 
 from ._context import ThreadContext
 from ._executor import ThreadPoolExecutor
@@ -32,11 +55,14 @@ Pool = ThreadPool
 Executor = ThreadPoolExecutor
 
 __all__ = [
+    "TIMEOUT_MAX",
     "Barrier",
     "BoundedSemaphore",
+    "BrokenBarrierError",
     "Condition",
     "Connection",
     "Event",
+    "ExceptHookArgs",
     "Executor",
     "JoinableQueue",
     "Lock",
@@ -49,15 +75,30 @@ __all__ = [
     "TaskGroup",
     "Thread",
     "ThreadContext",
+    "ThreadError",
     "ThreadPool",
     "ThreadPoolExecutor",
+    "Timer",
     "active_count",
     "current_thread",
     "enumerate",
+    "excepthook",
     "get_ident",
+    "get_native_id",
+    "getprofile",
+    "gettrace",
     "group",
+    "local",
     "main_thread",
+    "setprofile",
+    "settrace",
+    "stack_size",
 ]
+
+if sys.version_info >= (3, 12):
+    setprofile_all_threads = threading.setprofile_all_threads
+    settrace_all_threads = threading.settrace_all_threads
+    __all__ += ["setprofile_all_threads", "settrace_all_threads"]
 
 
 def group() -> TaskGroup[Thread]:

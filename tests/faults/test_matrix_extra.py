@@ -38,6 +38,7 @@ import pytest
 
 import workhorse
 from workhorse._engine._core import ProcessEngine
+from workhorse._engine._template import TEMPLATE_NAME
 
 from ._helpers import (
     BOUND,
@@ -90,14 +91,17 @@ def _blocked_task(submit: Callable[..., Any], gate: Any) -> tuple[Any, int]:
 
 
 def _descendants() -> set[int]:
-    """Our child processes, recursively, without the stdlib's session-long helpers."""
+    """Our child processes, recursively, without the stdlib's session-long helpers and the
+    fork pools' templates: the pool workers, that is."""
     found = set()
     for child in psutil.Process().children(recursive=True):
         try:
             cmdline = " ".join(child.cmdline())
+            name = child.name()
         except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
             continue
-        if "resource_tracker" not in cmdline and "forkserver" not in cmdline:
+        helper = "resource_tracker" in cmdline or "forkserver" in cmdline
+        if not helper and name != TEMPLATE_NAME:
             found.add(child.pid)
     return found
 
@@ -305,12 +309,13 @@ def _kill_helper(module: str) -> int:
 
 
 def test_forkserver_killed_a_new_pool_and_process_still_start() -> None:
-    with workhorse.ProcessPoolExecutor(1) as pool:  # forkserver: makes sure it runs
+    forkserver = workhorse.with_start_method("forkserver")
+    with forkserver.ProcessPoolExecutor(1) as pool:  # makes sure the forkserver runs
         assert pool.submit(double, 1).result(timeout=BOUND) == 2
     killed = _kill_helper("forkserver")
-    with workhorse.ProcessPoolExecutor(2) as pool:
+    with forkserver.ProcessPoolExecutor(2) as pool:
         assert list(pool.map(double, range(10))) == [2 * i for i in range(10)]
-    process = workhorse.Process(target=double, args=(3,))
+    process = forkserver.Process(target=double, args=(3,))
     process.start()
     assert process.result() == 6
     process.join(BOUND)

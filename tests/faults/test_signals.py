@@ -117,6 +117,10 @@ def test_ctrl_c_always_lands_on_the_main_thread() -> None:
 
     with workhorse.Pool(2) as pool:
         assert pool.map(abs, [-1, -2]) == [1, 2]
+        # A worker still starting may be inside pthread_create, which blocks every signal
+        # for an instant: look once both are ready.
+        engine = pool._engine
+        wait_until(lambda: all(w is not None and w.ready for w in engine._slots), "workers")
         manager = next(t for t in threading.enumerate() if t.name.endswith("-manager"))
         assert manager.native_id is not None
         assert {ctrl_c, term} <= of_thread(manager.native_id)

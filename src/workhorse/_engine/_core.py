@@ -71,6 +71,7 @@ from .._errors import (
     WorkerCrashed,
 )
 from .._options import TaskOptions
+from .._process import PidFd, main_importable
 from .._remote import load_exception
 from .._serialize import dumps
 from .._sharing import sweep_created_by
@@ -78,6 +79,7 @@ from .._signals import start_quietly, unblocked
 from ._batching import Batcher
 from ._job import CALL, Job, submit_one
 from ._progress import ProgressBoard
+from ._template import Template, TemplateProcess
 from ._worker import (
     BULK,
     BULK_INDEX,
@@ -145,13 +147,15 @@ class _Batch:
 
 class _Worker:
     __slots__ = (
-        "batch", "conn", "done", "fns", "kill_reason", "pid", "process", "ready", "since", "slot",
-        "staged",
+        "batch", "conn", "done", "fns", "kill_reason", "pid", "pidfd", "process", "ready",
+        "since", "slot", "staged",
     )  # fmt: skip
 
     def __init__(self, slot: int, process: Any, conn: connection.Connection) -> None:
         self.slot, self.process, self.conn = slot, process, conn
         self.pid: int | None = process.pid
+        # Readable when the worker exits; the sentinel is the fallback (see _on_death).
+        self.pidfd = PidFd.open(self.pid)
         self.fns: set[int] = set()
         self.batch: _Batch | None = None
         # The batch it runs next, pickled while it is busy and sent the moment it is done (so
@@ -163,6 +167,14 @@ class _Worker:
         self.since = time.monotonic()  # started, or idle since
         # why the manager killed it: ("timeout" | "cancel" | "init_timeout", job, item index)
         self.kill_reason: tuple[str, Job | None, int] | None = None
+
+    @property
+    def exit_handle(self) -> Any:
+        return self.process.sentinel if self.pidfd is None else self.pidfd
+
+    def close_pidfd(self) -> None:
+        if self.pidfd is not None:
+            self.pidfd.close()
 
 
 class ProcessEngine:
@@ -180,7 +192,7 @@ class ProcessEngine:
         self,
         workers: int,
         *,
-        start_method: str = "forkserver",
+        start_method: str = "fork",
         initializer: Callable[..., Any] | None = None,
         initargs: tuple[Any, ...] = (),
         max_tasks_per_worker: int | None = None,
@@ -194,7 +206,15 @@ class ProcessEngine:
         self._init_timeout, self._idle_timeout = init_timeout, idle_timeout
         self.options = options or TaskOptions()
         self._ctx: Any = get_context(start_method)
-        self._setup = dumps((initializer, initargs), what="initializer", by_value=True)
+        # Fork pools fork their workers from a template taken now, in the caller's thread
+        # (see _template); spawn and forkserver children import the main script again, so
+        # its functions travel by reference unless they cannot import it (stdin, -c).
+        self._start_method = start_method
+        self._template = Template() if start_method == "fork" else None
+        self._main_by_value = start_method != "fork" and not main_importable()
+        self._setup = dumps(
+            (initializer, initargs), what="initializer", main_by_value=self._main_by_value
+        )
         self._max_tasks = max_tasks_per_worker
         self._batcher = Batcher(chunksize)
         self._board = ProgressBoard.create(workers)
@@ -460,7 +480,7 @@ class ProcessEngine:
                 what = f"an argument of {first.job.describe(first.start)}"
             else:
                 what = "the arguments"
-            blob, segments = _pack(calls, what, self._arg_prefix)
+            blob, segments = _pack(calls, what, self._arg_prefix, self._main_by_value)
         except SerializationError as exc:
             if len(calls) == 1:
                 first.job.sink.fail(first.start, exc)  # not retried: it would fail again
@@ -498,7 +518,12 @@ class ProcessEngine:
             self._fn_ids[key] = entry  # most recently used last
             return entry[1]
         try:
-            blob = _dumps(fn, "function", by_value=True)
+            # A main-script function defined after the template was forked is not in the
+            # workers' main module: it travels by value.
+            by_value = self._main_by_value or (
+                self._template is not None and not self._template.knows(fn)
+            )
+            blob = _dumps(fn, "function", main_by_value=by_value)
         except SerializationError as exc:
             doomed = parts + [u for u in self._pending if u.job.fn is fn]
             self._pending = deque(u for u in self._pending if u.job.fn is not fn)
@@ -532,7 +557,7 @@ class ProcessEngine:
         for worker in self._slots:
             if worker is not None:
                 by_handle[worker.conn] = ("conn", worker)
-                by_handle[worker.process.sentinel] = ("died", worker)
+                by_handle[worker.exit_handle] = ("died", worker)
         ready = connection.wait(list(by_handle), timeout=self._tick())
         # Messages first: a worker that sent its results and then died lost nothing.
         ready.sort(key=lambda h: by_handle[h][0] != "conn")
@@ -620,6 +645,7 @@ class ProcessEngine:
             worker.process.kill()
             worker.process.join()
         worker.conn.close()
+        worker.close_pidfd()
 
     def _receive(self, worker: _Worker) -> None:
         try:
@@ -723,7 +749,10 @@ class ProcessEngine:
 
     def _on_death(self, worker: _Worker) -> None:
         self._slots[worker.slot] = None
-        worker.process.join(1.0)
+        # With a pidfd the process has exited: reaping it cannot block (a sentinel may be
+        # held open by a grandchild the task started, so without one, wait a bounded time).
+        worker.process.join(None if worker.pidfd is not None else 1.0)
+        worker.close_pidfd()
         exitcode = worker.process.exitcode
         worker.conn.close()
         self._unstage(worker)
@@ -741,7 +770,14 @@ class ProcessEngine:
         if not worker.ready:
             self._startup_failures += 1
             if self._startup_failures >= STARTUP_FAILURES_BEFORE_BROKEN:
-                cause = WorkerCrashed("a new pool worker", worker.pid, exitcode)
+                reason = None
+                if self._start_method in ("spawn", "forkserver") and exitcode == 1:
+                    reason = (
+                        f"while starting under {self._start_method!r}: importing the main "
+                        "module or unpickling the initializer failed (the worker printed why "
+                        "on stderr)"
+                    )
+                cause = WorkerCrashed("a new pool worker", worker.pid, exitcode, reason)
                 self._break(cause, "pool workers keep dying while they start")
                 return
         self._replace(worker.slot)
@@ -835,6 +871,7 @@ class ProcessEngine:
             worker.process.kill()
             worker.process.join()
         worker.conn.close()
+        worker.close_pidfd()
         self._replace(worker.slot)
 
     def _replace(self, slot: int) -> None:
@@ -849,15 +886,37 @@ class ProcessEngine:
         self._board.clear(slot)
         parent_conn, child_conn = self._ctx.Pipe()
         limits = (self._max_tasks, self._result_prefix(slot))
-        process = self._ctx.Process(
-            target=worker_main,
-            args=(child_conn, self._board.name, self.workers, slot, self._setup, *limits),
-            name=f"workhorse-worker-{slot}",
-        )
-        with unblocked():  # this is the masked manager thread: see _signals
-            process.start()
-        child_conn.close()
+        args = (child_conn, self._board.name, self.workers, slot, self._setup, *limits)
+        name = f"workhorse-worker-{slot}"
+        try:
+            if self._template is None:
+                process = self._ctx.Process(target=worker_main, args=args, name=name)
+                with unblocked():  # this is the masked manager thread: see _signals
+                    process.start()
+            else:
+                process = self._fork_from_template(args, name)
+        finally:
+            child_conn.close()
         self._slots[slot] = _Worker(slot, process, parent_conn)
+
+    def _fork_from_template(self, args: tuple[Any, ...], name: str) -> TemplateProcess:
+        template = self._template
+        assert template is not None
+        process = TemplateProcess(target=worker_main, args=args, name=name)
+        process._wh_template = template
+        try:
+            process.start()
+        except OSError:
+            if template.alive():
+                raise
+            # Killed from outside: fork a new template from this (manager) thread -- the
+            # stdlib fork pool's risk, taken only now (see _template).
+            template.close()
+            self._template = template = Template()
+            process = TemplateProcess(target=worker_main, args=args, name=name)
+            process._wh_template = template
+            process.start()
+        return process
 
     def _clean_up_after(self, worker: _Worker) -> None:
         """Remove what a worker that exited left in /dev/shm: results it had begun to send,
@@ -925,6 +984,7 @@ class ProcessEngine:
                 worker.process.kill()
                 worker.process.join()
             worker.conn.close()
+            worker.close_pidfd()
             self._clean_up_after(worker)
         for kind, payload in self._inbox:
             if kind == "job":
@@ -934,6 +994,8 @@ class ProcessEngine:
             unit.job.sink.drop(unit.start, unit.stop)
         self._slots = [None] * self.workers
         self._board.close()
+        if self._template is not None:
+            self._template.close()
         with self._lock:
             self._wake_closed = True
             os.close(self._wake_r)
@@ -945,11 +1007,11 @@ def _singles(parts: list[_Unit]) -> list[_Unit]:
     return [_Unit(p.job, i, i + 1, p.attempt) for p in parts for i in range(p.start, p.stop)]
 
 
-def _dumps(obj: object, what: str, *, by_value: bool = False) -> bytes:
+def _dumps(obj: object, what: str, *, main_by_value: bool = False) -> bytes:
     """``dumps`` that also turns a ``__reduce__`` calling ``sys.exit`` (or raising any
     ``BaseException``) into a ``SerializationError``: it runs in the manager thread."""
     try:
-        return dumps(obj, what=what, by_value=by_value)
+        return dumps(obj, what=what, main_by_value=main_by_value)
     except SerializationError:
         raise
     except BaseException as exc:
@@ -959,12 +1021,12 @@ def _dumps(obj: object, what: str, *, by_value: bool = False) -> bytes:
         raise error from exc
 
 
-def _pack(calls: list[Any], what: str, prefix: str) -> tuple[bytes, list[str]]:
+def _pack(calls: list[Any], what: str, prefix: str, main_by_value: bool) -> tuple[bytes, list[str]]:
     """The arguments of a batch, large buffers in shared memory (see :mod:`._zerocopy`)."""
     try:
-        return pack(calls, prefix=prefix, what=what, hold=True)
+        return pack(calls, prefix=prefix, what=what, hold=True, main_by_value=main_by_value)
     except OSError:  # /dev/shm full or unavailable: send them in the pipe
-        return _dumps(calls, what), []
+        return _dumps(calls, what, main_by_value=main_by_value), []
     except SerializationError:
         raise
     except BaseException as exc:  # a __reduce__ calling sys.exit: see _dumps

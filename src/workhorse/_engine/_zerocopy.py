@@ -42,10 +42,7 @@ import weakref
 from collections.abc import Iterable
 from typing import Any
 
-import cloudpickle
-
-from .._errors import SerializationError
-from .._serialize import PROTOCOL, _type_name
+from .._serialize import PROTOCOL, fallback_dumps, unpicklable
 
 __all__ = ["discard", "make_prefix", "pack", "sweep", "unpack"]
 
@@ -86,14 +83,14 @@ def pack(
     prefix: str,
     threshold: int = 1 << 20,
     what: str = "object",
-    by_value: bool = False,
+    main_by_value: bool = False,
     hold: bool = False,
     reply_to: bytes | bytearray | memoryview | None = None,
 ) -> tuple[bytes, list[str]]:
     """Pickle ``obj``; buffers of ``threshold`` bytes or more go to new shm segments.
 
     Returns the message and the names of the segments created, which the caller must
-    :func:`discard` if the message will never be unpacked. ``what``/``by_value`` are as in
+    :func:`discard` if the message will never be unpacked. ``what``/``main_by_value`` are as in
     :func:`workhorse._serialize.dumps`. ``hold`` keeps the segments open here until
     :func:`discard`, so that replies can refer to them; ``reply_to`` is a message this process
     unpacked whose held segments the buffers of ``obj`` may point into (they are then sent as
@@ -114,18 +111,16 @@ def pack(
         return False
 
     stream: bytes | None = None
-    if not by_value:
+    if not main_by_value:
         try:
             stream = pickle.dumps(obj, PROTOCOL, buffer_callback=callback)
         except Exception:  # the C pickler refused; cloudpickle may not
             raws.clear()
     if stream is None:
         try:
-            stream = cloudpickle.dumps(obj, PROTOCOL, buffer_callback=callback)
+            stream = fallback_dumps(obj, main_by_value=main_by_value, buffer_callback=callback)
         except Exception as exc:
-            raise SerializationError(
-                f"cannot pickle {what} of type {_type_name(obj)}: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise unpicklable(obj, what, exc) from exc
     if not raws:
         return stream, []
     targets = _held_targets(reply_to) if reply_to is not None else []
