@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import multiprocessing
 import unittest
+from multiprocessing import forkserver
 from typing import Any
 
 import test._test_multiprocessing as cpython
@@ -116,15 +117,23 @@ def install(namespace: dict[str, Any], start_method: str) -> None:
         cls = generated[name]
         assert issubclass(cls, unittest.TestCase), name
         namespace[name] = cls
-    set_up_module = generated["setUpModule"]
+    set_up_module, tear_down_module = generated["setUpModule"], generated["tearDownModule"]
+    saved: list[list[str]] = []
 
     def setUpModule() -> None:
         # CPython preloads the module that holds the forkserver tests into the forkserver
         # ('test.test_multiprocessing_forkserver', a module until 3.12), so that its
         # children need not import _test_multiprocessing each (~0.3 s): here that is this
         # harness module (test_many_processes starts 100 children).
+        saved[:] = [list(getattr(forkserver._forkserver, "_preload_modules", None) or [])]
         cpython.PRELOAD = ["__main__", namespace["__name__"]]
         set_up_module()
 
+    def tearDownModule() -> None:
+        try:
+            tear_down_module()
+        finally:  # the rest of the suite gets the preload list workhorse set up
+            multiprocessing.set_forkserver_preload(saved[0] if saved else ["__main__"])
+
     namespace["setUpModule"] = setUpModule
-    namespace["tearDownModule"] = generated["tearDownModule"]
+    namespace["tearDownModule"] = tearDownModule

@@ -204,7 +204,7 @@ def main() -> int:
         start = time.monotonic()
         status, junit, fallbacks = run(minor, python, args.baseline, args.pytest_args)
         results.append((minor, status, time.monotonic() - start, junit, fallbacks))
-    header = f"{'python':7} {'suite':19} {'method':11} " + " ".join(f"{o:>7}" for o in OUTCOMES)
+    header = f"{'python':7} {'suite':19} {'method':15} " + " ".join(f"{o:>7}" for o in OUTCOMES)
     print("\n" + header + f" {'seconds':>7}")
     for minor, status, wall, junit, fallbacks in results:
         if not junit.exists():
@@ -212,7 +212,7 @@ def main() -> int:
             continue
         for (suite, method), counts in sorted(tally(junit).items()):
             cells = " ".join(f"{counts[o]:>7}" for o in OUTCOMES)
-            print(f"{minor:7} {suite:19} {method:11} {cells} {counts['seconds']:>7}")
+            print(f"{minor:7} {suite:19} {method:15} {cells} {counts['seconds']:>7}")
         print(f"{minor:7} total wall time {wall:.0f} s, pytest exit status {status}")
         for module, names in sorted(fallbacks.items()):
             print(f"{minor:7} stdlib fallbacks: {module}: {', '.join(names)}")

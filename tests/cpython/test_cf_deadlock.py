@@ -7,7 +7,7 @@ import pytest
 from ._cf_suite import install
 from ._leaks import test_left_nothing_behind
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(90)
 
 install(globals(), "deadlock")
 

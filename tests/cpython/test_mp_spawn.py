@@ -7,7 +7,7 @@ import pytest
 from ._leaks import test_left_nothing_behind
 from ._mp_suite import install
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(120)
 
 install(globals(), "spawn")
 
