@@ -6,7 +6,8 @@ suite on three Pythons. So plain ``pytest`` runs the *CI tier*: ``lock_tests`` o
 Python, and on :data:`DEFAULT_PYTHON` (the one whose ``test`` package has every suite)
 also ``_test_multiprocessing`` under ``fork`` and ``test_concurrent_futures`` with threads
 and ``forkserver`` processes (:data:`CI_TIER`, ~2 minutes). Everything -- every suite
-under every start method -- runs with ``WORKHORSE_CPYTHON=all`` (``0``: nothing), with
+under every start method -- runs with ``WORKHORSE_CPYTHON=all`` (``0``: nothing; ``ci``:
+the CI tier even where paths are named), with
 ``-m cpython``, or when ``tests/cpython`` or a file in it is named on the command line;
 ``python tests/cpython/run_all.py`` does that on every Python pyenv has.
 
@@ -87,7 +88,7 @@ def _tier(config: pytest.Config) -> str:
     """``"all"``, ``"ci"`` or ``"none"`` (see the docstring)."""
     setting = os.environ.get("WORKHORSE_CPYTHON", "")
     if setting:
-        return "none" if setting == "0" else "all"
+        return {"0": "none", "ci": "ci"}.get(setting, "all")
     if re.search(r"(?<!not )\bcpython\b", config.option.markexpr or ""):
         return "all"
     for arg in config.args:
