@@ -586,6 +586,13 @@ class _PoolExecutor(_Submitter, Executor):
     def _setup(self, options: TaskOptions, progress: Any) -> None:
         self._options, self._progress = options, check_progress(progress)
 
+    @property
+    def _broken(self) -> str | bool:
+        # The stdlib executors' flag (False, or why the pool broke): private, but code and
+        # tests poll it to wait for a broken pool (CPython's FailingInitializerTest does).
+        broken: BaseException | None = getattr(self._engine, "_broken", None)
+        return False if broken is None else str(broken)
+
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop accepting tasks; ``wait`` for those submitted (or cancel the queued ones).
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import multiprocessing
 import unittest
-from multiprocessing import forkserver
+from multiprocessing import forkserver, resource_sharer
 from typing import Any
 
 import test._test_multiprocessing as cpython
@@ -130,6 +130,10 @@ def install(namespace: dict[str, Any], start_method: str) -> None:
         set_up_module()
 
     def tearDownModule() -> None:
+        # Its tearDownModule removes multiprocessing's temporary directory, where the
+        # resource sharer's socket lives: the sharer, still running, would then hand no fd
+        # to anyone for the rest of the session (tests/test_pipe.py's timed out).
+        resource_sharer.stop()
         try:
             tear_down_module()
         finally:  # the rest of the suite gets the preload list workhorse set up

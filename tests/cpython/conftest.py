@@ -249,6 +249,14 @@ def _root_conftest(config: pytest.Config) -> types.ModuleType:
     raise RuntimeError(f"{path} is not loaded")
 
 
+def _sharer(thread: threading.Thread) -> bool:
+    """multiprocessing's resource sharer: the stdlib's reducers start it the first time a
+    ``Connection`` or socket is pickled outside a process start (through a queue, say), with
+    the stdlib as with workhorse, and it serves until the interpreter exits by design."""
+    target = getattr(thread, "_target", None)
+    return getattr(target, "__qualname__", "") == "_ResourceSharer._serve"
+
+
 class Snapshot:
     """Child processes, threads and /dev/shm entries before a module's first test."""
 
@@ -261,7 +269,7 @@ class Snapshot:
 
     def _threads(self) -> set[threading.Thread]:
         threads: set[threading.Thread] = self.helpers._threads()
-        return {t for t in threads if t.is_alive() and t.name != BACKSTOP}
+        return {t for t in threads if t.is_alive() and t.name != BACKSTOP and not _sharer(t)}
 
     def _shm(self) -> set[str]:
         _sample_ours()

@@ -384,13 +384,30 @@ class ProcessEngine:
             elif kind == "stop":
                 self._stop_running(payload)
             elif kind == "cancel_pending":
-                for worker in self._slots:
-                    if worker is not None:
-                        self._unstage(worker)
-                for unit in self._pending:
-                    unit.job.sink.drop(unit.start, unit.stop)
-                self._pending.clear()
-                self._pending_items = 0
+                self._cancel_pending()
+
+    def _cancel_pending(self) -> None:
+        """``shutdown(cancel_futures=True)``: cancel what waits, as the stdlib would.
+
+        The stdlib's executor moves tasks to its call queue as soon as they are submitted,
+        up to one per worker and one more besides those running, and those run even though
+        no worker has taken them yet: so as many tasks at the head of the queue are kept
+        (the rest is cancelled), whether or not the workers have started.
+        """
+        self._unstage_all()
+        keep = len(self._slots) + 1
+        kept: list[_Unit] = []
+        for unit in self._pending:
+            n = min(keep, len(unit))
+            keep -= n
+            if n < len(unit):
+                unit.job.sink.drop(unit.start + n, unit.stop)
+                unit.stop = unit.start + n
+            if n:
+                kept.append(unit)
+        self._pending.clear()
+        self._pending.extend(kept)
+        self._pending_items = sum(map(len, kept))
 
     def _push_front(self, units: list[_Unit], *, isolate: bool = False) -> None:
         for unit in units:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import _thread
 import heapq
 import itertools
+import logging
 import threading
 import time
 import weakref
@@ -46,6 +47,10 @@ from ._batching import Batcher
 from ._job import ARGS, ITEM, FutureSink, Job
 
 __all__ = ["ThreadEngine"]
+
+_executor_log = logging.getLogger(
+    "concurrent.futures"
+)  # where the stdlib logs a failing initializer
 
 
 class _Unit(CancelScope):
@@ -267,6 +272,7 @@ class ThreadEngine:
                 try:
                     self._initializer(*self._initargs)
                 except BaseException as exc:
+                    _executor_log.critical("Exception in initializer:", exc_info=True)
                     self._break(exc)
                     return
             done = 0

@@ -60,6 +60,7 @@ __all__ = [
 MEMORY_GROWTH_ENV = "WORKHORSE_WORKER_MEMORY_GROWTH"
 MEMORY_CHECK_EVERY = 1.0  # seconds between two looks at the worker's memory
 _log = logging.getLogger("workhorse")
+_executor_log = logging.getLogger("concurrent.futures")
 
 
 def memory_growth_limit() -> int | None:
@@ -105,6 +106,9 @@ def worker_main(
         try:
             initializer(*initargs)
         except BaseException as exc:
+            # As the stdlib's executors do: a handler the initializer installed (a
+            # QueueHandler to the parent, say) sees it; with none, it goes to stderr.
+            _executor_log.critical("Exception in initializer:", exc_info=True)
             conn.send_bytes(dumps(("init_failed", dump_exception(exc, origin))))
             return
     conn.send_bytes(dumps(("ready", os.getpid())))
