@@ -322,3 +322,21 @@ def test_join_in_one_thread_while_another_sees_the_exit() -> None:
         p.close()
         r.close()
         w.close()
+
+
+def _send_result(conn: Any, fn: Any) -> None:
+    conn.send(fn())
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_a_pipe_end_and_a_lambda_as_arguments(method: str) -> None:
+    # The stdlib's pickler takes the pipe end (passing its descriptor to the child), then
+    # fails on the lambda; the fallback must not pass the descriptor a second time.
+    r, w = multiprocessing.Pipe(duplex=False)
+    with r, w:
+        p = process_class(method)(target=_send_result, args=(w, lambda: 42))
+        p.start()
+        assert r.poll(30)
+        assert r.recv() == 42
+        p.join(30)
+    assert p.exitcode == 0

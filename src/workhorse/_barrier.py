@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable
 from typing import Any, Self
 
-from . import _serialize
 from ._condition import Condition
 from ._pid_table import PidTable
 from ._robust_lock import RobustLock
@@ -54,7 +53,9 @@ class Barrier(Shared, threading.Barrier):
         index = barrier.wait(timeout=10)   # 0, 1 or 2
 
     Differences from the stdlib: shared across processes, picklable at any time; the action
-    is pickled with cloudpickle, so it must be picklable that way (its result is ignored).
+    travels with the barrier, pickled each time the barrier is (a lambda or closure too,
+    through workhorse's processes, queues and pools, which fall back on cloudpickle); its
+    result is ignored.
     ``wait`` raises :class:`threading.BrokenBarrierError` exactly as :mod:`threading`, and
     also when a party's process dies inside ``wait`` (the stdlib's would hang the others).
     ``Barrier(0)`` raises ``ValueError`` on every Python version (3.13's behaviour).
@@ -65,23 +66,24 @@ class Barrier(Shared, threading.Barrier):
     ) -> None:
         if parties < 1:
             raise ValueError("parties must be > 0")
-        action_bytes = None if action is None else _serialize.dumps(action, what="action")
         tracked = min(parties, _MAX_TRACKED)
         seg = Segment.create(8 * (2 + PidTable.words(tracked)))
-        self._setup(parties, action_bytes, timeout, Condition(RobustLock()), seg)
+        self._setup(parties, action, timeout, Condition(RobustLock()), seg)
         self._register()
 
     def _setup(
         self,
         parties: int,
-        action_bytes: bytes | None,
+        action: Callable[[], object] | None,
         timeout: float | None,
         cond: Condition,
         seg: Segment,
     ) -> None:
         self._parties, self._timeout, self._cond, self._seg = parties, timeout, cond, seg
-        self._action_bytes = action_bytes
-        self._action = None if action_bytes is None else _serialize.loads(action_bytes)
+        # The object itself, pickled afresh with each copy of the barrier (as the stdlib's
+        # is at each process start): some objects pickle to a one-time ticket, such as a
+        # shared ctypes object's arena handed over by multiprocessing's resource sharer.
+        self._action = action
         # [0]: state; [1]: parties inside wait() that the table could not hold; the table.
         self._array = seg.buf.cast("q")
         self._inside = PidTable(self._array, 2, min(parties, _MAX_TRACKED))
@@ -90,7 +92,9 @@ class Barrier(Shared, threading.Barrier):
         lock.on_owner_dead = self._owner_died
 
     def _shared_state(self) -> Any:
-        return (self._parties, self._action_bytes, self._timeout, self._cond, self._seg.name)
+        # The action goes into the same pickle as the rest (one memo: an object it shares
+        # with the other arguments travels once, as with the stdlib).
+        return (self._parties, self._action, self._timeout, self._cond, self._seg.name)
 
     @classmethod
     def _from_shared_state(cls, uid: str, state: Any) -> Self:

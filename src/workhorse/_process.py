@@ -45,6 +45,7 @@ from collections.abc import Callable, Mapping
 from functools import cache
 from multiprocessing import connection as mpconn
 from multiprocessing import current_process
+from multiprocessing.context import get_spawning_popen
 from multiprocessing.process import BaseProcess
 from multiprocessing.reduction import ForkingPickler
 from typing import Any, cast
@@ -97,11 +98,18 @@ def _pickle(obj: object, main_by_value: bool = False) -> bytes:
     """The stdlib's pickler (by reference) first, workhorse's fallback for the rest."""
     buf = io.BytesIO()
     if not main_by_value:
+        # A failed attempt may already have handed descriptors (pipe ends, sockets, shared
+        # ctypes' arenas) to the launching child; the second would hand them again, and a
+        # descriptor passed twice fails the launch ("bad value(s) in fds_to_keep").
+        passed = getattr(get_spawning_popen(), "_fds", None)
+        before = None if passed is None else len(passed)
         try:
             ForkingPickler(buf, PROTOCOL).dump(obj)
             return buf.getvalue()
         except Exception:
             buf = io.BytesIO()
+            if passed is not None:
+                del passed[before:]
     _Fallback(buf, main_by_value, None).dump(obj)
     return buf.getvalue()
 
