@@ -161,14 +161,21 @@ __version__ = "0.1.0"
 
 
 def dask(
-    address: str | None = None, client: object = None, **cluster_kwargs: object
+    address: str | None = None,
+    client: object = None,
+    *,
+    timeout: float | None = None,
+    **cluster_kwargs: object,
 ) -> "_dask._context.DaskContext":
     """The Dask context: the names of ``workhorse.processes`` on a Dask cluster.
 
     No address: an embedded ``LocalCluster`` (a worker process per core), closed on exit;
     ``address`` (or ``$DASK_SCHEDULER_ADDRESS``): a running cluster, left running; or an
     existing ``distributed.Client`` as ``client``. Dask is imported only here: without it,
-    an ``ImportError`` names ``pip install "workhorse[dask]"``.
+    an ``ImportError`` names ``pip install "workhorse[dask]"``. ``timeout``: seconds to wait
+    for the scheduler (10 by default); a bad address fails within it, naming the address and
+    what is there: ``ValueError`` (malformed), ``ConnectionRefusedError`` (nothing listens),
+    ``TimeoutError`` (no answer), ``ConnectionError`` (not a Dask scheduler).
 
     Example::
 
@@ -177,7 +184,7 @@ def dask(
     """
     from ._dask._context import DaskContext
 
-    return DaskContext(address, client, **cluster_kwargs)
+    return DaskContext(address, client, timeout=timeout, **cluster_kwargs)
 
 
 __all__ = (

@@ -46,6 +46,7 @@ from typing import Any, Self
 
 from .._taskgroup import TaskGroup
 from . import _queue, _sync
+from ._connect import DEFAULT_CONNECT_TIMEOUT, check_scheduler
 from ._faces import DaskExecutor, DaskPool
 from ._group import DaskTask, member_class
 from ._shared import restore_default_client, set_default_client
@@ -122,6 +123,14 @@ class _ConfigHold:
 _while_open = _ConfigHold()
 
 
+def _connect_timeout(timeout: float | None) -> float:
+    if timeout is None:
+        return DEFAULT_CONNECT_TIMEOUT
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    return float(timeout)
+
+
 def _distributed() -> Any:
     try:
         import distributed
@@ -146,7 +155,12 @@ class DaskContext:
     name = "dask"
 
     def __init__(
-        self, address: str | None = None, client: Any = None, **cluster_kwargs: Any
+        self,
+        address: str | None = None,
+        client: Any = None,
+        *,
+        timeout: float | None = None,
+        **cluster_kwargs: Any,
     ) -> None:
         distributed = _distributed()
         import dask
@@ -155,15 +169,21 @@ class DaskContext:
         self._holds_config = False
         self._owns_client = client is None
         address = address or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
+        connect = _connect_timeout(timeout)
         if client is not None:
-            if address is not None or cluster_kwargs:
-                raise TypeError("give client= alone, without address or cluster arguments")
+            if address is not None or cluster_kwargs or timeout is not None:
+                raise TypeError("give client= alone, without address, timeout or cluster arguments")
             self.client: Any = client
         elif address is not None:
             security = cluster_kwargs.pop("security", None)
             if cluster_kwargs:
                 raise TypeError(f"unexpected arguments with address=: {sorted(cluster_kwargs)}")
-            self.client = distributed.Client(address, security=security, set_as_default=False)
+            if not isinstance(address, str):
+                raise TypeError(f"address must be a str, not {type(address).__name__}")
+            check_scheduler(distributed, address, connect)
+            self.client = distributed.Client(
+                address, security=security, set_as_default=False, timeout=connect
+            )
         else:
             settings = {
                 "n_workers": os.cpu_count() or 1,
@@ -182,7 +202,9 @@ class DaskContext:
                 _share_forkserver()
                 with dask.config.set(EMBEDDED_CONFIG):
                     self.cluster = distributed.LocalCluster(**settings)
-                self.client = distributed.Client(self.cluster, set_as_default=False)
+                self.client = distributed.Client(
+                    self.cluster, set_as_default=False, timeout=connect
+                )
             except BaseException:
                 if self.cluster is not None:
                     self.cluster.close()
@@ -403,8 +425,19 @@ def _allowed_failures(dask_scheduler: Any) -> int:
     return int(dask_scheduler.allowed_failures)
 
 
-def dask(address: str | None = None, client: Any = None, **cluster_kwargs: Any) -> DaskContext:
+def dask(
+    address: str | None = None,
+    client: Any = None,
+    *,
+    timeout: float | None = None,
+    **cluster_kwargs: Any,
+) -> DaskContext:
     """The Dask context: see :class:`DaskContext` and the module docstring.
+
+    ``timeout``: seconds to wait for the scheduler (10 by default). A bad ``address`` fails
+    within it, naming the address and what was found there: ``ValueError`` (malformed),
+    ``ConnectionRefusedError`` (nothing listens), ``TimeoutError`` (no answer),
+    ``ConnectionError`` (something that is not a Dask scheduler).
 
     Example::
 
@@ -413,4 +446,4 @@ def dask(address: str | None = None, client: Any = None, **cluster_kwargs: Any) 
         with workhorse.dask("tcp://10.0.0.5:8786") as cluster:  # a running cluster
             ...
     """
-    return DaskContext(address, client, **cluster_kwargs)
+    return DaskContext(address, client, timeout=timeout, **cluster_kwargs)
