@@ -60,5 +60,10 @@ def test_imap_whose_task_raises_leaks_no_descriptor_nor_shared_memory() -> None:
     """Issue 10, item 4: each ``for r in pool.imap(...)`` whose task raised leaked ~100
     descriptors and ~200 MiB of mapped shared memory. Twenty such loops (1-4 MiB results,
     ``ulimit -n 1024``) leave the figures where they were once the pool is idle again."""
-    settled = measure(loops=20)
-    assert all(after == settled[0] for after in settled[1:]), settled
+    before, *loops, end = measure(loops=20)
+    assert end == before, (before, end)
+    # Between loops, what a loop may still have in flight on a loaded machine, far below
+    # the leak's +103 descriptors and +198 MiB per loop.
+    for after in loops:
+        assert after["fds"] <= before["fds"] + 6, loops
+        assert after["shm_mib"] <= before["shm_mib"] + 16, loops
