@@ -51,7 +51,7 @@ from ._faces import DaskExecutor, DaskPool
 from ._group import DaskTask, member_class
 from ._shared import restore_default_client, set_default_client
 
-__all__ = ["DaskContext", "dask"]
+__all__ = ["DaskContext"]
 
 INSTALL_HINT = 'the Dask backend needs distributed: pip install "workhorse[dask]"'
 EMBEDDED_CONFIG = {
@@ -423,27 +423,3 @@ def _share_forkserver() -> None:
 
 def _allowed_failures(dask_scheduler: Any) -> int:
     return int(dask_scheduler.allowed_failures)
-
-
-def dask(
-    address: str | None = None,
-    client: Any = None,
-    *,
-    timeout: float | None = None,
-    **cluster_kwargs: Any,
-) -> DaskContext:
-    """The Dask context: see :class:`DaskContext` and the module docstring.
-
-    ``timeout``: seconds to wait for the scheduler (10 by default). A bad ``address`` fails
-    within it, naming the address and what was found there: ``ValueError`` (malformed),
-    ``ConnectionRefusedError`` (nothing listens), ``TimeoutError`` (no answer),
-    ``ConnectionError`` (something that is not a Dask scheduler).
-
-    Example::
-
-        with workhorse.dask() as cluster:                       # embedded LocalCluster
-            ...
-        with workhorse.dask("tcp://10.0.0.5:8786") as cluster:  # a running cluster
-            ...
-    """
-    return DaskContext(address, client, timeout=timeout, **cluster_kwargs)
