@@ -102,7 +102,7 @@ def test_a_function_is_sent_to_each_worker_once(start_method: str) -> None:
         engine = _engine(pool)
         sent = [w.fns for w in engine._slots if w is not None]
         assert all(len(fns) <= 1 for fns in sent)
-        assert len(engine._fn_ids) == 1
+        assert len(engine._functions) == 1
 
 
 def test_function_cache_is_bounded() -> None:
@@ -110,7 +110,7 @@ def test_function_cache_is_bounded() -> None:
         futures = [pool.submit(eval(f"lambda: {n}")) for n in range(FUNCTION_CACHE + 40)]
         assert [f.result() for f in futures] == list(range(FUNCTION_CACHE + 40))
         engine = _engine(pool)
-        assert len(engine._fn_ids) <= FUNCTION_CACHE
+        assert len(engine._functions) <= FUNCTION_CACHE
         assert all(len(w.fns) <= FUNCTION_CACHE for w in engine._slots if w is not None)
 
 

@@ -30,7 +30,8 @@ from typing import Any
 import pytest
 
 import workhorse
-from workhorse._executor import MAX_MAP_WINDOW_PER_WORKER, OptionsView
+from workhorse._executor import OptionsView
+from workhorse._lazy_map import MAX_MAP_WINDOW_PER_WORKER
 
 Factory = Callable[..., Any]
 

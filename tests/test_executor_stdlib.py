@@ -128,7 +128,7 @@ def test_map_results_never_read_still_all_run(make: Factory, tmp_path: Path) -> 
     """CPython's ``test_map_submits_without_iteration``, with more calls than a window: the
     iterator is dropped unread; every call runs, as with the stdlib's eager map."""
     out = tmp_path / "calls"
-    calls = 3 * workhorse._executor.MAP_WINDOW_PER_WORKER * 2 + 7
+    calls = 3 * workhorse._lazy_map.MAP_WINDOW_PER_WORKER * 2 + 7
     with make(2) as executor:
         executor.map(record, [str(out)] * calls, range(calls))  # dropped at once
     assert recorded(out) == list(range(calls))
@@ -137,7 +137,7 @@ def test_map_results_never_read_still_all_run(make: Factory, tmp_path: Path) -> 
 def test_map_over_a_generator_still_runs_after_the_pool_shut_down(make: Factory) -> None:
     """The stdlib reads the whole input inside ``map()``: results of a generator's calls can
     be read after the ``with`` block, however many there are."""
-    count = 3 * workhorse._executor.MAP_WINDOW_PER_WORKER * 2
+    count = 3 * workhorse._lazy_map.MAP_WINDOW_PER_WORKER * 2
     with make(2) as executor:
         results = executor.map(abs, (-i for i in range(count)))
     assert list(results) == list(range(count))
@@ -152,7 +152,7 @@ def test_imap_dropped_still_runs_every_call(read_first: bool, tmp_path: Path) ->
     """``multiprocessing.Pool.imap`` runs every task whether its iterator is read or not:
     dropping it unread, or after a first result (its input has a length), runs the rest."""
     out = tmp_path / "calls"
-    calls = 2 * workhorse._executor.MAP_WINDOW_PER_WORKER * 2 + 3
+    calls = 2 * workhorse._lazy_map.MAP_WINDOW_PER_WORKER * 2 + 3
     with workhorse.Pool(2, context=FORK) as pool:
         results = pool.imap(record_pair, [(str(out), i) for i in range(calls)])
         if read_first:
@@ -257,6 +257,6 @@ def test_read_ahead_is_bounded_by_bytes_too() -> None:
     with FORK.Pool(2) as pool:
         results = pool.imap(_first_byte, big_items())
         assert next(results) == 1
-        budget = 2 * workhorse._executor.MAP_READ_AHEAD_BYTES_PER_WORKER // (4 * 2**20)
+        budget = 2 * workhorse._lazy_map.MAP_READ_AHEAD_BYTES_PER_WORKER // (4 * 2**20)
         assert pulled <= budget + 8, f"{pulled} items of 4 MiB pulled ahead"
         results.close()

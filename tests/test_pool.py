@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import workhorse
-from workhorse._executor import MAX_MAP_WINDOW_PER_WORKER
+from workhorse._lazy_map import MAX_MAP_WINDOW_PER_WORKER
 from workhorse._pool import PoolView
 
 Factory = Callable[..., Any]

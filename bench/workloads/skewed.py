@@ -73,7 +73,7 @@ def limit(case: str, medians: Mapping[tuple[str, str], float]) -> float | None:
     serial_time = medians.get((SERIAL_CASE, SERIAL.name))
     if serial_time is None:
         return None
-    units = durations(SHORT)
+    units = durations(scaled(SHORT))
     return serial_time * ideal_units(units, WORKERS) / sum(units)
 
 
@@ -85,13 +85,43 @@ def targets(best: Mapping[tuple[str, str], tuple[float, str]]) -> list[str]:
         if serial_time is None or figure is None:
             lines.append(f"{name}: no figure")
             continue
-        units = durations(SHORT)
+        units = durations(scaled(SHORT))
         ideal = serial_time[0] * ideal_units(units, WORKERS) / sum(units)
         excess = figure[0] / ideal - 1
         verdict = "met" if excess <= 0.10 else f"missed by {(excess - 0.10) * 100:.0f} points"
         lines.append(
             f"{name}: {excess * 100:+.0f}% against the ideal schedule (<= +10%): {verdict}"
         )
+    return lines + issue_11_targets(best)
+
+
+def issue_11_targets(best: Mapping[tuple[str, str], tuple[float, str]]) -> list[str]:
+    """Issue 11: within 10% of the ideal schedule (the same goal as issue 4), with the best
+    peer's figure for reference."""
+    serial_time = best.get((SERIAL_CASE, SERIAL.name))
+    if serial_time is None:
+        return ["issue 11: skewed durations within +10% of the ideal schedule: no figure"]
+    units = durations(scaled(SHORT))
+    ideal = serial_time[0] * ideal_units(units, WORKERS) / sum(units)
+    peers = [
+        (value, name)
+        for (case, name), (value, _) in best.items()
+        if case == CASE and not name.startswith("workhorse")
+    ]
+    peer = ""
+    if peers:
+        value, name = min(peers)
+        peer = f"; best peer {name} {value / ideal - 1:+.0%}"
+    lines = []
+    for name in ("workhorse.Pool", "workhorse.ProcessPoolExecutor"):
+        head = f"issue 11: {name} within +10% of the ideal schedule ({ideal * 1e3:.0f} ms)"
+        figure = best.get((CASE, name))
+        if figure is None:
+            lines.append(f"{head}: no figure")
+            continue
+        excess = figure[0] / ideal - 1
+        verdict = "met" if excess <= 0.10 else f"missed by {(excess - 0.10) * 100:.0f} points"
+        lines.append(f"{head}: {figure[0] * 1e3:.0f} ms = {excess:+.0%}{peer}: {verdict}")
     return lines
 
 

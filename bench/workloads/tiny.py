@@ -4,6 +4,11 @@ Every pool runs each of its mapping APIs at its defaults and with hand-tuned chu
 (the best one is reported); the serial loop is the physical limit. A fault-injected variant
 SIGKILLs a few workhorse workers during the map and checks that every result or error
 comes back.
+
+Issue 11's targets compare workhorse at its defaults with the peer's same API, tuned where
+the peer can be tuned: besides the sweep, ``multiprocessing.Pool.imap`` and the
+``Executor.map`` of ``concurrent.futures.ProcessPoolExecutor`` and loky run at
+``chunksize=1000`` (cases "..., chunksize=1000").
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from concurrent.futures import wait
 from typing import Any
 
 from ..harness import VARIANT_SEP, Job, Workload, checkpoint, note, scaled
+from ..report import fmt_figure
 from .pools import (
     ADAPTERS,
     APIS,
@@ -43,6 +49,14 @@ QUICK_SECONDS, PROBE = 0.5, 5_000
 FAULT_CASE = f"faults: map, {KILLS} workers SIGKILLed (retries=1)"
 FAULT_BASE_CASE = "faults: map, same items, no kill"
 SUBMIT_FAULT_CASE = f"faults: submit per item, {KILLS} workers SIGKILLed (no retry)"
+#: Issue 11: the peers' APIs at a fixed chunksize, each its own case (not a sweep variant).
+PINNED = 1_000
+PINNED_APIS = {
+    "multiprocessing.Pool": (IMAP,),
+    "concurrent.futures.ProcessPoolExecutor": (EXECUTOR_MAP,),
+    "loky": (EXECUTOR_MAP,),
+}
+ISSUE_11_GOAL = 2.0
 
 
 def serial(items: int) -> dict[str, float]:
@@ -72,14 +86,22 @@ def _time_boxed(pool: Adapter, api: str, items: int) -> int:
 
 
 def run_api(
-    contender: str, api: str, items: int, sweep: list[int], quick: bool
+    contender: str,
+    api: str,
+    items: int,
+    sweep: list[int],
+    quick: bool,
+    pinned: list[int] | None = None,
 ) -> dict[str, float]:
-    """Throughput (tasks/s) of ``api`` at the defaults and at each chunksize of ``sweep``."""
+    """Throughput (tasks/s) of ``api`` at the defaults and at each chunksize of ``sweep``
+    (variants of the case "<api>, tuned"), and at each chunksize of ``pinned`` (a case of
+    its own, "<api>, chunksize=N"; one measurement serves both if N is in the sweep too)."""
     figures: dict[str, float] = {}
     fixed_at_construction = ADAPTERS[contender] in (WorkhorsePool, WorkhorseExecutor)
+    pinned = pinned or []
     pool = open_pool(contender, WORKERS, api=api)
     try:
-        for chunksize in [None, *sweep]:
+        for chunksize in [None, *sweep, *[n for n in pinned if n not in sweep]]:
             count = items
             if quick and chunksize is None:
                 count = _time_boxed(pool, api, items)
@@ -96,8 +118,10 @@ def run_api(
             _check(api, results, data)
             if chunksize is None:
                 figures[f"{api}, defaults"] = count / elapsed
-            else:
+            if chunksize in sweep:
                 figures[f"{api}, tuned{VARIANT_SEP}chunksize={chunksize}"] = count / elapsed
+            if chunksize in pinned:
+                figures[f"{api}, chunksize={chunksize}"] = count / elapsed
             checkpoint(figures)
     finally:
         pool.close_within()
@@ -196,6 +220,8 @@ def jobs(quick: bool) -> list[Job]:
                 "sweep": sweep,
                 "quick": quick,
             }
+            if api in PINNED_APIS.get(contender.name, ()):
+                params["pinned"] = [PINNED]
             out.append(Job(contender.name, api, f"{__name__}:run_api", params))
     faults = {"items": items // 5 if quick else items, "kills": KILLS}
     out.append(Job("workhorse.Pool", "faults", f"{__name__}:faulty_map", faults))
@@ -232,14 +258,63 @@ def targets(best: Mapping[tuple[str, str], tuple[float, str]]) -> list[str]:
             verdict = "met" if ratio >= goal else f"missed ({ratio / goal:.3f} of the goal)"
             peer = f"{name} ({variant})" if variant else name
             lines.append(f"{case}: {mine} {ratio:.2f}x {peer} (>= {goal:g}x): {verdict}")
+    return lines + issue_11_targets(best)
+
+
+def issue_11_targets(best: Mapping[tuple[str, str], tuple[float, str]]) -> list[str]:
+    """Issue 11: workhorse at its defaults >= 2x the peer's same API, tuned where the peer
+    can be tuned (``multiprocessing.Pool.map`` picks its chunksize itself; ``imap`` and
+    ``Executor.map`` at ``chunksize=1000``)."""
+    pinned = f"chunksize={PINNED}"
+    # (workhorse contender, its API, [(peer, peer's case, how the line names it)])
+    comparisons = [
+        ("workhorse.Pool", MAP, [("multiprocessing.Pool", f"{MAP}, defaults", "defaults")]),
+        ("workhorse.Pool", IMAP, [("multiprocessing.Pool", f"{IMAP}, {pinned}", pinned)]),
+        (
+            "workhorse.ProcessPoolExecutor",
+            EXECUTOR_MAP,
+            [
+                ("concurrent.futures.ProcessPoolExecutor", f"{EXECUTOR_MAP}, {pinned}", pinned),
+                ("loky", f"{EXECUTOR_MAP}, {pinned}", pinned),
+            ],
+        ),
+    ]
+    method = {MAP: "map", IMAP: "imap", EXECUTOR_MAP: "map"}
+    lines = []
+    for mine, api, references in comparisons:
+        mine_figure = best.get((f"{api}, defaults", mine))
+        refs = [best.get((case, name)) for name, case, _ in references]
+        against = " and ".join(
+            f"{name}.{method[api]}({setting})" for name, _, setting in references
+        )
+        if len(references) > 1:
+            against = f"the best of {against}"
+        head = f"issue 11: {mine}.{method[api]} at its defaults >= {ISSUE_11_GOAL:g}x {against}"
+        measured = [figure[0] for figure in refs if figure is not None]
+        if mine_figure is None or not measured:
+            lines.append(f"{head}: no figure")
+            continue
+        ratio = mine_figure[0] / max(measured)
+        goal = ISSUE_11_GOAL
+        verdict = "met" if ratio >= goal else f"missed ({ratio / goal:.3f} of the goal)"
+        figures = " and ".join(
+            fmt_figure(figure[0], "tasks/s") if figure else "no figure" for figure in refs
+        )
+        lines.append(
+            f"{head}: {fmt_figure(mine_figure[0], 'tasks/s')} vs {figures} = {ratio:.2f}x: "
+            f"{verdict}"
+        )
     return lines
 
 
-def case_order(case: str) -> tuple[int, str]:
-    """APIs in issue 4's order, defaults before tuned, the fault-injected cases last."""
-    api = case.split(",", maxsplit=1)[0]
+def case_order(case: str) -> tuple[int, int, str]:
+    """APIs in issue 4's order, defaults before the fixed chunksize (issue 11) before tuned,
+    the fault-injected cases last."""
+    api, _, setting = case.partition(", ")
     order = [MAP, IMAP, IMAP_UNORDERED, EXECUTOR_MAP]
-    return (order.index(api) if api in order else len(order), case)
+    settings = ["defaults", "chunksize=", "tuned"]
+    rank = next((i for i, s in enumerate(settings) if setting.startswith(s)), len(settings))
+    return (order.index(api) if api in order else len(order), rank, case)
 
 
 def limit(case: str, medians: Mapping[tuple[str, str], float]) -> float | None:

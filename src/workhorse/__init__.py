@@ -16,10 +16,12 @@ Example::
 """
 
 import importlib as _importlib
-from typing import TYPE_CHECKING as _TYPE_CHECKING
-from typing import Any as _Any
 
-if _TYPE_CHECKING:
+from . import _names
+
+# What type checkers see. At run time each name is imported on first use, from the module
+# _names.TABLE gives; tests/test_names.py checks that the two agree.
+if _names.TYPE_CHECKING:
     from concurrent.futures import ALL_COMPLETED as ALL_COMPLETED
     from concurrent.futures import FIRST_COMPLETED as FIRST_COMPLETED
     from concurrent.futures import FIRST_EXCEPTION as FIRST_EXCEPTION
@@ -77,70 +79,76 @@ if _TYPE_CHECKING:
     from .processes import with_start_method as with_start_method
     from .threads import Thread as Thread
 
-# Every public name and the module that defines it (None: the name is a submodule), imported
+    __all__ = (
+        "ALL_COMPLETED",
+        "FIRST_COMPLETED",
+        "FIRST_EXCEPTION",
+        "TIMEOUT_MAX",
+        "Barrier",
+        "BoundedSemaphore",
+        "BrokenExecutor",
+        "BrokenResourceError",
+        "Cancelled",
+        "CancelledError",
+        "Condition",
+        "Connection",
+        "Context",
+        "DeserializationError",
+        "Event",
+        "Executor",
+        "Future",
+        "InvalidStateError",
+        "JoinableQueue",
+        "Lock",
+        "Pipe",
+        "Pool",
+        "PoolBroken",
+        "Process",
+        "ProcessContext",
+        "ProcessPoolExecutor",
+        "Queue",
+        "QueueShutDown",
+        "RLock",
+        "RemoteError",
+        "RemoteTraceback",
+        "Semaphore",
+        "SerializationError",
+        "SimpleQueue",
+        "TaskGroup",
+        "TaskTimeout",
+        "Thread",
+        "ThreadContext",
+        "ThreadPool",
+        "ThreadPoolExecutor",
+        "TimeoutError",
+        "WorkerCrashed",
+        "WorkhorseError",
+        "active_children",
+        "as_completed",
+        "cpu_count",
+        "current_process",
+        "dask",
+        "get_context",
+        "get_start_method",
+        "group",
+        "processes",
+        "threads",
+        "wait",
+        "with_start_method",
+    )
+else:
+    __all__ = tuple(_names.public("workhorse"))
+
+
+# Every public name and the module it comes from (None: the name is a submodule), imported
 # on first use (PEP 562). A worker process imports ``workhorse._engine._worker``, which
 # imports this package first: eager imports here cost it ~75 ms of start-up (half the
 # package), lazy ones a few ms. Type checkers read the imports above instead.
-_EXPORTS: dict[str, str | None] = {
-    "ALL_COMPLETED": "concurrent.futures",
-    "FIRST_COMPLETED": "concurrent.futures",
-    "FIRST_EXCEPTION": "concurrent.futures",
-    "BrokenExecutor": "concurrent.futures",
-    "CancelledError": "concurrent.futures",
-    "Executor": "concurrent.futures",
-    "Future": "concurrent.futures",
-    "InvalidStateError": "concurrent.futures",
-    "TimeoutError": "concurrent.futures",
-    "as_completed": "concurrent.futures",
-    "wait": "concurrent.futures",
-    "processes": None,
-    "threads": None,
-    "Context": "._context",
-    "ProcessContext": "._context",
-    "ThreadContext": "._context",
-    "get_context": "._context",
-    "BrokenResourceError": "._errors",
-    "Cancelled": "._errors",
-    "DeserializationError": "._errors",
-    "PoolBroken": "._errors",
-    "QueueShutDown": "._errors",
-    "RemoteError": "._errors",
-    "RemoteTraceback": "._errors",
-    "SerializationError": "._errors",
-    "TaskTimeout": "._errors",
-    "WorkerCrashed": "._errors",
-    "WorkhorseError": "._errors",
-    "TIMEOUT_MAX": "._timeouts",
-    "Barrier": ".processes",
-    "BoundedSemaphore": ".processes",
-    "Condition": ".processes",
-    "Connection": ".processes",
-    "Event": ".processes",
-    "JoinableQueue": ".processes",
-    "Lock": ".processes",
-    "Pipe": ".processes",
-    "Pool": ".processes",
-    "Process": ".processes",
-    "ProcessPoolExecutor": ".processes",
-    "Queue": ".processes",
-    "RLock": ".processes",
-    "Semaphore": ".processes",
-    "SimpleQueue": ".processes",
-    "TaskGroup": ".processes",
-    "ThreadPool": ".processes",
-    "ThreadPoolExecutor": ".processes",
-    "active_children": ".processes",
-    "cpu_count": ".processes",
-    "current_process": ".processes",
-    "get_start_method": ".processes",
-    "group": ".processes",
-    "with_start_method": ".processes",
-    "Thread": ".threads",
-}
+_EXPORTS: dict[str, str | None] = _names.exports()
 
-if not _TYPE_CHECKING:  # a module __getattr__ would make every typo type-check as Any
+if not _names.TYPE_CHECKING:  # a module __getattr__ would make every typo type-check as Any
 
-    def __getattr__(name: str) -> _Any:
+    def __getattr__(name: str) -> object:
         try:
             module = _EXPORTS[name]
         except KeyError:
@@ -149,6 +157,10 @@ if not _TYPE_CHECKING:  # a module __getattr__ would make every typo type-check 
             value = _importlib.import_module(f"{__name__}.{name}")
         else:
             value = getattr(_importlib.import_module(module, __name__), name)
+            if module.startswith("._"):  # a class straight from a private module
+                from . import _publish
+
+                _publish.publish()
         globals()[name] = value  # later lookups skip this function
         return value
 
@@ -185,62 +197,3 @@ def dask(
     from ._dask._context import DaskContext
 
     return DaskContext(address, client, timeout=timeout, **cluster_kwargs)
-
-
-__all__ = (
-    "ALL_COMPLETED",
-    "FIRST_COMPLETED",
-    "FIRST_EXCEPTION",
-    "TIMEOUT_MAX",
-    "Barrier",
-    "BoundedSemaphore",
-    "BrokenExecutor",
-    "BrokenResourceError",
-    "Cancelled",
-    "CancelledError",
-    "Condition",
-    "Connection",
-    "Context",
-    "DeserializationError",
-    "Event",
-    "Executor",
-    "Future",
-    "InvalidStateError",
-    "JoinableQueue",
-    "Lock",
-    "Pipe",
-    "Pool",
-    "PoolBroken",
-    "Process",
-    "ProcessContext",
-    "ProcessPoolExecutor",
-    "Queue",
-    "QueueShutDown",
-    "RLock",
-    "RemoteError",
-    "RemoteTraceback",
-    "Semaphore",
-    "SerializationError",
-    "SimpleQueue",
-    "TaskGroup",
-    "TaskTimeout",
-    "Thread",
-    "ThreadContext",
-    "ThreadPool",
-    "ThreadPoolExecutor",
-    "TimeoutError",
-    "WorkerCrashed",
-    "WorkhorseError",
-    "active_children",
-    "as_completed",
-    "cpu_count",
-    "current_process",
-    "dask",
-    "get_context",
-    "get_start_method",
-    "group",
-    "processes",
-    "threads",
-    "wait",
-    "with_start_method",
-)

@@ -19,24 +19,24 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable
-from typing import Any, Self
+from typing import Any
 
+from ._barrier_cycle import DRAINING, FILLING, RESETTING, BarrierCycle
 from ._condition import Condition
 from ._pid_table import PidTable
+from ._primitive import SegmentBacked
 from ._robust_lock import RobustLock
-from ._sharing import Shared
 from ._shm import Segment
-from ._sync import DEAD_HOLDER_CHECK
+from ._sync import DEAD_HOLDER_CHECK, check_slice
+from ._timeouts import Deadline
 
 __all__ = ["Barrier"]
 
-FILLING, DRAINING, RESETTING, BROKEN = 0, 1, -1, -2
 _MAX_TRACKED = 1024  # processes counted by pid; more are counted but not checked for death
 
 
-class Barrier(Shared, threading.Barrier):
+class Barrier(BarrierCycle, SegmentBacked, threading.Barrier):
     """A barrier for a fixed number of parties, which may be threads of any processes.
 
     Args:
@@ -91,19 +91,12 @@ class Barrier(Shared, threading.Barrier):
         assert isinstance(lock, RobustLock)
         lock.on_owner_dead = self._owner_died
 
-    def _shared_state(self) -> Any:
+    def _setup_args(self) -> tuple[Any, ...]:
         # The action goes into the same pickle as the rest (one memo: an object it shares
         # with the other arguments travels once, as with the stdlib).
-        return (self._parties, self._action, self._timeout, self._cond, self._seg.name)
+        return (self._parties, self._action, self._timeout, self._cond)
 
-    @classmethod
-    def _from_shared_state(cls, uid: str, state: Any) -> Self:
-        self = cls.__new__(cls)
-        self._setup(state[0], state[1], state[2], state[3], Segment.attach(state[4]))
-        self._register(uid)
-        return self
-
-    # threading.Barrier's properties (parties, n_waiting, broken) read these two.
+    # BarrierCycle (parties, n_waiting, broken, reset...) reads and writes these two.
     @property
     def _state(self) -> int:
         return int(self._array[0])
@@ -137,20 +130,10 @@ class Barrier(Shared, threading.Barrier):
         """
         if timeout is None:
             timeout = self._timeout
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = Deadline(timeout)
         with self._cond:
             self._enter()
-            index = self._count
-            self._arrive(1)
-            try:
-                if index + 1 == self._parties:
-                    self._release()
-                else:
-                    self._wait(deadline)
-                return index
-            finally:
-                self._arrive(-1)
-                self._exit()
+            return self._take_part(deadline)
 
     def _enter(self) -> None:
         # Block while the previous pass drains or a reset completes (no timeout, as
@@ -161,36 +144,16 @@ class Barrier(Shared, threading.Barrier):
         if self._state < 0:
             raise threading.BrokenBarrierError
 
-    def _release(self) -> None:
-        try:
-            if self._action is not None:
-                self._action()
-            self._state = DRAINING
-            self._cond.notify_all()
-        except BaseException:
-            self._break()
-            raise
-
-    def _wait(self, deadline: float | None) -> None:
+    def _wait(self, deadline: Deadline) -> None:
         while self._state == FILLING:
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
+            step = check_slice(deadline)
+            if step <= 0:
                 self._break()
                 raise threading.BrokenBarrierError
-            step = DEAD_HOLDER_CHECK if left is None else min(left, DEAD_HOLDER_CHECK)
             if not self._cond.wait(step):
                 self._retire_dead()
         if self._state < 0:
             raise threading.BrokenBarrierError
-
-    def _exit(self) -> None:
-        if self._count == 0 and self._state in (DRAINING, RESETTING):
-            self._state = FILLING
-            self._cond.notify_all()
-
-    def _break(self) -> None:
-        self._state = BROKEN
-        self._cond.notify_all()
 
     def _retire_dead(self) -> None:
         if not self._inside.retire_dead(os.getpid()):
@@ -205,23 +168,5 @@ class Barrier(Shared, threading.Barrier):
         self._inside.retire_dead(os.getpid())
         self._break()
 
-    def reset(self) -> None:
-        """Return the barrier to its empty state; current waiters get BrokenBarrierError."""
-        with self._cond:
-            if self._count > 0:
-                if self._state in (FILLING, BROKEN):
-                    self._state = RESETTING
-            else:
-                self._state = FILLING
-            self._cond.notify_all()
-
-    def abort(self) -> None:
-        """Break the barrier: current and future ``wait`` calls raise BrokenBarrierError."""
-        with self._cond:
-            self._break()
-
-    def __repr__(self) -> str:
-        where = f"<workhorse.processes.Barrier at {id(self):#x}"
-        if self.broken:
-            return f"{where}: broken>"
-        return f"{where}: waiters={self.n_waiting}/{self.parties}>"
+    def _repr_name(self) -> str:
+        return "workhorse.processes.Barrier"

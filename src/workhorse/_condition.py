@@ -18,20 +18,19 @@ process killed inside it leaves it working.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from . import _cancel
 from ._errors import NotHeldError
 from ._pid_table import PidTable
+from ._primitive import SegmentBacked, wait_for
 from ._robust_lock import RobustLock
 from ._semlock import SEM_VALUE_MAX, NamedSemaphore
-from ._sharing import Shared
 from ._shm import Segment
-from ._sync import DEAD_HOLDER_CHECK, Lock, RLock, _BaseLock
-from ._timeouts import wait_timeout
+from ._sync import DEAD_HOLDER_CHECK, Lock, RLock, _BaseLock, check_slice
+from ._timeouts import Deadline, wait_timeout
 
 __all__ = ["Condition", "Event"]
 
@@ -43,7 +42,7 @@ _TABLE = 32  # pid slots for sleepers (processes waiting at once that survive a 
 _IDLE_SLICES = 3
 
 
-class Condition(Shared):
+class Condition(SegmentBacked):
     """A condition variable whose waiters and notifiers may live in different processes.
 
     Args:
@@ -92,15 +91,8 @@ class Condition(Shared):
         """Release the underlying lock (see :meth:`Lock.release`)."""
         self._lock.release()
 
-    def _shared_state(self) -> Any:
-        return (self._lock, self._wake, self._ack, self._seg.name)
-
-    @classmethod
-    def _from_shared_state(cls, uid: str, state: Any) -> Self:
-        self = cls.__new__(cls)
-        self._setup(state[0], state[1], state[2], Segment.attach(state[3]))
-        self._register(uid)
-        return self
+    def _setup_args(self) -> tuple[Any, ...]:
+        return (self._lock, self._wake, self._ack)
 
     def __enter__(self) -> bool:
         return self._lock.acquire()
@@ -153,20 +145,7 @@ class Condition(Shared):
         Raises:
             NotHeldError: the calling thread does not hold the lock.
         """
-        end: float | None = None
-        waittime = timeout
-        result = predicate()
-        while not result:
-            if waittime is not None:
-                if end is None:
-                    end = time.monotonic() + waittime
-                else:
-                    waittime = end - time.monotonic()
-                    if waittime <= 0:
-                        break
-            self.wait(waittime)
-            result = predicate()
-        return result
+        return wait_for(self.wait, predicate, wait_timeout(timeout))
 
     def notify(self, n: int = 1) -> None:
         """Wake up to ``n`` of the threads (in any process) waiting on this condition.
@@ -232,7 +211,7 @@ class Condition(Shared):
         self.notify(SEM_VALUE_MAX)
 
 
-class Event(Shared):
+class Event(SegmentBacked):
     """A flag that threads in any process can set, clear and wait for.
 
     Example::
@@ -258,15 +237,8 @@ class Event(Shared):
         # wake-up (a notifier killed mid-notify leaves one) does not count as a set().
         self._flag = seg.buf.cast("q")
 
-    def _shared_state(self) -> Any:
-        return (self._cond, self._seg.name)
-
-    @classmethod
-    def _from_shared_state(cls, uid: str, state: Any) -> Self:
-        self = cls.__new__(cls)
-        self._setup(state[0], Segment.attach(state[1]))
-        self._register(uid)
-        return self
+    def _setup_args(self) -> tuple[Any, ...]:
+        return (self._cond,)
 
     def is_set(self) -> bool:
         """Return True if the flag is set."""
@@ -300,17 +272,17 @@ class Event(Shared):
         if flag[0]:
             return True
         t = wait_timeout(timeout)
-        deadline = None if t is None else time.monotonic() + t
+        deadline = Deadline(t)
         if not self._cond.acquire(True, t):
             return bool(flag[0])
         try:
             sets = flag[1]
             while not flag[0] and flag[1] == sets:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return False
                 # Slices: a wake-up lost to a process killed inside set() costs at most one.
-                self._cond.wait(DEAD_HOLDER_CHECK if left is None else min(left, DEAD_HOLDER_CHECK))
+                step = check_slice(deadline)
+                if step <= 0:
+                    return False
+                self._cond.wait(step)
             return True
         finally:
             self._cond.release()

@@ -2,10 +2,12 @@
 
 A context bundles a backend's worker class and primitives under the same names, as
 :func:`multiprocessing.get_context` does. ``workhorse.processes`` and ``workhorse.threads``
-are the public modules of the two built-in contexts; :func:`get_context` returns them by
-name, and ``processes.get_context(m)`` (or ``with_start_method(m)``) returns a
-:class:`ProcessContext` whose ``Process``, pools and task groups use start method ``m``. A new
-backend is one more ``Context`` built from its own modules.
+are the public modules of the two built-in contexts; :func:`get_context` returns a context
+by name (``"processes"``, ``"threads"``, a start method, ``"dask"``), and
+``processes.get_context(m)`` (or ``with_start_method(m)``) returns a :class:`ProcessContext`
+whose ``Process``, pools and task groups use start method ``m``. A context's names are those
+of its column in :mod:`workhorse._names`; a new backend adds that column and registers its
+context here with :func:`register_context`.
 
 :class:`ProcessContext` subclasses :class:`multiprocessing.context.BaseContext`, so it has
 every name of a multiprocessing context with the same signature (``Value``, ``Array``,
@@ -18,16 +20,40 @@ from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.context as mpc
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from . import _barrier, _condition, _pipe, _queue, _sync, _thread, _thread_queue, _thread_sync
-from ._executor import ProcessPoolExecutor, ThreadPoolExecutor
-from ._pool import Pool, ThreadPool
-from ._process import Process, process_class
+from . import (
+    _barrier,
+    _condition,
+    _executor,
+    _pipe,
+    _pool,
+    _process,
+    _publish,
+    _queue,
+    _sync,
+    _thread,
+    _thread_queue,
+    _thread_sync,
+)
+from ._executor import ProcessPoolExecutor
+from ._pool import Pool
+from ._process import process_class
 from ._taskgroup import TaskGroup
 from ._thread import Thread
 
-__all__ = ["Context", "ProcessContext", "ThreadContext", "get_context", "process_context"]
+if TYPE_CHECKING:
+    from ._dask._context import DaskContext
+
+__all__ = [
+    "Context",
+    "ProcessContext",
+    "ThreadContext",
+    "get_context",
+    "process_context",
+    "register_context",
+]
 
 
 class Context:
@@ -72,18 +98,21 @@ class ProcessContext(Context, _StdlibContext):
     """
 
     name = "processes"
-    Queue = _queue.Queue
-    SimpleQueue = _queue.SimpleQueue
-    JoinableQueue = _queue.JoinableQueue
-    Lock = _sync.Lock
-    RLock = _sync.RLock
-    Semaphore = _sync.Semaphore
-    BoundedSemaphore = _sync.BoundedSemaphore
-    Condition = _condition.Condition
-    Event = _condition.Event
-    Barrier = _barrier.Barrier
-    ThreadPool = ThreadPool
-    ThreadPoolExecutor = ThreadPoolExecutor
+    Process: type[_process.Process]  # the class of this start method (set by __init__)
+    if TYPE_CHECKING:  # bound from workhorse._names.TABLE below; checked by a test
+        Queue = _queue.Queue
+        SimpleQueue = _queue.SimpleQueue
+        JoinableQueue = _queue.JoinableQueue
+        Lock = _sync.Lock
+        RLock = _sync.RLock
+        Semaphore = _sync.Semaphore
+        BoundedSemaphore = _sync.BoundedSemaphore
+        Condition = _condition.Condition
+        Event = _condition.Event
+        Barrier = _barrier.Barrier
+        Pipe = staticmethod(_pipe.Pipe)
+        ThreadPool = _pool.ThreadPool
+        ThreadPoolExecutor = _executor.ThreadPoolExecutor
 
     def __init__(self, start_method: str | None = None) -> None:
         if start_method is not None:
@@ -91,7 +120,7 @@ class ProcessContext(Context, _StdlibContext):
             if start_method not in methods:
                 raise ValueError(f"start_method must be one of {methods}, not {start_method!r}")
         self._start_method = start_method
-        self.Process: type[Process] = process_class(start_method)
+        self.Process = process_class(start_method)
 
     def get_start_method(self, allow_none: bool = False) -> str | None:
         """The start method of this context's processes (the default context: the one
@@ -118,7 +147,8 @@ class ProcessContext(Context, _StdlibContext):
         kwargs.setdefault("mp_context", self)
         return ProcessPoolExecutor(max_workers, *args, **kwargs)
 
-    Executor = ProcessPoolExecutor
+    if TYPE_CHECKING:
+        Executor = ProcessPoolExecutor
 
     def Value(self, typecode_or_type: Any, *args: Any, lock: Any = True) -> Any:
         """:func:`multiprocessing.Value`, guarded by a workhorse ``RLock`` (``lock=True``)."""
@@ -142,7 +172,7 @@ class ProcessContext(Context, _StdlibContext):
         """A context with the same names whose processes use start method ``method``."""
         return ProcessContext(method)
 
-    def group(self) -> TaskGroup[Process]:
+    def group(self) -> TaskGroup[_process.Process]:
         """A new task group whose members are processes of this start method."""
         return TaskGroup(self.Process)
 
@@ -174,41 +204,78 @@ class ThreadContext(Context):
     """
 
     name = "threads"
-    Thread = Thread
-    Queue = _thread_queue.Queue
-    SimpleQueue = _thread_queue.SimpleQueue
-    JoinableQueue = _thread_queue.JoinableQueue
-    Lock = _thread_sync.Lock
-    RLock = _thread_sync.RLock
-    Semaphore = _thread_sync.Semaphore
-    BoundedSemaphore = _thread_sync.BoundedSemaphore
-    Condition = _thread_sync.Condition
-    Event = _thread_sync.Event
-    Barrier = _thread_sync.Barrier
-    Pool = ThreadPool
-    ThreadPool = ThreadPool
-    Executor = ThreadPoolExecutor
-    ThreadPoolExecutor = ThreadPoolExecutor
+    if TYPE_CHECKING:  # bound from workhorse._names.TABLE below; checked by a test
+        Thread = _thread.Thread
+        Queue = _thread_queue.Queue
+        SimpleQueue = _thread_queue.SimpleQueue
+        JoinableQueue = _thread_queue.JoinableQueue
+        Lock = _thread_sync.Lock
+        RLock = _thread_sync.RLock
+        Semaphore = _thread_sync.Semaphore
+        BoundedSemaphore = _thread_sync.BoundedSemaphore
+        Condition = _thread_sync.Condition
+        Event = _thread_sync.Event
+        Barrier = _thread_sync.Barrier
+        Pipe = staticmethod(_pipe.Pipe)
+        ThreadPool = _pool.ThreadPool
+        Pool = ThreadPool
+        ThreadPoolExecutor = _executor.ThreadPoolExecutor
+        Executor = ThreadPoolExecutor
 
     def group(self) -> TaskGroup[_thread.Thread]:
         """A new task group whose members are threads."""
         return TaskGroup(Thread)
 
 
-def get_context(name: str = "processes") -> Context:
-    """The context called ``name``: ``"processes"``, ``"threads"``, or a start method.
+_publish.bind(ProcessContext, "processes")
+_publish.bind(ThreadContext, "threads")
+
+#: The contexts :func:`get_context` knows, by name: each makes its context when asked.
+_registry: dict[str, Callable[[], Context | DaskContext]] = {}
+
+
+def register_context(name: str, factory: Callable[[], Context | DaskContext]) -> None:
+    """Make ``get_context(name)`` return ``factory()``: a new backend's one line.
+
+    Example::
+
+        register_context("gpu", GpuContext)
+        assert isinstance(workhorse.get_context("gpu"), GpuContext)
+    """
+    if name in _registry:
+        raise ValueError(f"a context named {name!r} is registered already")
+    _registry[name] = factory
+
+
+def _dask() -> DaskContext:
+    import workhorse  # its dask() imports Dask, and only then
+
+    return workhorse.dask()
+
+
+def _start_method(method: str) -> Callable[[], ProcessContext]:
+    return lambda: process_context(method)
+
+
+register_context("processes", lambda: process_context(None))
+register_context("threads", ThreadContext)
+for _method in multiprocessing.get_all_start_methods():
+    register_context(_method, _start_method(_method))
+register_context("dask", _dask)
+
+
+def get_context(name: str = "processes") -> Context | DaskContext:
+    """The context called ``name``: ``"processes"``, ``"threads"``, a start method
+    (``"spawn"`` ...) or ``"dask"`` (what :func:`workhorse.dask` returns: a cluster on
+    ``$DASK_SCHEDULER_ADDRESS``, or an embedded one; close it when done).
 
     Example::
 
         ctx = workhorse.get_context("spawn")   # processes started with spawn
     """
-    if name == "threads":
-        return ThreadContext()
-    if name == "processes":
-        return process_context(None)
-    if name in multiprocessing.get_all_start_methods():
-        return process_context(name)
-    raise LookupError(
-        f"unknown context {name!r}: use 'processes', 'threads' or a start method "
-        f"({', '.join(multiprocessing.get_all_start_methods())})"
-    )
+    try:
+        factory = _registry[name]
+    except KeyError:
+        known = ", ".join(map(repr, sorted(_registry)))
+        raise LookupError(f"unknown context {name!r}: the known ones are {known}") from None
+    return factory()

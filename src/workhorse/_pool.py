@@ -32,119 +32,38 @@ Differences from the stdlib (deliberate):
 from __future__ import annotations
 
 import multiprocessing.pool
-import os
 import threading
 import time
 import warnings
-import weakref
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
 from multiprocessing import TimeoutError as PoolTimeoutError
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
-from ._engine._core import ProcessEngine
-from ._engine._exit import cut_feeds, drain_feeds
-from ._engine._job import ARGS, ITEM, Job, ListSink
-from ._engine._threads import ThreadEngine
-from ._executor import (
-    MAP_WINDOW_PER_WORKER,
-    UNSET,
-    Engine,
-    ResultIterator,
-    _Feed,
-    describe,
-    input_length,
-    max_tasks,
-    start_method_of,
-    updated_options,
-)
-from ._options import (
-    Progress,
-    TaskOptions,
-    check_chunksize,
-    check_initializer,
-    check_max_tasks,
-    check_progress,
-    check_seconds,
-    check_workers,
-)
-from ._progress_bar import ProgressBar, make_bar
+from ._async_result import AsyncResult, MapResult
+from ._config import Face, PoolConfig, RetryOn
+from ._engine._job import ARGS, ITEM, ListSink
+from ._front import UNSET, Front, FrontView, View
+from ._lazy_map import ResultIterator
+from ._options import Progress, check_chunksize
 
 __all__ = ["AsyncResult", "MapResult", "Pool", "PoolView", "ThreadPool"]
 
 T = TypeVar("T")
 _RUN, _CLOSE, _TERMINATE = "RUN", "CLOSE", "TERMINATE"
 JOIN_POLL = 0.01  # seconds between two looks at the workers in join(timeout)
+_STDLIB_REMOTE_TRACEBACK: Any = multiprocessing.pool.RemoteTraceback  # type: ignore[attr-defined]
+_POOL = Face(
+    "Pool", "processes", workers="processes", max_tasks="maxtasksperchild", context="context",
+    remote_traceback=_STDLIB_REMOTE_TRACEBACK,
+)  # fmt: skip
+_THREAD_POOL = Face(
+    "ThreadPool", "threads", workers="processes", remote_traceback=_STDLIB_REMOTE_TRACEBACK
+)
 
 
-class AsyncResult(Generic[T]):
-    """The result of ``apply_async``, as in :mod:`multiprocessing.pool`.
-
-    As with the stdlib, ``callback``/``error_callback`` have run by the time the result is
-    ready, so ``get()`` never returns before them.
-
-    Example::
-
-        result = pool.apply_async(pow, (2, 10))
-        assert result.get(timeout=5) == 1024
-    """
-
-    def __init__(
-        self,
-        future: Future[T],
-        callback: Callable[[T], object] | None = None,
-        error_callback: Callable[[BaseException], object] | None = None,
-    ) -> None:
-        self._future = future
-        self._callback, self._error_callback = callback, error_callback
-        self._ready = threading.Event()
-        future.add_done_callback(self._on_done)
-
-    def _on_done(self, future: Future[T]) -> None:
-        try:
-            if future.cancelled():
-                return
-            error = future.exception()
-            if error is None:
-                if self._callback is not None:
-                    self._callback(future.result())
-            elif self._error_callback is not None:
-                self._error_callback(error)
-        finally:  # a callback that raises is logged by the future; never leave get() hanging
-            self._ready.set()
-
-    def ready(self) -> bool:
-        """Whether the call has completed."""
-        return self._ready.is_set()
-
-    def successful(self) -> bool:
-        """Whether it completed without raising; ``ValueError`` if not ready yet."""
-        if not self.ready():
-            raise ValueError(f"{self!r} not ready")
-        return not self._future.cancelled() and self._future.exception() is None
-
-    def wait(self, timeout: float | None = None) -> None:
-        """Wait until the result is available or ``timeout`` seconds pass."""
-        self._ready.wait(timeout)
-
-    def get(self, timeout: float | None = None) -> T:
-        """The result; raises the task's exception, or ``multiprocessing.TimeoutError``."""
-        if not self._ready.wait(timeout):
-            raise PoolTimeoutError(f"no result within {timeout} s")
-        return self._future.result()
-
-
-class MapResult(AsyncResult[list[T]]):
-    """The result of ``map_async``/``starmap_async``: a list, in input order."""
-
-
-class _PoolTasks:
+class _PoolTasks(FrontView):
     """The task methods of a pool, shared by ``Pool``/``ThreadPool`` and their views."""
 
-    _engine: Engine
-    _workers: int
-    _options: TaskOptions
-    _progress: Progress
     _owner: _BasePool
 
     def apply(self, func: Callable[..., T], args: Iterable[Any] = (), kwds: Any = None) -> T:
@@ -172,7 +91,7 @@ class _PoolTasks:
         """
         self._owner._check_running()
         _check_func(func)
-        future = self._engine.submit(func, tuple(args), dict(kwds or {}), self._options)
+        future = self._front.run_one(func, tuple(args), dict(kwds or {}))
         return AsyncResult(future, callback, error_callback)
 
     def map(
@@ -204,8 +123,7 @@ class _PoolTasks:
         self, func: Callable[..., T], calls: Any, kind: str, chunksize: int | None
     ) -> list[T]:
         check_chunksize(chunksize, allow_auto=False)
-        bar = make_bar(self._progress, len(calls), describe(func))
-        sink = self._submit_all(func, calls, kind, bar)
+        sink, bar = self._submit_all(func, calls, kind)
         try:
             return sink.as_future().result()
         finally:
@@ -228,7 +146,7 @@ class _PoolTasks:
             assert result.get(timeout=5) == [1, 2]
         """
         check_chunksize(chunksize, allow_auto=False)
-        sink = self._submit_all(func, list(iterable), ITEM)  # a copy: the caller may change it
+        sink, _ = self._submit_all(func, list(iterable), ITEM)  # a copy: the caller may change it
         return MapResult(sink.as_future(), callback, error_callback)
 
     def starmap_async(
@@ -246,7 +164,7 @@ class _PoolTasks:
             assert pool.starmap_async(pow, [(2, 3)]).get() == [8]
         """
         check_chunksize(chunksize, allow_auto=False)
-        sink = self._submit_all(func, _arg_tuples(iterable), ARGS)
+        sink, _ = self._submit_all(func, _arg_tuples(iterable), ARGS)
         return MapResult(sink.as_future(), callback, error_callback)
 
     def imap(
@@ -282,34 +200,24 @@ class _PoolTasks:
         _check_func(func)
         if isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1:
             raise ValueError(f"Chunksize must be 1+, not {chunksize!r}")  # the stdlib's words
-        length = input_length(iterable)
-        bar = make_bar(self._progress, length, describe(func))
-        window = max(64, MAP_WINDOW_PER_WORKER * self._workers)
-        feed = _Feed(
-            self._engine, func, iter(iterable), ITEM, self._options, window,
-            ordered=ordered, bar=bar,
-        )  # fmt: skip
-        feed.sized = length is not None
-        return ResultIterator(feed, timeout_error=PoolTimeoutError)
+        return self._front.lazy_map(
+            func, iter(iterable), ITEM, (iterable,), ordered=ordered, timeout_error=PoolTimeoutError
+        )
 
     def _submit_all(
-        self, func: Callable[..., Any], calls: list[Any], kind: str, bar: ProgressBar | None = None
-    ) -> ListSink:
+        self, func: Callable[..., Any], calls: list[Any], kind: str
+    ) -> tuple[ListSink, Any]:
         """Run every call as one job; its sink fills a list in input order."""
         self._owner._check_running()
         _check_func(func)
-        on_ready = None if bar is None else (lambda _s, start, stop: bar.update(stop - start))
-        sink = ListSink(len(calls), on_ready)
-        if calls:
-            self._engine.run(Job(func, calls, self._options, sink, kind))
-        return sink
+        return self._front.run_all(func, calls, kind)
 
     def with_options(
         self,
         *,
         timeout: float | None = UNSET,
         retries: int = UNSET,
-        retry_on: type[BaseException] | tuple[type[BaseException], ...] = UNSET,
+        retry_on: RetryOn = UNSET,
         progress: Progress = UNSET,
     ) -> PoolView:
         """A light view of this pool whose tasks get other options: the same task methods
@@ -321,8 +229,7 @@ class _PoolTasks:
             patient.map(fetch, urls)
         """
         given = {"timeout": timeout, "retries": retries, "retry_on": retry_on}
-        options, shown = updated_options(self._options, self._progress, given, progress)
-        return PoolView(self._owner, options, shown)
+        return PoolView(self._owner, self._front.view(given, progress))
 
 
 def _listed(iterable: Iterable[T]) -> list[T]:
@@ -339,7 +246,7 @@ def _check_func(func: Any) -> None:
         raise TypeError(f"func must be callable, not {type(func).__name__}")
 
 
-class PoolView(_PoolTasks):
+class PoolView(View, _PoolTasks):
     """A pool seen with other task options (see ``with_options``); shares its workers and
     its state (closing the pool closes the view).
 
@@ -348,23 +255,17 @@ class PoolView(_PoolTasks):
         pool.with_options(timeout=5).map(work, items)
     """
 
-    def __init__(self, owner: _BasePool, options: TaskOptions, progress: Progress) -> None:
-        self._owner = owner
-        self._engine, self._workers = owner._engine, owner._workers
-        self._options, self._progress = options, progress
-
-    def __repr__(self) -> str:
-        return f"<workhorse.PoolView of {self._owner!r} with {self._options}>"
+    _owner: _BasePool
 
 
 class _BasePool(_PoolTasks):
     """Lifecycle: ``close``, ``join``, ``terminate``, the context manager."""
 
-    def _setup(self, options: TaskOptions, progress: Progress) -> None:
-        self._options, self._progress = options, progress
+    def _open(self, config: PoolConfig) -> None:
         self._owner = self
         self._state = _RUN
         self._lock = threading.Lock()
+        self._front = Front.open(config, self)
 
     def _check_running(self) -> None:
         if self._state != _RUN:
@@ -382,8 +283,7 @@ class _BasePool(_PoolTasks):
             if self._state != _RUN:
                 return
             self._state = _CLOSE
-        drain_feeds(self._engine)
-        self._engine.shutdown(wait=False)
+        self._front.close(wait=False)
 
     def terminate(self) -> None:
         """Stop the workers now; unfinished tasks are cancelled (their ``get`` raises
@@ -395,8 +295,7 @@ class _BasePool(_PoolTasks):
         """
         with self._lock:
             self._state = _TERMINATE
-        cut_feeds(self._engine)
-        self._engine.terminate()
+        self._front.terminate()
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for the workers to exit; the pool must be closed or terminated first.
@@ -443,7 +342,7 @@ class Pool(_BasePool):
         maxtasksperchild: a worker is replaced after this many tasks.
         context: a ``multiprocessing`` or workhorse context choosing the start method.
         timeout, retries, retry_on, max_tasks_per_worker, progress, chunksize, init_timeout,
-            idle_timeout: as for :class:`~workhorse.ProcessPoolExecutor`.
+            idle_timeout, backend: as for :class:`~workhorse.ProcessPoolExecutor`.
 
     Example::
 
@@ -461,33 +360,15 @@ class Pool(_BasePool):
         *,
         timeout: float | None = None,
         retries: int = 0,
-        retry_on: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
+        retry_on: RetryOn = (Exception,),
         max_tasks_per_worker: int | None = None,
         progress: Progress = False,
         chunksize: int | str = "auto",
         init_timeout: float | None = None,
         idle_timeout: float | None = None,
+        backend: str | None = None,
     ) -> None:
-        self._workers = check_workers(processes, os.cpu_count() or 1, name="processes")
-        initargs = check_initializer(initializer, initargs)
-        limit = max_tasks(maxtasksperchild, "maxtasksperchild", max_tasks_per_worker)
-        method = start_method_of(context, "context")
-        options = TaskOptions(timeout, retries, retry_on)  # type: ignore[arg-type]
-        batch, progress = check_chunksize(chunksize), check_progress(progress)
-        self._engine = ProcessEngine(
-            self._workers,
-            start_method=method,
-            initializer=initializer,
-            initargs=initargs,
-            max_tasks_per_worker=limit,
-            options=options,
-            chunksize=batch,
-            init_timeout=check_seconds(init_timeout, "init_timeout"),
-            idle_timeout=check_seconds(idle_timeout, "idle_timeout"),
-            remote_traceback=multiprocessing.pool.RemoteTraceback,  # type: ignore[attr-defined]
-        )
-        self._setup(options, progress)
-        weakref.finalize(self, self._engine.shutdown, False)
+        self._open(PoolConfig.for_face(_POOL, locals()))
 
     def __repr__(self) -> str:
         return f"<workhorse.Pool state={self._state} pool_size={self._workers}>"
@@ -496,7 +377,8 @@ class Pool(_BasePool):
 class ThreadPool(_BasePool):
     """A thread pool with the :class:`multiprocessing.pool.ThreadPool` API, plus per-task
     timeouts (a thread cannot be killed: a task past its timeout fails on time, its thread
-    is asked to stop at its next workhorse call and is replaced).
+    is asked to stop at its next workhorse call and is replaced). The extras are those of
+    :class:`~workhorse.ThreadPoolExecutor`.
 
     Example::
 
@@ -512,26 +394,13 @@ class ThreadPool(_BasePool):
         *,
         timeout: float | None = None,
         retries: int = 0,
-        retry_on: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
+        retry_on: RetryOn = (Exception,),
         max_tasks_per_worker: int | None = None,
         progress: Progress = False,
         chunksize: int | str = "auto",
+        backend: str | None = None,
     ) -> None:
-        self._workers = check_workers(processes, os.cpu_count() or 1, name="processes")
-        initargs = check_initializer(initializer, initargs)
-        check_chunksize(chunksize)
-        progress = check_progress(progress)
-        options = TaskOptions(timeout, retries, retry_on)  # type: ignore[arg-type]
-        self._engine = ThreadEngine(
-            self._workers,
-            initializer=initializer,
-            initargs=initargs,
-            max_tasks_per_worker=check_max_tasks(max_tasks_per_worker, "max_tasks_per_worker"),
-            options=options,
-            name="ThreadPool",
-        )
-        self._setup(options, progress)
-        weakref.finalize(self, self._engine.shutdown, False)
+        self._open(PoolConfig.for_face(_THREAD_POOL, locals()))
 
     def __repr__(self) -> str:
         return f"<workhorse.ThreadPool state={self._state} pool_size={self._workers}>"

@@ -30,155 +30,34 @@ Under spawn and forkserver the child imports the main script again. A script tha
 process while it is being imported that way (no ``if __name__ == "__main__":`` guard) gets a
 one-line ``RuntimeError`` naming the fix in the child, and the parent's :meth:`result`
 raises :class:`WorkerCrashed` saying the child failed while starting, not while running.
+
+Module layout: the class here; what launching a child takes in :mod:`._process_launch`; the
+result pipe's two ends in :mod:`._process_result`.
 """
 
 from __future__ import annotations
 
-import io
 import multiprocessing
 import multiprocessing.context as mpc
 import os
 import pickle
-import sys
 import threading
 from collections.abc import Callable, Mapping
 from functools import cache
 from multiprocessing import connection as mpconn
-from multiprocessing import current_process
-from multiprocessing.context import get_spawning_popen
 from multiprocessing.process import BaseProcess
-from multiprocessing.reduction import ForkingPickler
 from typing import Any, cast
 
 from . import _cancel
-from ._errors import SerializationError, WorkerCrashed
-from ._remote import dump_exception, load_exception
-from ._serialize import PROTOCOL, _Fallback, describe_type, dumps, loads, locate_unpicklable
+from ._errors import SerializationError
+from ._process_launch import _Call, check_not_bootstrapping, main_importable
+from ._process_result import ResultPipe
 from ._timeouts import Deadline, wait_timeout
 
 __all__ = ["PidFd", "Process", "check_not_bootstrapping", "main_importable", "process_class"]
 
-_OK, _RAISED = b"R", b"E"  # first byte of the child's last message
-_STARTED = b"S"  # spawn/forkserver: the child got past its start-up (see _bootstrap)
-_FRESH_METHODS = ("spawn", "forkserver")  # children that import the main script again
 
-
-class _Call:
-    """``(target, args, kwargs)``, pickled only while the child is being launched (so that
-    pipes and sockets among the arguments travel with the launch, as with the stdlib)."""
-
-    __slots__ = ("blob", "call", "main_by_value", "owner")
-
-    def __init__(
-        self, call: tuple[Any, tuple[Any, ...], dict[str, Any]], owner: str, main_by_value: bool
-    ) -> None:
-        self.call: tuple[Any, tuple[Any, ...], dict[str, Any]] | None = call
-        self.blob: bytes | None = None
-        self.owner, self.main_by_value = owner, main_by_value
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        assert self.call is not None
-        return (_Call._from_blob, (_dumps_call(self.call, self.owner, self.main_by_value),))
-
-    @staticmethod
-    def _from_blob(blob: bytes) -> _Call:
-        self = _Call.__new__(_Call)
-        self.call, self.blob, self.owner, self.main_by_value = None, blob, "", False
-        return self
-
-    def load(self) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
-        # Unpickled inside the child's run(), so an import error becomes the result.
-        if self.call is None:
-            assert self.blob is not None
-            self.call = loads(self.blob)
-        return self.call
-
-
-def _pickle(obj: object, main_by_value: bool = False) -> bytes:
-    """The stdlib's pickler (by reference) first, workhorse's fallback for the rest."""
-    buf = io.BytesIO()
-    if not main_by_value:
-        # A failed attempt may already have handed descriptors (pipe ends, sockets, shared
-        # ctypes' arenas) to the launching child; the second would hand them again, and a
-        # descriptor passed twice fails the launch ("bad value(s) in fds_to_keep").
-        passed = getattr(get_spawning_popen(), "_fds", None)
-        before = None if passed is None else len(passed)
-        try:
-            ForkingPickler(buf, PROTOCOL).dump(obj)
-            return buf.getvalue()
-        except Exception:
-            buf = io.BytesIO()
-            if passed is not None:
-                del passed[before:]
-    _Fallback(buf, main_by_value, None).dump(obj)
-    return buf.getvalue()
-
-
-def _picklable(obj: object) -> bool:
-    try:
-        _pickle(obj)
-    except Exception:
-        return False
-    return True
-
-
-def _dumps_call(
-    call: tuple[Any, tuple[Any, ...], dict[str, Any]], owner: str, main_by_value: bool
-) -> bytes:
-    try:
-        return _pickle(call, main_by_value)
-    except Exception as exc:
-        target, args, kwargs = call
-        parts = [("target", target)] + [(f"args[{i}]", a) for i, a in enumerate(args)]
-        parts += [(f"kwargs[{k!r}]", v) for k, v in kwargs.items()]
-        where, culprit = "the arguments", cast(object, call)
-        for name, part in parts:
-            if not _picklable(part):
-                where, culprit = locate_unpicklable(part, name, _picklable)
-                break
-        message = (
-            f"cannot pickle {where} of type {describe_type(culprit)} for {owner}: "
-            f"{type(exc).__name__}: {exc}"
-        )
-        raise SerializationError.wrapping(exc, message) from exc
-
-
-def main_importable() -> bool:
-    """Whether a spawn or forkserver child can import the main script again (it cannot when
-    the script came from stdin, ``-c`` or an interactive session): if not, main-script
-    functions must travel by value."""
-    main = sys.modules.get("__main__")
-    if main is None:
-        return False
-    spec = getattr(main, "__spec__", None)
-    if spec is not None and getattr(spec, "name", None):
-        return True
-    path = getattr(main, "__file__", None)
-    return isinstance(path, str) and os.path.isfile(path)
-
-
-def check_not_bootstrapping(method: str, what: str) -> None:
-    """Refuse to start ``what`` under spawn or forkserver where its child could not start:
-    while this process, such a child itself, is still importing the main script (the
-    stdlib raises a 20-line message), or when the main script was read from stdin (the
-    stdlib's child fails with ``FileNotFoundError: '<stdin>'``)."""
-    if method not in _FRESH_METHODS:
-        return
-    if getattr(current_process(), "_inheriting", False):
-        raise RuntimeError(
-            f"cannot start {what} while the main module is being imported by a {method} "
-            f"child: put the code that starts processes under `if __name__ == '__main__':`"
-        )
-    path = getattr(sys.modules.get("__main__"), "__file__", None)
-    if isinstance(path, str) and path.startswith("<") and not main_importable():
-        raise RuntimeError(
-            f"cannot start {what} with the {method!r} start method: its child imports the "
-            f"main script again, and this one ({path}) has no file; use the 'fork' start "
-            f"method or run the script from a file"
-        )
-
-
-class Process(BaseProcess):
+class Process(ResultPipe):
     """A process running ``target(*args, **kwargs)`` (or an overriding ``run()``).
 
     Same constructor and methods as :class:`multiprocessing.Process`, plus :meth:`result` and
@@ -211,9 +90,6 @@ class Process(BaseProcess):
     _popen: Any
     _closed: bool
     _parent_pid: int
-    _target: Any
-    _args: tuple[Any, ...]
-    _kwargs: dict[str, Any]
 
     def __init__(
         self,
@@ -423,22 +299,6 @@ class Process(BaseProcess):
             if deadline.expired():
                 return False
 
-    def _collect(self) -> None:
-        """Read the child's messages that are ready (or note that no more will come)."""
-        with self._wh_lock:
-            reader = self._wh_reader
-            while self._wh_pending and reader is not None and reader.poll(0):
-                try:
-                    message = reader.recv_bytes()
-                except (EOFError, OSError):  # the child died before (or while) sending
-                    self._wh_pending = False
-                    return
-                if message == _STARTED:
-                    self._wh_started = True
-                    continue
-                self._wh_message = message
-                self._wh_pending = False
-
     def _finish(self) -> None:
         """The child has exited: take what is left in the pipe and its exit code."""
         self._collect()
@@ -467,66 +327,6 @@ class Process(BaseProcess):
             if self._wh_outcome is None:
                 self._wh_outcome = self._decode()
             return self._wh_outcome
-
-    def _decode(self) -> tuple[bool, Any]:
-        data = self._wh_message
-        if data is None:
-            reason = None
-            method = self.__dict__.get("_wh_method")
-            if method in _FRESH_METHODS and not self.__dict__.get("_wh_started"):
-                reason = (
-                    f"while starting under {method!r}, before running its target: importing "
-                    "the main module or unpickling the process failed (the child printed why "
-                    "on stderr; a script that starts processes when it is imported needs "
-                    "`if __name__ == '__main__':`)"
-                )
-            crash = WorkerCrashed(f"process {self.name!r}", self._wh_pid, self._wh_exitcode, reason)
-            return False, crash
-        view = memoryview(data)[1:]
-        if data[:1] == _OK:
-            return True, loads(view)
-        exc = load_exception(bytes(view))
-        if isinstance(exc, SystemExit) and exc.code is None and exc.args:
-            # tblib rebuilds exceptions without __init__, which is what sets `code`.
-            exc.code = exc.args[0] if len(exc.args) == 1 else exc.args  # type: ignore[assignment]
-        if isinstance(exc, SystemExit) and self._wh_exitcode == 0:
-            return True, None
-        return False, exc
-
-    # -- child side ------------------------------------------------------------------
-
-    def _bootstrap(self, parent_sentinel: int | None = None) -> int:
-        reader = self.__dict__.pop("_wh_reader", None)
-        if reader is not None:
-            reader.close()  # fork: the parent's end of the result pipe
-        writer: mpconn.Connection = self.__dict__.pop("_wh_writer")
-        call: _Call | None = self.__dict__.pop("_wh_call", None)
-        run = self.run
-        origin = f"process {self.name!r} (pid {os.getpid()})"
-        if call is not None:  # spawn/forkserver: tell the parent the start-up went through
-            try:
-                writer.send_bytes(_STARTED)
-            except OSError:
-                pass
-
-        def run_and_deliver() -> Any:
-            try:
-                if call is not None:
-                    self._target, self._args, self._kwargs = call.load()
-                value = run()
-            except BaseException as exc:
-                _deliver(writer, _RAISED + dump_exception(exc, origin))
-                raise  # the stdlib prints it and sets the exit code
-            try:
-                blob = _OK + dumps(value, what="the result")
-            except SerializationError as exc:
-                blob = _RAISED + dump_exception(exc, origin)
-            _deliver(writer, blob)
-            return value
-
-        self.run = run_and_deliver  # type: ignore[method-assign]
-        code: int = super()._bootstrap(parent_sentinel)  # type: ignore[misc]
-        return code
 
 
 class PidFd:
@@ -566,15 +366,6 @@ class PidFd:
 
     def __del__(self) -> None:
         self.close()
-
-
-def _deliver(writer: mpconn.Connection, blob: bytes) -> None:
-    try:
-        writer.send_bytes(blob)
-    except OSError:
-        pass  # the parent is gone; nobody wants the result
-    finally:
-        writer.close()
 
 
 class ForkProcess(Process, mpc.ForkProcess):

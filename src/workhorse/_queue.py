@@ -49,17 +49,18 @@ Invariants (besides those of :mod:`._ring`):
   doing other I/O (out-of-band segments are written before and read after the lock round;
   spill segments are created with the mutex held, once per ring's worth of items).
 
-Module layout: the public classes here; their machinery in :mod:`._queue_base`, the item
-encoding in :mod:`._queue_codec`, the spill chain and its feeder thread in
-:mod:`._queue_feeder`, the shared ring itself in :mod:`._ring`.
+Module layout: the public classes here; their machinery in :mod:`._queue_base` and
+:mod:`._queue_io` (its put and get halves), the item encoding in :mod:`._queue_codec`, the
+spill chain and its feeder thread in :mod:`._queue_feeder`, the shared ring itself in
+:mod:`._ring`.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from ._queue_base import DEFAULT_RING_SIZE, _QueueBase
+from ._queue_io import lock_until
 from ._ring import DONE, JOINERS, PUTS
 from ._timeouts import wait_timeout
 
@@ -195,24 +196,11 @@ class JoinableQueue(Queue):
             if not q.join(timeout=10):
                 log.warning("workers are slow")
         """
-        timeout = wait_timeout(timeout)
         ring = self._ring
         hq = ring.hq
-        deadline = None if timeout is None else time.monotonic() + timeout
-        if not ring.lock(timeout):
-            return False
-        held = True
-        try:
-            while True:
-                left = hq[PUTS] - hq[DONE]
-                if left <= 0:
-                    return True
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                held = False
-                ring.park(JOINERS, ring.joiners, remaining)
-                held = True
-        finally:
-            if held:
-                ring.unlock()
+        done = lock_until(
+            ring, lambda: hq[PUTS] - hq[DONE] <= 0, JOINERS, ring.joiners, wait_timeout(timeout)
+        )
+        if done:
+            ring.unlock()
+        return done

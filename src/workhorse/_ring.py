@@ -112,7 +112,170 @@ def frame_bytes(length: int) -> int:
     return 8 + ((n + 7) & -8)
 
 
-class Ring:
+class _Frames:
+    """The frames of a ring: writing, reading, counting them (mutex held). :class:`Ring`
+    adds the mutex, its repair and the wake-up channels."""
+
+    __slots__ = ()
+
+    hq: memoryview
+    rq: memoryview
+    buf: memoryview
+    capacity: int
+    mask: int
+
+    def ring_items(self) -> int:
+        """Count the items in the ring by walking its frames (mutex held)."""
+        hq, rq, mask = self.hq, self.rq, self.mask
+        head, tail, n = hq[HEAD], hq[TAIL], 0
+        while head < tail:
+            length = rq[(head & mask) >> 3]
+            if length >= BATCH:
+                payload = head + 8
+                taken = rq[((payload + 8) & mask) >> 3] & TAKEN_MASK
+                n += rq[(payload & mask) >> 3] - taken
+            else:
+                n += 1
+            head += frame_bytes(length)
+        return n
+
+    def count(self) -> int:
+        """Items in the ring (not in spill segments)."""
+        hq = self.hq
+        return int(hq[PUTS] - hq[GETS] - hq[SPILLED])
+
+    def _journal_word(self, index: int) -> None:
+        """Save ring word ``index`` before its first change in a journaled section."""
+        hq = self.hq
+        if hq[VALID] and hq[JW_POS] < 0:
+            hq[JW_VAL] = self.rq[index]
+            hq[JW_POS] = index
+
+    def room(self) -> int:
+        return self.capacity - (self.hq[TAIL] - self.hq[HEAD])
+
+    def write(self, data: bytes | memoryview, length: int) -> None:
+        """Append one frame; the caller checked ``room() >= frame_bytes(length)``."""
+        hq, buf, cap = self.hq, self.buf, self.capacity
+        tail = hq[TAIL]
+        pos = tail & self.mask
+        self.rq[pos >> 3] = length
+        start = (pos + 8) & self.mask
+        n = len(data)
+        end = start + n
+        if end <= cap:
+            buf[start:end] = data
+        else:
+            split = cap - start
+            view = memoryview(data)
+            buf[start:] = view[:split]
+            buf[: n - split] = view[split:]
+        hq[TAIL] = tail + 8 + ((n + 7) & -8)  # publishes the frame
+
+    def copy(self, offset: int, n: int) -> bytes:
+        """The ``n`` ring bytes from ``offset`` (any ring position; wraps)."""
+        start = offset & self.mask
+        end = start + n
+        if end <= self.capacity:
+            return self.buf[start:end].tobytes()
+        return self.buf[start:].tobytes() + self.buf[: end - self.capacity].tobytes()
+
+    def _advance(self, head: int) -> None:
+        hq = self.hq
+        if head == hq[TAIL]:
+            hq[TAIL] = 0  # empty: restart at the front; tail first (see recover())
+            hq[HEAD] = 0
+        else:
+            hq[HEAD] = head
+
+    def read(self) -> tuple[bytes, int]:
+        """Remove the oldest item: its bytes and length field (``gets`` is the caller's)."""
+        head = self.hq[HEAD]
+        pos = head & self.mask
+        length = self.rq[pos >> 3]
+        if length >= BATCH:
+            data, lens = self._take_batch(pos, length, 1)
+            return data, lens[0]
+        n = -length if length < 0 else length
+        data = self.copy(pos + 8, n)
+        self._advance(head + 8 + ((n + 7) & -8))
+        return data, length
+
+    def take(self, max_items: int) -> tuple[list[Chunk], int]:
+        """Remove up to ``max_items`` of the oldest items; update ``gets`` (mutex held).
+
+        Runs of single in-ring frames are copied out in one slice (the reader splits them),
+        and a batch frame in one or two: the cost is per lock round, not per item.
+        """
+        hq, rq, mask = self.hq, self.rq, self.mask
+        count = self.count()
+        want = count if count < max_items else max_items
+        chunks: list[Chunk] = []
+        got = 0
+        while got < want:
+            head = hq[HEAD]
+            pos = head & mask
+            length = rq[pos >> 3]
+            if length >= BATCH:
+                data, lens = self._take_batch(pos, length, want - got)
+                chunks.append((data, lens, False))
+                got += len(lens)
+            elif length < 0:
+                data, length = self.read()
+                chunks.append((data, length, False))
+                got += 1
+            else:
+                # A run of in-ring single frames: their lengths, then one copy of the run.
+                lens = array("q")
+                end, tail = head, hq[TAIL]
+                while got < want and end < tail:
+                    length = rq[(end & mask) >> 3]
+                    if length < 0 or length >= BATCH:
+                        break
+                    lens.append(length)
+                    end += 8 + ((length + 7) & -8)
+                    got += 1
+                chunks.append((self.copy(pos, end - head), lens, True))
+                self._advance(end)
+        hq[GETS] += got
+        return chunks, got
+
+    def _take_batch(self, pos: int, length: int, want: int) -> tuple[bytes, array[int]]:
+        """Take up to ``want`` items from the front of the batch frame at ``pos``."""
+        rq, mask = self.rq, self.mask
+        payload = pos + 8
+        n = rq[(payload & mask) >> 3]
+        at_taken = ((payload + 8) & mask) >> 3
+        word = rq[at_taken]
+        taken, skip = word & TAKEN_MASK, word >> TAKEN_BITS
+        k = min(n - taken, want)
+        lens = array("q")
+        lens.frombytes(self.copy(payload + BATCH_HEADER + 8 * taken, 8 * k))
+        size = sum(lens)
+        data = self.copy(payload + BATCH_HEADER + 8 * n + skip, size)
+        if taken + k == n:
+            self._advance(self.hq[HEAD] + frame_bytes(length))
+        else:
+            self._journal_word(at_taken)
+            rq[at_taken] = (taken + k) | ((skip + size) << TAKEN_BITS)  # one store
+        return data, lens
+
+    def drop_ring(self) -> list[bytes]:
+        """Empty the ring; return the out-of-band names to unlink after the unlock."""
+        hq, rq, mask = self.hq, self.rq, self.mask
+        head, tail = hq[HEAD], hq[TAIL]
+        names = []
+        while head < tail:
+            length = rq[(head & mask) >> 3]
+            if length < 0:
+                names.append(self.copy(head + 8, -length))
+            head += frame_bytes(length)
+        hq[TAIL] = 0
+        hq[HEAD] = 0
+        return names
+
+
+class Ring(_Frames):
     """A mapped ring plus its semaphores; the methods marked *mutex held* expect the lock."""
 
     __slots__ = (
@@ -237,13 +400,6 @@ class Ring:
         self.fields[:] = self.journal_copy
         hq[VALID] = 0
 
-    def _journal_word(self, index: int) -> None:
-        """Save ring word ``index`` before its first change in a journaled section."""
-        hq = self.hq
-        if hq[VALID] and hq[JW_POS] < 0:
-            hq[JW_VAL] = self.rq[index]
-            hq[JW_POS] = index
-
     def recover(self) -> None:
         """Repair what a holder that died left (mutex held, owner dead); see the docstring."""
         hq = self.hq
@@ -264,26 +420,6 @@ class Ring:
             self.unlock_raw(self.mref)
             raise BrokenResourceError("cannot repair the queue after a process died") from exc
         self.mutex.consistent()
-
-    def ring_items(self) -> int:
-        """Count the items in the ring by walking its frames (mutex held)."""
-        hq, rq, mask = self.hq, self.rq, self.mask
-        head, tail, n = hq[HEAD], hq[TAIL], 0
-        while head < tail:
-            length = rq[(head & mask) >> 3]
-            if length >= BATCH:
-                payload = head + 8
-                taken = rq[((payload + 8) & mask) >> 3] & TAKEN_MASK
-                n += rq[(payload & mask) >> 3] - taken
-            else:
-                n += 1
-            head += frame_bytes(length)
-        return n
-
-    def count(self) -> int:
-        """Items in the ring (not in spill segments)."""
-        hq = self.hq
-        return int(hq[PUTS] - hq[GETS] - hq[SPILLED])
 
     def spin_until_items(self) -> bool:
         """Poll (without the mutex) briefly; True once the ring may hold an item.
@@ -337,128 +473,3 @@ class Ring:
         self.wake(GETTERS, self.getters, 1 << 30)
         self.wake(PUTTERS, self.putters, 1 << 30)
         self.wake(JOINERS, self.joiners, 1 << 30)
-
-    # -- frames (mutex held) -----------------------------------------------------------------
-
-    def room(self) -> int:
-        return self.capacity - (self.hq[TAIL] - self.hq[HEAD])
-
-    def write(self, data: bytes | memoryview, length: int) -> None:
-        """Append one frame; the caller checked ``room() >= frame_bytes(length)``."""
-        hq, buf, cap = self.hq, self.buf, self.capacity
-        tail = hq[TAIL]
-        pos = tail & self.mask
-        self.rq[pos >> 3] = length
-        start = (pos + 8) & self.mask
-        n = len(data)
-        end = start + n
-        if end <= cap:
-            buf[start:end] = data
-        else:
-            split = cap - start
-            view = memoryview(data)
-            buf[start:] = view[:split]
-            buf[: n - split] = view[split:]
-        hq[TAIL] = tail + 8 + ((n + 7) & -8)  # publishes the frame
-
-    def copy(self, offset: int, n: int) -> bytes:
-        """The ``n`` ring bytes from ``offset`` (any ring position; wraps)."""
-        start = offset & self.mask
-        end = start + n
-        if end <= self.capacity:
-            return self.buf[start:end].tobytes()
-        return self.buf[start:].tobytes() + self.buf[: end - self.capacity].tobytes()
-
-    def _advance(self, head: int) -> None:
-        hq = self.hq
-        if head == hq[TAIL]:
-            hq[TAIL] = 0  # empty: restart at the front; tail first (see recover())
-            hq[HEAD] = 0
-        else:
-            hq[HEAD] = head
-
-    def read(self) -> tuple[bytes, int]:
-        """Remove the oldest item: its bytes and length field (``gets`` is the caller's)."""
-        head = self.hq[HEAD]
-        pos = head & self.mask
-        length = self.rq[pos >> 3]
-        if length >= BATCH:
-            data, lens = self._take_batch(pos, length, 1)
-            return data, lens[0]
-        n = -length if length < 0 else length
-        data = self.copy(pos + 8, n)
-        self._advance(head + 8 + ((n + 7) & -8))
-        return data, length
-
-    def take(self, max_items: int) -> tuple[list[Chunk], int]:
-        """Remove up to ``max_items`` of the oldest items; update ``gets`` (mutex held).
-
-        Runs of single in-ring frames are copied out in one slice (the reader splits them),
-        and a batch frame in one or two: the cost is per lock round, not per item.
-        """
-        hq, rq, mask = self.hq, self.rq, self.mask
-        count = self.count()
-        want = count if count < max_items else max_items
-        chunks: list[Chunk] = []
-        got = 0
-        while got < want:
-            head = hq[HEAD]
-            pos = head & mask
-            length = rq[pos >> 3]
-            if length >= BATCH:
-                data, lens = self._take_batch(pos, length, want - got)
-                chunks.append((data, lens, False))
-                got += len(lens)
-            elif length < 0:
-                data, length = self.read()
-                chunks.append((data, length, False))
-                got += 1
-            else:
-                # A run of in-ring single frames: their lengths, then one copy of the run.
-                lens = array("q")
-                end, tail = head, hq[TAIL]
-                while got < want and end < tail:
-                    length = rq[(end & mask) >> 3]
-                    if length < 0 or length >= BATCH:
-                        break
-                    lens.append(length)
-                    end += 8 + ((length + 7) & -8)
-                    got += 1
-                chunks.append((self.copy(pos, end - head), lens, True))
-                self._advance(end)
-        hq[GETS] += got
-        return chunks, got
-
-    def _take_batch(self, pos: int, length: int, want: int) -> tuple[bytes, array[int]]:
-        """Take up to ``want`` items from the front of the batch frame at ``pos``."""
-        rq, mask = self.rq, self.mask
-        payload = pos + 8
-        n = rq[(payload & mask) >> 3]
-        at_taken = ((payload + 8) & mask) >> 3
-        word = rq[at_taken]
-        taken, skip = word & TAKEN_MASK, word >> TAKEN_BITS
-        k = min(n - taken, want)
-        lens = array("q")
-        lens.frombytes(self.copy(payload + BATCH_HEADER + 8 * taken, 8 * k))
-        size = sum(lens)
-        data = self.copy(payload + BATCH_HEADER + 8 * n + skip, size)
-        if taken + k == n:
-            self._advance(self.hq[HEAD] + frame_bytes(length))
-        else:
-            self._journal_word(at_taken)
-            rq[at_taken] = (taken + k) | ((skip + size) << TAKEN_BITS)  # one store
-        return data, lens
-
-    def drop_ring(self) -> list[bytes]:
-        """Empty the ring; return the out-of-band names to unlink after the unlock."""
-        hq, rq, mask = self.hq, self.rq, self.mask
-        head, tail = hq[HEAD], hq[TAIL]
-        names = []
-        while head < tail:
-            length = rq[(head & mask) >> 3]
-            if length < 0:
-                names.append(self.copy(head + 8, -length))
-            head += frame_bytes(length)
-        hq[TAIL] = 0
-        hq[HEAD] = 0
-        return names

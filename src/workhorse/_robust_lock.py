@@ -16,13 +16,11 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from types import TracebackType
-from typing import Any, Self
 
 from . import _cancel
 from ._errors import BrokenResourceError, NotHeldError
+from ._primitive import NonRecursiveLock, SegmentBacked
 from ._semlock import EOWNERDEAD, ETIMEDOUT, MUTEX_BYTES, RobustMutex
-from ._sharing import Shared
 from ._shm import Segment
 from ._timeouts import process_lock_timeout
 
@@ -31,7 +29,7 @@ __all__ = ["RobustLock"]
 _FOREVER = 1e9  # seconds: RobustMutex.timedlock waits in slices, so this only bounds a loop
 
 
-class RobustLock(Shared):
+class RobustLock(SegmentBacked, NonRecursiveLock):
     """A process-shared, non-recursive lock whose dead owner hands it on.
 
     ``on_owner_dead`` (set per process by the primitive using it) is called, lock held, by
@@ -49,23 +47,13 @@ class RobustLock(Shared):
         self._setup(seg, create=True)
         self._register()
 
-    def _setup(self, seg: Segment, *, create: bool) -> None:
+    def _setup(self, seg: Segment, *, create: bool = False) -> None:
         self._seg = seg
         self._mutex = RobustMutex(seg.buf[:MUTEX_BYTES], create=create)
         # [0]: pid of the holder, [1]: its native thread id (0, 0 when free). Written by the
         # holder only; for ownership checks and diagnostics.
         self._holder = seg.buf[MUTEX_BYTES : MUTEX_BYTES + 16].cast("q")
         self.on_owner_dead: Callable[[], None] | None = None
-
-    def _shared_state(self) -> Any:
-        return self._seg.name
-
-    @classmethod
-    def _from_shared_state(cls, uid: str, state: Any) -> Self:
-        self = cls.__new__(cls)
-        self._setup(Segment.attach(state), create=False)
-        self._register(uid)
-        return self
 
     def acquire(
         self, block: bool = True, timeout: float | None = None, *, blocking: bool | None = None
@@ -110,26 +98,9 @@ class RobustLock(Shared):
         self._holder[0] = self._holder[1] = 0
         self._mutex.unlock()
 
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(
-        self, t: type[BaseException] | None, v: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.release()
-
     def __repr__(self) -> str:
         pid = int(self._holder[0])
         return f"<RobustLock({'free' if not pid else f'held by pid {pid}'})>"
 
-    # Condition protocol (the names threading.Condition uses).
     def _is_owned(self) -> bool:
         return self._holder[1] == threading.get_native_id() and self._holder[0] == os.getpid()
-
-    def _release_save(self) -> int:
-        self.release()
-        return 0
-
-    def _acquire_restore(self, state: int) -> None:
-        with _cancel.shielded():
-            self.acquire()

@@ -27,17 +27,17 @@ from __future__ import annotations
 import os
 import threading
 from multiprocessing import current_process
-from types import TracebackType
 from typing import Any, Self
 
 from . import _cancel
 from ._errors import BrokenResourceError, NotHeldError
+from ._primitive import LockContext, NonRecursiveLock, SegmentBacked
 from ._semlock import RECURSIVE_MUTEX, SEM_VALUE_MAX, SEMAPHORE, NamedSemaphore
 from ._sharing import Shared, pid_alive
 from ._shm import Segment
-from ._timeouts import process_lock_timeout
+from ._timeouts import Deadline, process_lock_timeout
 
-__all__ = ["DEAD_HOLDER_CHECK", "BoundedSemaphore", "Lock", "RLock", "Semaphore"]
+__all__ = ["DEAD_HOLDER_CHECK", "BoundedSemaphore", "Lock", "RLock", "Semaphore", "check_slice"]
 
 #: Seconds a blocking acquire (or a notify awaiting a wake-up) waits before it looks for
 #: a dead process.
@@ -54,30 +54,19 @@ def _refresh_pid() -> None:
 os.register_at_fork(after_in_child=_refresh_pid)
 
 
+def check_slice(deadline: Deadline) -> float:
+    """The next wait towards ``deadline``: at most :data:`DEAD_HOLDER_CHECK` seconds, so
+    that the waiter can look for dead processes in between; 0 once the deadline passed."""
+    left = deadline.remaining()
+    return DEAD_HOLDER_CHECK if left is None else min(left, DEAD_HOLDER_CHECK)
+
+
 class _BadValue(ValueError, OSError):
     """A semaphore's initial value out of range: threading says ``ValueError``,
     multiprocessing ``OSError``; this is both."""
 
 
-class _ContextManager:
-    def acquire(
-        self, block: bool = True, timeout: float | None = None, *, blocking: bool | None = None
-    ) -> bool:
-        raise NotImplementedError
-
-    def release(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(
-        self, t: type[BaseException] | None, v: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.release()
-
-
-class _BaseLock(Shared, _ContextManager):
+class _BaseLock(SegmentBacked, LockContext):
     """A named semaphore plus the holder's pid in shared memory."""
 
     _kind = SEMAPHORE
@@ -93,15 +82,8 @@ class _BaseLock(Shared, _ContextManager):
         self._raw = sem._sem
         self._raw_acquire, self._raw_release = sem._sem.acquire, sem._sem.release
 
-    def _shared_state(self) -> Any:
-        return (self._sem, self._seg.name)
-
-    @classmethod
-    def _from_shared_state(cls, uid: str, state: Any) -> Self:
-        self = cls.__new__(cls)
-        self._setup(state[0], Segment.attach(state[1]))
-        self._register(uid)
-        return self
+    def _setup_args(self) -> tuple[Any, ...]:
+        return (self._sem,)
 
     def acquire(
         self, block: bool = True, timeout: float | None = None, *, blocking: bool | None = None
@@ -131,6 +113,8 @@ class _BaseLock(Shared, _ContextManager):
             return False
         self._holder[0] = _pid
         return True
+
+    __enter__ = acquire  # the Python frame of LockContext.__enter__ saved
 
     def _wait(self, timeout: float | None) -> bool:
         if timeout is not None:  # a timed wait returns False on time, as the stdlib's does
@@ -167,7 +151,7 @@ class _BaseLock(Shared, _ContextManager):
         return "SomeOtherThread" if raw._count() > 0 else "SomeOtherProcess"
 
 
-class Lock(_BaseLock):
+class Lock(_BaseLock, NonRecursiveLock):
     """A mutual-exclusion lock shared by every process it is handed to.
 
     Any thread of any process may release it, as with :class:`threading.Lock`.
@@ -201,13 +185,6 @@ class Lock(_BaseLock):
         except ValueError:
             raise NotHeldError("semaphore or lock released too many times") from None
 
-    __enter__ = _BaseLock.acquire
-
-    def __exit__(
-        self, t: type[BaseException] | None, v: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.release()
-
     def __repr__(self) -> str:
         return f"<Lock(owner={self._owner()})>"
 
@@ -215,17 +192,8 @@ class Lock(_BaseLock):
         """Return True if the lock is held (by anyone)."""
         return self._sem.value() == 0
 
-    # Condition protocol (the names threading.Condition uses).
     def _is_owned(self) -> bool:
         return self._holder[0] == _pid and self._sem.value() == 0
-
-    def _release_save(self) -> int:
-        self.release()
-        return 1
-
-    def _acquire_restore(self, state: int) -> None:
-        with _cancel.shielded():
-            self.acquire()
 
 
 class RLock(_BaseLock):
@@ -260,13 +228,6 @@ class RLock(_BaseLock):
             self._holder[0] = 0
         raw.release()
 
-    __enter__ = _BaseLock.acquire
-
-    def __exit__(
-        self, t: type[BaseException] | None, v: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.release()
-
     def _after_fork_in_child(self) -> None:
         self._sem.after_fork()  # the parent's threads own nothing here
 
@@ -291,7 +252,7 @@ class RLock(_BaseLock):
                 self.acquire()
 
 
-class Semaphore(Shared, _ContextManager):
+class Semaphore(Shared, LockContext):
     """A counting semaphore shared by every process it is handed to.
 
     Example::
@@ -333,18 +294,10 @@ class Semaphore(Shared, _ContextManager):
     def acquire(
         self, block: bool = True, timeout: float | None = None, *, blocking: bool | None = None
     ) -> bool:
-        """Decrement the counter, waiting while it is zero.
-
-        Args:
-            block: when False, return at once (``blocking=``, threading's name, works too).
-            timeout: seconds to wait at most; None (the default) waits forever; ignored
-                when not blocking, as by multiprocessing.
+        """Decrement the counter, waiting while it is zero; arguments as :meth:`Lock.acquire`.
 
         Returns:
             True if decremented, False on timeout or a failed non-blocking call.
-
-        Raises:
-            Cancelled: the calling thread's cancel scope was cancelled while waiting.
         """
         if self._raw_acquire(False):
             return True

@@ -7,7 +7,7 @@ for drop-in parity with :mod:`multiprocessing` queues, ``join(timeout)``, iterat
 shutdown, and ``put_many``/``get_many``. ``SimpleQueue`` is the union of
 :class:`queue.SimpleQueue` and :class:`multiprocessing.SimpleQueue`.
 
-Every blocking wait goes through the cancel-aware :class:`~workhorse._thread_sync.Condition`.
+Every blocking wait goes through the cancel-aware :class:`~workhorse._thread_condition.Condition`.
 The mutex is never cancellable (``task_done``, ``shutdown`` and ``qsize`` must work in a
 cancelled thread); calls that may block (``get``/``get_many``/``join`` and, on a bounded queue,
 ``put``/``put_many``, unless ``block=False``) check the cancel scope on entry instead.
@@ -26,7 +26,9 @@ from typing import Generic, TypeVar
 
 from . import _cancel
 from ._errors import QueueShutDown
-from ._thread_sync import Condition, _InternalLock, _type_name
+from ._primitive import until_shutdown, wait_for
+from ._thread_condition import Condition
+from ._thread_lock import _InternalLock, _type_name
 from ._timeouts import Deadline, queue_timeout, wait_timeout
 
 __all__ = ["JoinableQueue", "Queue", "SimpleQueue"]
@@ -247,11 +249,7 @@ class _Core(Generic[_T]):
 
     def __iter__(self) -> Iterator[_T]:
         """Yield items as they come until the queue is shut down and drained."""
-        while True:
-            try:
-                yield self.get()
-            except QueueShutDown:
-                return
+        return until_shutdown(self.get)
 
     def __repr__(self) -> str:
         size = f"{len(self.queue)}/{self.maxsize}" if self.maxsize > 0 else f"{len(self.queue)}"
@@ -322,15 +320,10 @@ class Queue(_Core[_T], queue.Queue[_T]):
         Raises:
             Cancelled: the calling thread's cancel scope was cancelled.
         """
-        deadline = Deadline(wait_timeout(timeout))
+        wait = wait_timeout(timeout)
         _cancel.checkpoint()
         with self.all_tasks_done:
-            while self.unfinished_tasks:
-                remaining = deadline.remaining()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self.all_tasks_done.wait(remaining)
-            return True
+            return wait_for(self.all_tasks_done.wait, lambda: self.unfinished_tasks == 0, wait)
 
     def join_thread(self) -> None:
         """Do nothing: for parity with :meth:`multiprocessing.Queue.join_thread`."""

@@ -29,93 +29,99 @@ Example::
 from __future__ import annotations
 
 import multiprocessing
-from multiprocessing import (
-    AuthenticationError,
-    BufferTooShort,
-    ProcessError,
-    RawArray,
-    RawValue,
-    TimeoutError,
-    active_children,
-    allow_connection_pickling,
-    cpu_count,
-    current_process,
-    freeze_support,
-    get_all_start_methods,
-    get_logger,
-    get_start_method,
-    log_to_stderr,
-    parent_process,
-    set_executable,
-    set_forkserver_preload,
-    set_start_method,
-)
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._barrier import Barrier
-from ._condition import Condition, Event
-from ._context import ProcessContext, process_context
-from ._executor import ProcessPoolExecutor, ThreadPoolExecutor
-from ._pipe import Connection, Pipe
-from ._pool import Pool, ThreadPool
-from ._process import Process
-from ._queue import JoinableQueue, Queue, SimpleQueue
-from ._sync import BoundedSemaphore, Lock, RLock, Semaphore
-from ._taskgroup import TaskGroup
+from . import _publish
+from ._context import process_context
 
-Executor = ProcessPoolExecutor
-#: The pickling machinery (``multiprocessing.reducer``); workhorse's own pickling is in
-#: ``workhorse._serialize``.
-reducer = multiprocessing.reducer
+# What type checkers see. At run time the table binds these names (and __all__) instead;
+# tests/test_names.py checks that the two agree.
+if TYPE_CHECKING:
+    from multiprocessing import (
+        AuthenticationError,
+        BufferTooShort,
+        ProcessError,
+        RawArray,
+        RawValue,
+        TimeoutError,
+        active_children,
+        allow_connection_pickling,
+        cpu_count,
+        current_process,
+        freeze_support,
+        get_all_start_methods,
+        get_logger,
+        get_start_method,
+        log_to_stderr,
+        parent_process,
+        reducer,  # the pickling machinery; workhorse's own pickling is in _serialize
+        set_executable,
+        set_forkserver_preload,
+        set_start_method,
+    )
 
-__all__ = [
-    "Array",
-    "AuthenticationError",
-    "Barrier",
-    "BoundedSemaphore",
-    "BufferTooShort",
-    "Condition",
-    "Connection",
-    "Event",
-    "Executor",
-    "JoinableQueue",
-    "Lock",
-    "Manager",
-    "Pipe",
-    "Pool",
-    "Process",
-    "ProcessContext",
-    "ProcessError",
-    "ProcessPoolExecutor",
-    "Queue",
-    "RLock",
-    "RawArray",
-    "RawValue",
-    "Semaphore",
-    "SimpleQueue",
-    "TaskGroup",
-    "ThreadPool",
-    "ThreadPoolExecutor",
-    "TimeoutError",
-    "Value",
-    "active_children",
-    "allow_connection_pickling",
-    "cpu_count",
-    "current_process",
-    "freeze_support",
-    "get_all_start_methods",
-    "get_context",
-    "get_logger",
-    "get_start_method",
-    "group",
-    "log_to_stderr",
-    "parent_process",
-    "reducer",
-    "set_executable",
-    "set_forkserver_preload",
-    "set_start_method",
-    "with_start_method",
-]
+    from ._barrier import Barrier
+    from ._condition import Condition, Event
+    from ._context import ProcessContext
+    from ._executor import ProcessPoolExecutor, ThreadPoolExecutor
+    from ._pipe import Connection, Pipe
+    from ._pool import Pool, ThreadPool
+    from ._process import Process
+    from ._queue import JoinableQueue, Queue, SimpleQueue
+    from ._sync import BoundedSemaphore, Lock, RLock, Semaphore
+    from ._taskgroup import TaskGroup
+
+    Executor = ProcessPoolExecutor
+    __all__ = [
+        "Array",
+        "AuthenticationError",
+        "Barrier",
+        "BoundedSemaphore",
+        "BufferTooShort",
+        "Condition",
+        "Connection",
+        "Event",
+        "Executor",
+        "JoinableQueue",
+        "Lock",
+        "Manager",
+        "Pipe",
+        "Pool",
+        "Process",
+        "ProcessContext",
+        "ProcessError",
+        "ProcessPoolExecutor",
+        "Queue",
+        "RLock",
+        "RawArray",
+        "RawValue",
+        "Semaphore",
+        "SimpleQueue",
+        "TaskGroup",
+        "ThreadPool",
+        "ThreadPoolExecutor",
+        "TimeoutError",
+        "Value",
+        "active_children",
+        "allow_connection_pickling",
+        "cpu_count",
+        "current_process",
+        "freeze_support",
+        "get_all_start_methods",
+        "get_context",
+        "get_logger",
+        "get_start_method",
+        "group",
+        "log_to_stderr",
+        "parent_process",
+        "reducer",
+        "set_executable",
+        "set_forkserver_preload",
+        "set_start_method",
+        "with_start_method",
+    ]
+else:
+    __all__ = _publish.fill(globals(), "processes")  # noqa: PLE0605 (from the table)
 
 
 def get_context(method: str | None = None) -> ProcessContext:
@@ -194,3 +200,7 @@ def Manager() -> Any:
             shared = manager.dict()
     """
     return process_context(None).Manager()
+
+
+# Pickles and reprs name the public modules (`workhorse.Lock`, `workhorse.threads.Lock`).
+_publish.publish()

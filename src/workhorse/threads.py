@@ -22,82 +22,91 @@ from __future__ import annotations
 import sys
 import threading
 import types
-from threading import (
-    TIMEOUT_MAX,
-    BrokenBarrierError,
-    ExceptHookArgs,
-    ThreadError,
-    Timer,
-    active_count,
-    current_thread,
-    enumerate,
-    get_ident,
-    get_native_id,
-    getprofile,
-    gettrace,
-    local,
-    main_thread,
-    setprofile,
-    settrace,
-    stack_size,
-)
 from typing import TYPE_CHECKING, Any
 
-from ._context import ThreadContext
-from ._executor import ThreadPoolExecutor
-from ._pipe import Connection, Pipe
-from ._pool import ThreadPool
-from ._taskgroup import TaskGroup
-from ._thread import Thread
-from ._thread_queue import JoinableQueue, Queue, SimpleQueue
-from ._thread_sync import Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore
+from . import _publish
 
-if TYPE_CHECKING:  # at run time it is forwarded to threading (see _ThreadsModule)
-    from threading import excepthook
+# What type checkers see. At run time the table binds these names (and __all__) instead;
+# tests/test_names.py checks that the two agree.
+if TYPE_CHECKING:
+    from threading import (
+        TIMEOUT_MAX,
+        BrokenBarrierError,
+        ExceptHookArgs,
+        ThreadError,
+        Timer,
+        active_count,
+        current_thread,
+        enumerate,
+        excepthook,  # forwarded to threading's at run time (see _ThreadsModule)
+        get_ident,
+        get_native_id,
+        getprofile,
+        gettrace,
+        local,
+        main_thread,
+        setprofile,
+        settrace,
+        stack_size,
+    )
 
-Pool = ThreadPool
-Executor = ThreadPoolExecutor
+    from ._context import ThreadContext
+    from ._executor import ThreadPoolExecutor
+    from ._pipe import Connection, Pipe
+    from ._pool import ThreadPool
+    from ._taskgroup import TaskGroup
+    from ._thread import Thread
+    from ._thread_queue import JoinableQueue, Queue, SimpleQueue
+    from ._thread_sync import Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore
 
-__all__ = [
-    "TIMEOUT_MAX",
-    "Barrier",
-    "BoundedSemaphore",
-    "BrokenBarrierError",
-    "Condition",
-    "Connection",
-    "Event",
-    "ExceptHookArgs",
-    "Executor",
-    "JoinableQueue",
-    "Lock",
-    "Pipe",
-    "Pool",
-    "Queue",
-    "RLock",
-    "Semaphore",
-    "SimpleQueue",
-    "TaskGroup",
-    "Thread",
-    "ThreadContext",
-    "ThreadError",
-    "ThreadPool",
-    "ThreadPoolExecutor",
-    "Timer",
-    "active_count",
-    "current_thread",
-    "enumerate",
-    "excepthook",
-    "get_ident",
-    "get_native_id",
-    "getprofile",
-    "gettrace",
-    "group",
-    "local",
-    "main_thread",
-    "setprofile",
-    "settrace",
-    "stack_size",
-]
+    Pool = ThreadPool
+    Executor = ThreadPoolExecutor
+    __all__ = [
+        "TIMEOUT_MAX",
+        "Barrier",
+        "BoundedSemaphore",
+        "BrokenBarrierError",
+        "Condition",
+        "Connection",
+        "Event",
+        "ExceptHookArgs",
+        "Executor",
+        "JoinableQueue",
+        "Lock",
+        "Pipe",
+        "Pool",
+        "Queue",
+        "RLock",
+        "Semaphore",
+        "SimpleQueue",
+        "TaskGroup",
+        "Thread",
+        "ThreadContext",
+        "ThreadError",
+        "ThreadPool",
+        "ThreadPoolExecutor",
+        "Timer",
+        "active_count",
+        "current_thread",
+        "enumerate",
+        "excepthook",
+        "get_ident",
+        "get_native_id",
+        "getprofile",
+        "gettrace",
+        "group",
+        "local",
+        "main_thread",
+        "setprofile",
+        "settrace",
+        "stack_size",
+    ]
+    if sys.version_info >= (3, 12):
+        from threading import setprofile_all_threads, settrace_all_threads
+
+        __all__ += ["setprofile_all_threads", "settrace_all_threads"]
+else:
+    __all__ = _publish.fill(globals(), "threads")  # noqa: PLE0605 (from the table)
 
 
 class _ThreadsModule(types.ModuleType):
@@ -120,11 +129,6 @@ class _ThreadsModule(types.ModuleType):
 _FORWARDED = frozenset({"excepthook"})
 sys.modules[__name__].__class__ = _ThreadsModule
 
-if sys.version_info >= (3, 12):
-    setprofile_all_threads = threading.setprofile_all_threads
-    settrace_all_threads = threading.settrace_all_threads
-    __all__ += ["setprofile_all_threads", "settrace_all_threads"]
-
 
 def group() -> TaskGroup[Thread]:
     """A task group whose members are threads.
@@ -136,3 +140,7 @@ def group() -> TaskGroup[Thread]:
         print(g.results)   # [6]
     """
     return TaskGroup(Thread)
+
+
+# Pickles and reprs name the public modules (`workhorse.threads.Lock`, `workhorse.ThreadPool`).
+_publish.publish()

@@ -22,7 +22,7 @@ import pytest
 
 import workhorse
 from workhorse._engine._core import ProcessEngine
-from workhorse._executor import MAX_MAP_WINDOW_PER_WORKER
+from workhorse._lazy_map import MAX_MAP_WINDOW_PER_WORKER
 
 from ._helpers import BOUND, FORK, no_fd_leak  # noqa: F401  (autouse)
 

@@ -42,8 +42,9 @@ import logging
 import os
 import threading
 import warnings
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
+from .. import _publish
 from .._taskgroup import TaskGroup
 from . import _queue, _sync
 from ._connect import DEFAULT_CONNECT_TIMEOUT, check_scheduler
@@ -252,7 +253,8 @@ class DaskContext:
         """
         return DaskExecutor(self.client, max_workers, **kwargs)
 
-    Executor = ProcessPoolExecutor
+    if TYPE_CHECKING:  # bound from workhorse._names.TABLE below; checked by a test
+        Executor = ProcessPoolExecutor
 
     def group(self) -> TaskGroup[DaskTask]:
         """A task group whose members run as tasks on this cluster (see :mod:`._group`).
@@ -288,7 +290,8 @@ class DaskContext:
         """
         return _queue.JoinableQueue(maxsize, client=self.client)
 
-    SimpleQueue = Queue
+    if TYPE_CHECKING:
+        SimpleQueue = Queue
 
     def Lock(self) -> _sync.Lock:
         """A cluster-wide lock (a Dask lease: freed when its holder dies, after the lease
@@ -387,6 +390,9 @@ class DaskContext:
 
     def __repr__(self) -> str:
         return f"<workhorse context 'dask' scheduler={self.client.scheduler.address!r}>"
+
+
+_publish.bind(DaskContext, "dask")
 
 
 class _TimeoutNoise(logging.Filter):

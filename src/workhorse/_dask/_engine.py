@@ -42,13 +42,14 @@ import sys
 import threading
 import uuid
 import weakref
-from collections import deque
-from collections.abc import Callable
-from concurrent.futures import CancelledError, Future
+from concurrent.futures import CancelledError
 from typing import Any
 
+from .._backend import BackendBase
 from .._engine._batching import Batcher
-from .._engine._job import ARGS, ITEM, FutureSink, Job, submit_one
+from .._engine._job import ARGS, ITEM, FutureSink, Job
+from .._engine._outcomes import Requeue, deliver, fail_or_retry, timeout_error
+from .._engine._units import Pending, Unit
 from .._errors import PoolBroken, TaskTimeout, WorkerCrashed
 from .._options import TaskOptions
 from .._remote import load_exception
@@ -65,30 +66,17 @@ MIN_BATCH_SECONDS = 0.05
 MAX_LOST = 3  # a batch lost this often without ever starting fails instead of looping
 
 
-class _Unit:
-    """Items ``start:stop`` of a job; ``alone``: re-run in isolation after a worker died."""
-
-    __slots__ = ("alone", "attempt", "job", "lost", "start", "stop")
-
-    def __init__(
-        self, job: Job, start: int, stop: int, attempt: int = 0, *, alone: bool = False,
-        lost: int = 0,
-    ) -> None:  # fmt: skip
-        self.job, self.start, self.stop, self.attempt = job, start, stop, attempt
-        self.alone, self.lost = alone, lost
-
-
 class _Batch:
     __slots__ = ("future", "key", "scattered", "stopping", "unit")
 
-    def __init__(self, unit: _Unit, key: str) -> None:
+    def __init__(self, unit: Unit, key: str) -> None:
         self.unit, self.key = unit, key
         self.future: Any = None
         self.scattered: list[Any] = []  # keeps scattered arguments alive while it runs
         self.stopping: str | None = None  # "cancelled" / "terminated" once we stop it
 
 
-class DaskEngine:
+class DaskEngine(BackendBase):
     """Runs jobs as batches of Dask tasks on ``client``'s cluster.
 
     Example::
@@ -115,8 +103,7 @@ class DaskEngine:
         self._observed: weakref.ref[Job] | None = None  # the job of the last measured batch
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
-        self._pending: deque[_Unit] = deque()
-        self._pending_items = 0
+        self._pending = Pending()
         self._inflight: dict[str, _Batch] = {}
         self._closing = False
         self._prefix = f"workhorse-{uuid.uuid4().hex[:12]}"
@@ -124,23 +111,12 @@ class DaskEngine:
         self.feeds: weakref.WeakSet[Any] = weakref.WeakSet()  # the lazy maps open on it
 
     # -- the engine interface ----------------------------------------------------------
-
-    def submit(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-        options: TaskOptions,
-    ) -> Future[Any]:  # fmt: skip
-        """Queue one task; returns its future."""
-        return submit_one(self.run, self.stop_job, fn, args, kwargs, options)
-
     def run(self, job: Job) -> None:
         """Queue every call of ``job``; outcomes go to its sink."""
         with self._lock:
             if self._closing:
                 raise RuntimeError("cannot schedule new futures after shutdown")
-            if not job.calls:
-                return
-            self._pending.append(_Unit(job, 0, len(job.calls)))
-            self._pending_items += len(job.calls)
+            self._pending.add(job)
         self._pump()
 
     def stop_job(self, job: Job) -> None:
@@ -156,7 +132,7 @@ class DaskEngine:
         with self._lock:
             self._closing = True
             if cancel_futures:
-                self._drop_pending()
+                self._pending.drop_all()
             if wait:
                 while self._pending or self._inflight:
                     self._idle.wait()
@@ -165,7 +141,7 @@ class DaskEngine:
         """Drop every queued item and stop every running batch now."""
         with self._lock:
             self._closing = True
-            self._drop_pending()
+            self._pending.drop_all()
             running = list(self._inflight.values())
             for batch in running:
                 batch.stopping = "terminated"
@@ -178,37 +154,22 @@ class DaskEngine:
 
     # -- dispatch ---------------------------------------------------------------------
 
-    def _drop_pending(self) -> None:
-        for unit in self._pending:
-            unit.job.sink.drop(unit.start, unit.stop)
-        self._pending.clear()
-        self._pending_items = 0
-
-    def _take(self) -> _Unit | None:
+    def _take(self) -> Unit | None:
         """The next unit to send as a batch (lock held), or None."""
         pending = self._pending
-        while pending and len(self._inflight) < self._capacity:
-            unit = pending[0]
-            if not unit.job.sink.start():  # cancelled while queued
-                pending.popleft()
-                self._pending_items -= unit.stop - unit.start
-                continue
-            if unit.alone or type(unit.job.sink) is FutureSink:
-                size = 1
-            else:
-                # fair share over every batch slot, not every worker: the tail of a map
-                # then spreads in small batches instead of idling one worker for a big one
-                settled = self._observed is not None and self._observed() is unit.job
-                size = self._batcher.size(self._pending_items, self._capacity, settled=settled)
-            if size >= unit.stop - unit.start:
-                pending.popleft()
-                taken = unit
-            else:
-                taken = _Unit(unit.job, unit.start, unit.start + size, unit.attempt)
-                unit.start += size
-            self._pending_items -= taken.stop - taken.start
-            return taken
-        return None
+        if len(self._inflight) >= self._capacity:
+            return None
+        unit = pending.head(start=True)
+        if unit is None:
+            return None
+        if unit.isolate or type(unit.job.sink) is FutureSink:
+            size = 1
+        else:
+            # fair share over every batch slot, not every worker: the tail of a map then
+            # spreads in small batches instead of idling one worker for a big one
+            settled = self._observed is not None and self._observed() is unit.job
+            size = self._batcher.size(pending.items, self._capacity, settled=settled)
+        return pending.take(size)
 
     def _pump(self) -> None:
         """Send batches while there is room (never with the lock held: submit may block)."""
@@ -224,7 +185,7 @@ class DaskEngine:
     def _send(self, batch: _Batch) -> None:
         unit = batch.unit
         job = unit.job
-        calls = self._scatter(batch, job.calls[unit.start : unit.stop], job.kind)
+        calls = _scatter(self.client, batch, job.calls[unit.start : unit.stop], job.kind)
         try:
             batch.future = self.client.submit(
                 _runner.run_batch, batch.key, job.fn, calls, job.kind, job.options.timeout,
@@ -238,44 +199,6 @@ class DaskEngine:
                 job.sink.fail(index, error)
             return
         batch.future.add_done_callback(lambda _: self._settle(batch))
-
-    def _scatter(self, batch: _Batch, calls: list[Any], kind: str) -> list[Any]:
-        """``calls`` with every large NumPy array replaced by a future of its scattered copy
-        (Dask resolves futures nested in task arguments)."""
-        numpy = sys.modules.get("numpy")
-        if numpy is None:
-            return calls
-        ndarray = numpy.ndarray
-
-        def big(value: Any) -> bool:
-            return isinstance(value, ndarray) and value.nbytes >= SCATTER_BYTES
-
-        def swap(value: Any) -> Any:
-            if not big(value):
-                return value
-            # hash=False: a key of its own, so that releasing another batch's copy of the same
-            # array never cancels this batch
-            future = self.client.scatter(value, direct=False, hash=False)
-            batch.scattered.append(future)
-            return future
-
-        out = calls
-        for position, call in enumerate(calls):
-            if kind == ITEM:
-                new: Any = swap(call)
-            elif kind == ARGS:
-                new = tuple(swap(a) for a in call) if any(big(a) for a in call) else call
-            else:
-                args, kwargs = call
-                if any(big(a) for a in args) or any(big(v) for v in kwargs.values()):
-                    new = (tuple(swap(a) for a in args), {k: swap(v) for k, v in kwargs.items()})
-                else:
-                    new = call
-            if new is not call:
-                if out is calls:
-                    out = list(calls)
-                out[position] = new
-        return out
 
     def _stop(self, keys: list[str]) -> None:
         if keys:
@@ -379,7 +302,7 @@ class DaskEngine:
                 for index in range(unit.start, unit.stop):
                     self._failed(unit, index, crash)
             else:
-                self._requeue(_Unit(job, unit.start, unit.stop, unit.attempt, lost=unit.lost + 1))
+                self._requeue(Unit(job, unit.start, unit.stop, unit.attempt, lost=unit.lost + 1))
             return
         if record[0] == _runner.STARTED:
             pid = record[1]
@@ -387,7 +310,7 @@ class DaskEngine:
                 self._failed(unit, unit.start, WorkerCrashed(job.describe(unit.start), pid, None))
             else:  # one of these killed the worker: run each alone to find which
                 for index in reversed(range(unit.start, unit.stop)):
-                    self._requeue(_Unit(job, index, index + 1, unit.attempt, alone=True))
+                    self._requeue(Unit(job, index, index + 1, unit.attempt, isolate=True))
             return
         reason, index, values, errors, _pid = record
         self._deliver(unit, unit.start, values, errors)
@@ -400,43 +323,69 @@ class DaskEngine:
             job.sink.drop(at, unit.stop)
             return
         if rest < unit.stop:
-            self._requeue(_Unit(job, rest, unit.stop, unit.attempt, alone=unit.alone))
+            self._requeue(Unit(job, rest, unit.stop, unit.attempt, isolate=unit.isolate))
 
     @staticmethod
     def _timeout_error(job: Job, index: int) -> TaskTimeout:
-        return TaskTimeout(
-            f"{job.describe(index)} ran longer than its timeout of {job.options.timeout} s; "
-            "its Dask worker was killed (and restarted by its nanny) to stop it"
+        return timeout_error(
+            job, index, "its Dask worker was killed (and restarted by its nanny) to stop it"
         )
 
-    def _deliver(
-        self, unit: _Unit, start: int, values: list[Any], errors: dict[int, bytes]
-    ) -> None:
-        sink = unit.job.sink
-        if not errors:
-            if values:
-                sink.ok(start, values)
-            return
-        run_start = 0
-        for offset in sorted(errors):
-            if run_start < offset:
-                sink.ok(start + run_start, values[run_start:offset])
-            run_start = offset + 1
-            self._failed(unit, start + offset, load_exception(errors[offset]))
-        if run_start < len(values):
-            sink.ok(start + run_start, values[run_start:])
+    def _deliver(self, unit: Unit, start: int, values: list[Any], errors: dict[int, bytes]) -> None:
+        failures = {start + offset: load_exception(blob) for offset, blob in errors.items()}
+        deliver(unit.job, start, values, failures, unit.attempt, self._requeue_for(unit))
 
-    def _failed(self, unit: _Unit, index: int, error: BaseException) -> None:
-        job = unit.job
-        if job.options.should_retry(unit.attempt, error) and not job.sink.cancelled:
-            self._requeue(_Unit(job, index, index + 1, unit.attempt + 1, alone=unit.alone))
-        else:
-            job.sink.fail(index, error)
+    def _failed(self, unit: Unit, index: int, error: BaseException) -> None:
+        fail_or_retry(unit.job, index, unit.attempt, error, self._requeue_for(unit))
 
-    def _requeue(self, unit: _Unit) -> None:
+    def _requeue_for(self, unit: Unit) -> Requeue:
+        def requeue(index: int, attempt: int) -> None:
+            self._requeue(Unit(unit.job, index, index + 1, attempt, isolate=unit.isolate))
+
+        return requeue
+
+    def _requeue(self, unit: Unit) -> None:
         with self._lock:
-            self._pending.appendleft(unit)
-            self._pending_items += unit.stop - unit.start
+            self._pending.push_front([unit])
+
+
+def _scatter(client: Any, batch: _Batch, calls: list[Any], kind: str) -> list[Any]:
+    """``calls`` with every large NumPy array replaced by a future of its scattered copy
+    (Dask resolves futures nested in task arguments)."""
+    numpy = sys.modules.get("numpy")
+    if numpy is None:
+        return calls
+    ndarray = numpy.ndarray
+
+    def big(value: Any) -> bool:
+        return isinstance(value, ndarray) and value.nbytes >= SCATTER_BYTES
+
+    def swap(value: Any) -> Any:
+        if not big(value):
+            return value
+        # hash=False: a key of its own, so that releasing another batch's copy of the same
+        # array never cancels this batch
+        future = client.scatter(value, direct=False, hash=False)
+        batch.scattered.append(future)
+        return future
+
+    out = calls
+    for position, call in enumerate(calls):
+        if kind == ITEM:
+            new: Any = swap(call)
+        elif kind == ARGS:
+            new = tuple(swap(a) for a in call) if any(big(a) for a in call) else call
+        else:
+            args, kwargs = call
+            if any(big(a) for a in args) or any(big(v) for v in kwargs.values()):
+                new = (tuple(swap(a) for a in args), {k: swap(v) for k, v in kwargs.items()})
+            else:
+                new = call
+        if new is not call:
+            if out is calls:
+                out = list(calls)
+            out[position] = new
+    return out
 
 
 def _has_variable(key: str, dask_scheduler: Any) -> bool:

@@ -1,8 +1,8 @@
 """``Pool`` and ``ProcessPoolExecutor`` on a Dask cluster: the local faces over the Dask engine.
 
-The faces of :mod:`workhorse._pool` and :mod:`workhorse._executor` only need an engine with
-``submit``/``run``/``stop_job``/``shutdown``/``terminate``/``alive``; so lazy bounded
-``imap``, ``with_options``, progress bars and the ``with`` semantics are theirs, unchanged.
+The faces of :mod:`workhorse._pool` and :mod:`workhorse._executor` over the ``dask`` backend
+(see :mod:`workhorse._registry`), bound to a client: lazy bounded ``imap``,
+``with_options``, progress bars and the ``with`` semantics are the front end's, unchanged.
 What a Dask pool does not take: ``initializer`` (Dask has worker plugins for that) and a
 per-worker task limit (Dask workers are long-lived services).
 
@@ -15,22 +15,18 @@ Example::
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
+from .._config import Face, PoolConfig, RetryOn
 from .._executor import _PoolExecutor
-from .._options import Progress, TaskOptions, check_chunksize, check_progress, check_workers
+from .._front import Front
+from .._options import Progress
 from .._pool import _BasePool
-from ._engine import DaskEngine
 
 __all__ = ["DaskExecutor", "DaskPool"]
 
-RetryOn = type[BaseException] | tuple[type[BaseException], ...]
-
-
-def _workers(value: Any, client: Any, name: str) -> int | None:
-    """``None`` (the cluster's threads, looked up by the engine) or a positive int."""
-    return None if value is None else check_workers(value, 1, name=name)
+_EXECUTOR = Face("DaskExecutor", "dask")
+_POOL = Face("DaskPool", "dask", workers="processes")
 
 
 class DaskExecutor(_PoolExecutor):
@@ -60,15 +56,8 @@ class DaskExecutor(_PoolExecutor):
         chunksize: int | str = "auto",
         cancel_running: bool = False,
     ) -> None:
-        workers = _workers(max_workers, client, "max_workers")
-        options = TaskOptions(timeout, retries, retry_on, cancel_running)  # type: ignore[arg-type]
-        self._setup(options, progress)
-        engine = DaskEngine(
-            client, workers, options=self._options, chunksize=check_chunksize(chunksize)
-        )
-        self._engine = engine  # type: ignore[assignment]
-        self._workers = engine.workers
-        weakref.finalize(self, engine.shutdown, False)
+        config = PoolConfig.for_face(_EXECUTOR, locals(), backend="dask")
+        self._front = Front.open(config, self)
 
     def __repr__(self) -> str:
         return f"<workhorse.dask Executor max_workers={self._workers}>"
@@ -99,13 +88,7 @@ class DaskPool(_BasePool):
         progress: Progress = False,
         chunksize: int | str = "auto",
     ) -> None:
-        workers = _workers(processes, client, "processes")
-        options = TaskOptions(timeout, retries, retry_on)  # type: ignore[arg-type]
-        engine = DaskEngine(client, workers, options=options, chunksize=check_chunksize(chunksize))
-        self._engine = engine  # type: ignore[assignment]
-        self._workers = engine.workers
-        self._setup(options, check_progress(progress))
-        weakref.finalize(self, engine.shutdown, False)
+        self._open(PoolConfig.for_face(_POOL, locals(), backend="dask"))
 
     def __repr__(self) -> str:
         return f"<workhorse.dask Pool state={self._state} pool_size={self._workers}>"

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .._errors import QueueShutDown
+from .._primitive import until_shutdown
 from .._serialize import dumps, loads
 from .._timeouts import Deadline, queue_timeout, wait_timeout
 from ._shared import Shared
@@ -163,11 +164,7 @@ class Queue(Shared):
 
     def __iter__(self) -> Iterator[Any]:
         """Items until the queue is shut down and drained."""
-        while True:
-            try:
-                yield self.get()
-            except QueueShutDown:
-                return
+        return until_shutdown(self.get)
 
 
 class JoinableQueue(Queue):

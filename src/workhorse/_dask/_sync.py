@@ -33,7 +33,8 @@ from collections.abc import Callable
 from threading import BrokenBarrierError
 from typing import Any, TypeVar
 
-from .._timeouts import Deadline, lock_timeout, semaphore_timeout, wait_timeout
+from .._primitive import LockContext, wait_for
+from .._timeouts import lock_timeout, semaphore_timeout, wait_timeout
 from ._shared import Shared
 
 __all__ = ["Barrier", "BoundedSemaphore", "Condition", "Event", "Lock", "RLock", "Semaphore"]
@@ -46,7 +47,7 @@ def _dask_timeout(timeout: float | None) -> float | None:
     return None if timeout is None else max(timeout, POLL)
 
 
-class Lock(Shared):
+class Lock(Shared, LockContext):
     """A cluster-wide ``threading.Lock`` (a ``distributed.Lock``: a lease, see the module).
 
     Example::
@@ -86,14 +87,8 @@ class Lock(Shared):
         """Whether anyone holds the lock."""
         return bool(self._lock.get_value())
 
-    def __enter__(self) -> bool:
-        return self.acquire()
 
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
-class RLock(Shared):
+class RLock(Shared, LockContext):
     """A cluster-wide ``threading.RLock``: a Dask lock plus the owner thread and depth,
     kept in the (per-process) handle -- only the owner ever reads or changes them.
 
@@ -148,14 +143,8 @@ class RLock(Shared):
         self._inner.acquire()
         self._owner, self._count = threading.get_ident(), count
 
-    def __enter__(self) -> bool:
-        return self.acquire()
 
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
-class Semaphore(Shared):
+class Semaphore(Shared, LockContext):
     """A cluster-wide semaphore of ``value`` (>= 1) leases (a ``distributed.Semaphore``).
 
     Example::
@@ -205,12 +194,6 @@ class Semaphore(Shared):
     def get_value(self) -> int:
         """The number of free leases right now."""
         return self._value - int(self._sem.get_value())
-
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
 
 class BoundedSemaphore(Semaphore):
@@ -262,7 +245,7 @@ class Event(Shared):
         return bool(self._event.wait(timeout=_dask_timeout(wait)))
 
 
-class Condition(Shared):
+class Condition(Shared, LockContext):
     """A cluster-wide ``threading.Condition`` over ``lock`` (default: a new :class:`RLock`).
 
     Built from Dask primitives: a ``Variable`` counts the waiters and a ``Queue`` carries
@@ -303,12 +286,6 @@ class Condition(Shared):
         """Release the underlying lock."""
         self._lock.release()
 
-    def __enter__(self) -> bool:
-        return self._lock.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self._lock.release()
-
     def _owned(self) -> bool:
         if isinstance(self._lock, RLock):
             return self._lock._is_owned()
@@ -345,14 +322,7 @@ class Condition(Shared):
 
     def wait_for(self, predicate: Callable[[], T], timeout: float | None = None) -> T:
         """Wait until ``predicate()`` is true (or ``timeout``); returns its last value."""
-        deadline = Deadline(wait_timeout(timeout))
-        result = predicate()
-        while not result:
-            if deadline.expired():
-                break
-            self.wait(deadline.remaining())
-            result = predicate()
-        return result
+        return wait_for(self.wait, predicate, wait_timeout(timeout))
 
     def notify(self, n: int = 1) -> None:
         """Wake up to ``n`` waiters (the lock must be held)."""

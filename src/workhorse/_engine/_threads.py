@@ -24,27 +24,27 @@ lock to know it was not abandoned meanwhile.
 from __future__ import annotations
 
 import _thread
-import heapq
 import itertools
 import logging
 import threading
-import time
 import weakref
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
+from functools import partial
 from time import monotonic
 from typing import Any
 
 from .. import _cancel
-from .._cancel import CancelScope
-from .._errors import PoolBroken, TaskTimeout
+from .._backend import BackendBase
+from .._errors import PoolBroken
 from .._futures import TaskFuture
 from .._options import TaskOptions
-from .._signals import start_quietly
 from . import _exit
 from ._batching import Batcher
+from ._deadlines import Deadlines
 from ._job import ARGS, ITEM, FutureSink, Job
+from ._outcomes import deliver, timeout_error
+from ._units import Pending, Unit
 
 __all__ = ["ThreadEngine"]
 
@@ -53,20 +53,7 @@ _executor_log = logging.getLogger(
 )  # where the stdlib logs a failing initializer
 
 
-class _Unit(CancelScope):
-    """Items ``start:stop`` of ``job`` (its ``attempt``-th try). Once a thread takes it, it is
-    also that thread's cancel scope: one object per ``submit``, not a slice and a scope too.
-    A pending unit is never cancelled (only running ones are abandoned)."""
-
-    __slots__ = ("attempt", "batch", "job", "start", "stop")
-
-    def __init__(self, job: Job, start: int, stop: int, attempt: int = 0) -> None:
-        super().__init__()
-        self.job, self.start, self.stop, self.attempt = job, start, stop, attempt
-        self.batch: list[Any] | None = None  # the calls of a running multi-item slice
-
-
-class ThreadEngine:
+class ThreadEngine(BackendBase):
     """Runs jobs on up to ``workers`` threads, started as work arrives.
 
     Example::
@@ -84,6 +71,7 @@ class ThreadEngine:
         initargs: tuple[Any, ...] = (),
         max_tasks_per_worker: int | None = None,
         options: TaskOptions | None = None,
+        chunksize: int | None = None,
         name: str = "workhorse-thread",
     ) -> None:
         self.workers = workers
@@ -92,26 +80,24 @@ class ThreadEngine:
         self._max_tasks = max_tasks_per_worker
         self._name = name
         self._lock = threading.Lock()
-        self._pending: deque[_Unit] = deque()
-        self._pending_items = 0
-        self._batcher = Batcher()
+        self._pending = Pending()
+        self._batcher = Batcher(chunksize)  # None: adaptive
         self._threads: set[threading.Thread] = set()
         self._sleepers: list[_thread.LockType] = []  # idle threads' wake-up locks (held)
         self._active = 0  # threads counted against capacity (abandoned ones are not)
         self._names = itertools.count()
         self._closing = False
         self._broken: BaseException | None = None
-        self._deadlines: list[tuple[float, int, _Unit]] = []
-        self._deadline_cond = threading.Condition(self._lock)
-        self._deadline_thread: threading.Thread | None = None
-        self._seq = itertools.count()
-        self._running: dict[_Unit, bool] = {}  # taken slices; popping one claims its outcome
+        self._deadlines = Deadlines(
+            self._lock, f"{name}-deadlines", expire=self._expire,
+            finished=lambda: self._closing and not self._threads, closing=lambda: self._closing,
+        )  # fmt: skip
+        self._running: dict[Unit, bool] = {}  # taken slices; popping one claims its outcome
         self._stop_future = self._stop_one  # one bound method shared by every future
         self.feeds: weakref.WeakSet[Any] = weakref.WeakSet()  # the lazy maps open on it
         _exit.register(self)
 
     # -- called from any thread -------------------------------------------------------
-
     def submit(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
         options: TaskOptions,
@@ -142,8 +128,7 @@ class ThreadEngine:
                 raise RuntimeError("cannot schedule new futures after shutdown")
             if not count:
                 return
-            self._pending.append(_Unit(job, 0, count))
-            self._pending_items += count
+            self._pending.add(job)
             sleepers = self._sleepers
             idle = len(sleepers)
             if idle:
@@ -154,38 +139,37 @@ class ThreadEngine:
 
     def stop_job(self, job: Job) -> None:
         """Abandon the running slices of ``job`` (their threads are replaced)."""
-        doomed = [unit for unit in list(self._running) if unit.job is job]  # list(): atomic
-        for unit in doomed:
-            self._abandon(unit, "the task was cancelled")
+        self._stop_where(lambda unit: unit.job is job)
 
     def _stop_one(self, future: TaskFuture[Any]) -> None:
         """Abandon the running slice whose sink is ``future`` (a cancelled ``submit``)."""
+        self._stop_where(lambda unit: getattr(unit.job.sink, "future", None) is future)
+
+    def _stop_where(self, doomed: Callable[[Unit], bool]) -> None:
         for unit in list(self._running):  # list(): an atomic snapshot, no lock needed
-            sink = unit.job.sink
-            if type(sink) is FutureSink and sink.future is future:
+            if doomed(unit):
                 self._abandon(unit, "the task was cancelled")
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop accepting tasks; finish (or cancel) what is queued; let the threads exit."""
         with self._lock:
             if cancel_futures:
-                self._drop_pending()
+                self._pending.drop_all()
             self._closing = True
-            self._wake_all()
-            self._deadline_cond.notify_all()
+            _wake_all(self._sleepers)
+            self._deadlines.wake()
             threads = list(self._threads)
         if wait:
             current = threading.current_thread()
             for thread in threads:
                 if thread is not current:
                     thread.join()
-            if self._deadline_thread is not None and self._deadline_thread is not current:
-                self._deadline_thread.join()
+            self._deadlines.join()
 
     def terminate(self) -> None:
         """Cancel every queued and running task now; running threads are abandoned."""
         with self._lock:
-            self._drop_pending()
+            self._pending.drop_all()
             running = list(self._running)
         for unit in running:
             if self._abandon(unit, "the pool was terminated"):
@@ -199,18 +183,6 @@ class ThreadEngine:
 
     # -- internals (lock held where the name says so) -----------------------------------
 
-    def _wake_all(self) -> None:
-        """Wake every idle thread (lock held)."""
-        for waiter in self._sleepers:
-            waiter.release()
-        self._sleepers.clear()
-
-    def _drop_pending(self) -> None:
-        for unit in self._pending:
-            unit.job.sink.drop(unit.start, unit.stop)
-        self._pending.clear()
-        self._pending_items = 0
-
     def _grow(self) -> None:
         """Start one more worker thread (lock held)."""
         if self._active >= self.workers:
@@ -222,7 +194,7 @@ class ThreadEngine:
         self._threads.add(thread)
         thread.start()  # not masked: it runs tasks, which may start processes (see _signals)
 
-    def _take(self, done: int, waiter: _thread.LockType) -> _Unit | None:
+    def _take(self, done: int, waiter: _thread.LockType) -> Unit | None:
         """The next slice for a thread that has run ``done`` items; None: exit. ``waiter`` is
         the thread's wake-up lock, held by it."""
         pending = self._pending
@@ -238,26 +210,18 @@ class ThreadEngine:
                         lock.acquire()
                 if not pending or self._broken is not None:
                     return None
-                unit = pending[0]
+                unit = pending.head(start=True)
+                if unit is None:
+                    continue  # every queued job was cancelled: sleep again
                 job = unit.job
-                if not job.sink.start():  # cancelled while queued
-                    pending.popleft()
-                    self._pending_items -= unit.stop - unit.start
-                    continue
-                count = unit.stop - unit.start
+                count = len(unit)
                 if count == 1 or job.options.timeout is not None or type(job.sink) is FutureSink:
                     size = 1
                 else:
-                    size = self._batcher.size(self._pending_items, self.workers)
+                    size = self._batcher.size(pending.items, self.workers)
                 if self._max_tasks is not None:
                     size = max(1, min(size, self._max_tasks - done))
-                if size >= count:
-                    pending.popleft()
-                    taken = unit
-                else:
-                    taken = _Unit(job, unit.start, unit.start + size, unit.attempt)
-                    unit.start += size
-                self._pending_items -= taken.stop - taken.start
+                taken = pending.take(size)
                 if pending and self._sleepers:
                     self._sleepers.pop().release()  # more to do: hand it on
                 self._running[taken] = True
@@ -293,12 +257,12 @@ class ThreadEngine:
         finally:
             with self._lock:
                 self._threads.discard(me)
-                self._deadline_cond.notify_all()  # the deadline thread exits with the last one
+                self._deadlines.wake()  # the deadline thread exits with the last one
 
-    def _run(self, unit: _Unit) -> bool:
+    def _run(self, unit: Unit) -> bool:
         job = unit.job
         if job.options.timeout is not None:
-            self._watch(unit)
+            self._deadlines.watch(unit, job.options.timeout)
         fn, calls, kind, start = job.fn, job.calls, job.kind, unit.start
         failures: dict[int, BaseException] = {}
         began = monotonic()
@@ -319,7 +283,7 @@ class ThreadEngine:
                     value = None
                 values = [value]
             else:
-                values = self._run_many(unit, failures)
+                values = _run_many(unit, failures)
         finally:
             state.scope = previous
         if not self._running.pop(unit, False):
@@ -331,55 +295,18 @@ class ThreadEngine:
             job.sink.ok(start, values)
         return True
 
-    @staticmethod
-    def _run_many(unit: _Unit, failures: dict[int, BaseException]) -> list[Any]:
-        """Run a slice of several items; ``failures`` gets the ones that raised."""
-        job = unit.job
-        fn, kind = job.fn, job.kind
-        # A private copy that _abandon empties: the loop stops before the next item without
-        # testing a flag per item, and an abandoned slice starts no new call.
-        batch = unit.batch = job.calls[unit.start : unit.stop]
-        items = iter(batch)
-        values: list[Any] = []
-        append = values.append
-        while True:  # the try is outside the loop: it costs nothing until an item raises
-            try:
-                if kind == ITEM:
-                    for item in items:
-                        append(fn(item))
-                elif kind == ARGS:
-                    for item in items:
-                        append(fn(*item))
-                else:
-                    for args, kwargs in items:
-                        append(fn(*args, **kwargs))
-                return values
-            except BaseException as exc:  # Cancelled included: it is the task's outcome
-                failures[unit.start + len(values)] = exc
-                append(None)
+    def _deliver(self, unit: Unit, values: list[Any], failures: dict[int, BaseException]) -> None:
+        deliver(
+            unit.job, unit.start, values, failures, unit.attempt, partial(self._requeue, unit.job)
+        )
 
-    def _deliver(self, unit: _Unit, values: list[Any], failures: dict[int, BaseException]) -> None:
-        sink = unit.job.sink
-        if not failures:
-            sink.ok(unit.start, values)
-            return
-        run_start = unit.start
-        for index, error in failures.items():
-            if run_start < index:
-                sink.ok(run_start, values[run_start - unit.start : index - unit.start])
-            run_start = index + 1
-            if unit.job.options.should_retry(unit.attempt, error) and not sink.cancelled:
-                with self._lock:
-                    self._pending.appendleft(_Unit(unit.job, index, index + 1, unit.attempt + 1))
-                    self._pending_items += 1
-                    if self._sleepers:
-                        self._sleepers.pop().release()
-            else:
-                sink.fail(index, error)
-        if run_start < unit.stop:
-            sink.ok(run_start, values[run_start - unit.start :])
+    def _requeue(self, job: Job, index: int, attempt: int) -> None:
+        with self._lock:
+            self._pending.retry(job, index, attempt)
+            if self._sleepers:
+                self._sleepers.pop().release()
 
-    def _abandon(self, unit: _Unit, reason: str) -> bool:
+    def _abandon(self, unit: Unit, reason: str) -> bool:
         """Give up on a running slice: cancel its thread's scope and replace the thread.
         False if it had finished or was already given up on."""
         if not self._running.pop(unit, False):
@@ -393,46 +320,14 @@ class ThreadEngine:
                 self._grow()
         return True
 
-    def _watch(self, unit: _Unit) -> None:
-        timeout = unit.job.options.timeout or 0.0
-        with self._lock:
-            at = time.monotonic() + timeout
-            heapq.heappush(self._deadlines, (at, next(self._seq), unit))
-            if self._deadline_thread is None:
-                self._deadline_thread = threading.Thread(
-                    target=self._enforce_deadlines, name=f"{self._name}-deadlines", daemon=True
-                )
-                start_quietly(self._deadline_thread)
-            self._deadline_cond.notify()
-
-    def _enforce_deadlines(self) -> None:
-        with self._lock:
-            while not (self._closing and not self._threads):
-                if not self._deadlines:
-                    self._deadline_cond.wait(0.5 if self._closing else None)
-                    continue
-                at, _, unit = self._deadlines[0]
-                left = at - time.monotonic()
-                if left > 0:
-                    self._deadline_cond.wait(left)
-                    continue
-                heapq.heappop(self._deadlines)
-                if unit not in self._running:
-                    continue
-                self._lock.release()
-                try:
-                    if self._abandon(unit, "the task ran past its timeout"):
-                        unit.job.sink.fail(unit.start, self._timeout_error(unit))
-                finally:
-                    self._lock.acquire()
-
-    @staticmethod
-    def _timeout_error(unit: _Unit) -> TaskTimeout:
-        return TaskTimeout(
-            f"{unit.job.describe(unit.start)} ran longer than its timeout of "
-            f"{unit.job.options.timeout} s; its future failed on time, but a thread cannot be "
-            "killed: it was asked to stop at its next workhorse call and was replaced"
-        )
+    def _expire(self, unit: Unit) -> None:
+        """``unit`` ran past its timeout: fail it on time and abandon its thread."""
+        if unit in self._running and self._abandon(unit, "the task ran past its timeout"):
+            how = (
+                "its future failed on time, but a thread cannot be killed: it was asked to stop "
+                "at its next workhorse call and was replaced"
+            )
+            unit.job.sink.fail(unit.start, timeout_error(unit.job, unit.start, how))
 
     def _break(self, cause: BaseException) -> None:
         with self._lock:
@@ -441,10 +336,42 @@ class ThreadEngine:
                 error.__cause__ = cause
                 self._broken = error
             broken = self._broken
-            victims = list(self._pending)
-            self._pending.clear()
-            self._pending_items = 0
-            self._wake_all()
+            victims = self._pending.clear()
+            _wake_all(self._sleepers)
         for unit in victims:
             for index in range(unit.start, unit.stop):
                 unit.job.sink.fail(index, broken)
+
+
+def _run_many(unit: Unit, failures: dict[int, BaseException]) -> list[Any]:
+    """Run a slice of several items; ``failures`` gets the ones that raised."""
+    job = unit.job
+    fn, kind = job.fn, job.kind
+    # A private copy that _abandon empties: the loop stops before the next item without
+    # testing a flag per item, and an abandoned slice starts no new call.
+    batch = unit.batch = job.calls[unit.start : unit.stop]
+    items = iter(batch)
+    values: list[Any] = []
+    append = values.append
+    while True:  # the try is outside the loop: it costs nothing until an item raises
+        try:
+            if kind == ITEM:
+                for item in items:
+                    append(fn(item))
+            elif kind == ARGS:
+                for item in items:
+                    append(fn(*item))
+            else:
+                for args, kwargs in items:
+                    append(fn(*args, **kwargs))
+            return values
+        except BaseException as exc:  # Cancelled included: it is the task's outcome
+            failures[unit.start + len(values)] = exc
+            append(None)
+
+
+def _wake_all(sleepers: list[_thread.LockType]) -> None:
+    """Wake every idle thread (the pool's lock held)."""
+    for waiter in sleepers:
+        waiter.release()
+    sleepers.clear()

@@ -1,0 +1,239 @@
+"""One pool's configuration, validated once: what every pool face builds before anything runs.
+
+``Pool``, ``ThreadPool``, ``ProcessPoolExecutor``, ``ThreadPoolExecutor`` and the Dask faces
+take the stdlib's arguments under the stdlib's names (``processes``/``max_workers``,
+``maxtasksperchild``/``max_tasks_per_child``, ``context``/``mp_context``) plus workhorse's
+extras. Each face hands them to :meth:`PoolConfig.build` with the name it uses, so every
+argument is checked in one place, with one wording that names the argument as the caller
+wrote it; the backend (see :mod:`._registry`) is then made from the config alone.
+
+Example::
+
+    config = PoolConfig.build(default_backend="processes", workers=("processes", 4),
+                              default_workers=2, timeout=5)
+    assert config.workers == 4 and config.options.timeout == 5.0
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ._options import (
+    Progress,
+    TaskOptions,
+    check_chunksize,
+    check_initializer,
+    check_max_tasks,
+    check_progress,
+    check_seconds,
+    check_workers,
+)
+from ._process import check_not_bootstrapping
+
+__all__ = ["BACKEND_ENV", "Face", "PoolConfig"]
+
+#: Names a backend for every pool created without ``backend=`` (joblib's habit: switch a
+#: whole program to ``serial`` to debug it with pdb, without editing it).
+BACKEND_ENV = "WORKHORSE_BACKEND"
+RetryOn = type[BaseException] | tuple[type[BaseException], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Face:
+    """How one pool face names the stdlib's arguments, and its defaults.
+
+    Example::
+
+        POOL = Face("Pool", "processes", workers="processes", max_tasks="maxtasksperchild")
+    """
+
+    #: the face's name (in thread names and messages)
+    label: str
+    #: the backend it runs on unless told otherwise
+    backend: str
+    #: the name of its worker-count argument
+    workers: str = "max_workers"
+    #: its worker count when none is given: the CPU count plus this many (capped at
+    #: ``workers_cap``), as the stdlib's ``ThreadPoolExecutor`` does
+    extra_workers: int = 0
+    workers_cap: int | None = None
+    #: the name of its stdlib per-worker task limit, if it has one
+    max_tasks: str | None = None
+    #: the name of its context argument, if it has one
+    context: str | None = None
+    #: the ``__cause__`` type of a task's exception (the stdlib face's own class)
+    remote_traceback: type[BaseException] | None = None
+    #: a recycling pool (``max_tasks`` given) defaults to spawn (``ProcessPoolExecutor``)
+    spawn_when_recycling: bool = False
+
+    def default_workers(self) -> int:
+        count = (os.cpu_count() or 1) + self.extra_workers
+        return count if self.workers_cap is None else min(self.workers_cap, count)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PoolConfig:
+    """Everything a backend needs to run a pool's tasks, validated.
+
+    ``workers`` is ``None`` only for the Dask backend (then: every worker thread of the
+    cluster); ``start_method`` is ``None`` for backends without processes of their own.
+    """
+
+    backend: str
+    workers: int | None
+    options: TaskOptions
+    progress: Progress = False
+    chunksize: int | None = None
+    initializer: Callable[..., Any] | None = None
+    initargs: tuple[Any, ...] = ()
+    max_tasks_per_worker: int | None = None
+    start_method: str | None = None
+    init_timeout: float | None = None
+    idle_timeout: float | None = None
+    name: str = "workhorse"
+    remote_traceback: type[BaseException] | None = None
+    client: Any = None
+
+    @classmethod
+    def for_face(cls, face: Face, given: dict[str, Any], **fixed: Any) -> PoolConfig:
+        """The config of a face's constructor call: ``given`` is its ``locals()`` (its
+        arguments by the names it gives them); ``fixed``: what the face decides itself."""
+        stdlib_limit = given.get(face.max_tasks) if face.max_tasks else None
+        prefix = given.get("thread_name_prefix")
+        if prefix is not None:  # the stdlib executor's default thread names
+            fixed.setdefault("name", prefix or f"{face.label}-{id(given['self']):x}")
+        extras = {name: given[name] for name in _EXTRAS if name in given}
+        return cls.build(
+            default_backend=face.backend,
+            workers=(face.workers, given.get(face.workers)),
+            default_workers=face.default_workers(),
+            stdlib_max_tasks=(face.max_tasks or "max_tasks_per_child", stdlib_limit),
+            context=(face.context or "context", given.get(face.context or "context")),
+            default_start_method=(
+                "spawn" if face.spawn_when_recycling and stdlib_limit is not None else None
+            ),
+            remote_traceback=face.remote_traceback,
+            **{"name": face.label, **extras, **fixed},
+        )
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        default_backend: str,
+        backend: str | None = None,
+        workers: tuple[str, Any] = ("max_workers", None),
+        default_workers: int = 1,
+        initializer: Callable[..., Any] | None = None,
+        initargs: Iterable[Any] = (),
+        stdlib_max_tasks: tuple[str, Any] = ("max_tasks_per_child", None),
+        max_tasks_per_worker: int | None = None,
+        context: tuple[str, Any] = ("context", None),
+        default_start_method: str | None = None,
+        timeout: float | None = None,
+        retries: int = 0,
+        retry_on: RetryOn = (Exception,),
+        cancel_running: bool = False,
+        progress: Progress = False,
+        chunksize: int | str = "auto",
+        init_timeout: float | None = None,
+        idle_timeout: float | None = None,
+        name: str = "workhorse",
+        remote_traceback: type[BaseException] | None = None,
+        client: Any = None,
+    ) -> PoolConfig:
+        """Check every argument of a pool face (named as the face names them) and return
+        the config; raises ``TypeError``/``ValueError`` naming the argument."""
+        from ._registry import backend_names  # the registry imports this module
+
+        chosen = _backend(backend, default_backend, backend_names())
+        workers_name, workers_value = workers
+        if chosen == "dask" and workers_value is None:
+            count: int | None = None  # the cluster's worker threads, looked up by the engine
+        else:
+            count = check_workers(workers_value, default_workers, name=workers_name)
+        initargs = check_initializer(initializer, initargs)
+        stdlib_name, stdlib_value = stdlib_max_tasks
+        limit = _max_tasks(stdlib_value, stdlib_name, max_tasks_per_worker)
+        context_name, context_value = context
+        method = None
+        if chosen == "processes":
+            method = _start_method(context_value, context_name, default_start_method)
+        elif context_value is not None:
+            _start_method(context_value, context_name, None, check_bootstrap=False)
+        if chosen == "dask" and (initializer is not None or limit is not None):
+            given = "initializer" if initializer is not None else "a per-worker task limit"
+            raise ValueError(
+                f"the dask backend does not take {given}: Dask workers are long-lived "
+                "services (use a Dask worker plugin to set them up)"
+            )
+        return cls(
+            backend=chosen,
+            workers=count,
+            options=TaskOptions(timeout, retries, retry_on, cancel_running),  # type: ignore[arg-type]
+            progress=check_progress(progress),
+            chunksize=check_chunksize(chunksize),
+            initializer=initializer,
+            initargs=initargs,
+            max_tasks_per_worker=limit,
+            start_method=method,
+            init_timeout=check_seconds(init_timeout, "init_timeout"),
+            idle_timeout=check_seconds(idle_timeout, "idle_timeout"),
+            name=name,
+            remote_traceback=remote_traceback,
+            client=client,
+        )
+
+
+# The arguments a face passes through as they are (the others it names its own way).
+_EXTRAS = (
+    "backend", "initializer", "initargs", "max_tasks_per_worker", "timeout", "retries",
+    "retry_on", "cancel_running", "progress", "chunksize", "init_timeout", "idle_timeout",
+    "client",
+)  # fmt: skip
+
+
+def _backend(given: Any, default: str, known: list[str]) -> str:
+    """``backend=``, else ``$WORKHORSE_BACKEND``, else the face's own backend."""
+    where = "backend"
+    if given is None:
+        given = os.environ.get(BACKEND_ENV) or None
+        where = f"${BACKEND_ENV}"
+    if given is None:
+        return default
+    if not isinstance(given, str) or given not in known:
+        raise ValueError(f"{where} must be one of {', '.join(map(repr, known))}, not {given!r}")
+    return given
+
+
+def _max_tasks(stdlib_value: Any, stdlib_name: str, ours: Any) -> int | None:
+    """The per-worker task limit from the stdlib's argument or ``max_tasks_per_worker``."""
+    first = check_max_tasks(stdlib_value, stdlib_name)
+    second = check_max_tasks(ours, "max_tasks_per_worker")
+    if first is not None and second is not None and first != second:
+        raise ValueError(f"give {stdlib_name} or max_tasks_per_worker, not both")
+    return first if first is not None else second
+
+
+def _start_method(
+    context: Any, name: str, default: str | None, *, check_bootstrap: bool = True
+) -> str:
+    """The start method of a ``multiprocessing`` or workhorse context (``None``: ``default``,
+    else multiprocessing's default, which this fixes as the stdlib pools do). Refuses to
+    start a pool in a spawn child that is still importing the main script."""
+    if context is None:
+        method = default or multiprocessing.get_start_method()
+    else:
+        get = getattr(context, "get_start_method", None)
+        if get is None:
+            raise TypeError(
+                f"{name} must be a multiprocessing or workhorse context, not {context!r}"
+            )
+        method = str(get())
+    if check_bootstrap:
+        check_not_bootstrapping(method, "a pool")
+    return method

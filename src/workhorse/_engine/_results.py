@@ -1,0 +1,279 @@
+"""The process backend's results: messages from workers, deaths, deadlines, stopped tasks.
+
+Part of :class:`~._core.ProcessEngine` (see :mod:`._manager`); runs in the manager thread.
+A worker's death is read against its progress slot, so exactly the item that was running
+fails (``WorkerCrashed``, or ``TaskTimeout`` when the manager killed it past its timeout);
+the rest of its batch runs again. See the invariants in :mod:`._core`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from multiprocessing import connection
+from typing import TYPE_CHECKING, Any
+
+from .._errors import DeserializationError, TaskTimeout, WorkerCrashed
+from .._remote import load_exception
+from ._job import Job
+from ._manager import ManagerState
+from ._outcomes import deliver, timeout_error
+from ._units import Unit
+from ._wire import Batch, ProcessWorker, load_task_exception
+from ._worker import BULK_INDEX, MEMORY_GROWTH_ENV, memory_growth_limit
+from ._zerocopy import unpack
+
+__all__ = ["STARTUP_FAILURES_BEFORE_BROKEN", "Results"]
+
+STARTUP_FAILURES_BEFORE_BROKEN = 3
+_log = logging.getLogger("workhorse")
+
+
+class Results(ManagerState):
+    """What comes back from workers, and what happens when they die (part of
+    ``ProcessEngine``)."""
+
+    if TYPE_CHECKING:
+
+        def _send(self, worker: ProcessWorker, batch: Batch) -> None: ...
+        def _break(self, cause: BaseException, why: str) -> None: ...
+        def _replace(self, slot: int) -> None: ...
+        def _retire(self, worker: ProcessWorker) -> None: ...
+        def _clean_up_after(self, worker: ProcessWorker) -> None: ...
+        def _lifecycle_tick(self) -> float | None: ...
+
+    def _wait_and_handle(self) -> None:
+        by_handle: dict[Any, tuple[str, ProcessWorker | None]] = {self._wake_r: ("wake", None)}
+        for worker in self._slots:
+            if worker is not None:
+                by_handle[worker.conn] = ("conn", worker)
+                by_handle[worker.exit_handle] = ("died", worker)
+        ready = connection.wait(list(by_handle), timeout=self._tick())
+        # Messages first: a worker that sent its results and then died lost nothing.
+        ready.sort(key=lambda h: by_handle[h][0] != "conn")
+        for handle in ready:
+            kind, worker = by_handle[handle]
+            if kind == "wake":
+                # Read, then clear: a caller waking us in between sees the flag still set and
+                # writes nothing, but its inbox entry is drained right after this. Clearing
+                # first would let the read swallow that caller's byte while the flag stays
+                # set, and no later caller would ever wake us again.
+                os.read(self._wake_r, 4096)
+                self._wake_sent = False
+            elif worker is not None and self._slots[worker.slot] is worker:
+                if kind == "conn":
+                    self._receive(worker)
+                else:
+                    self._on_death(worker)
+
+    def _tick(self) -> float | None:
+        soonest = self._lifecycle_tick()
+        now = time.monotonic_ns()
+        for worker in self._slots:
+            if worker is None or worker.batch is None:
+                continue
+            if not any(p.job.options.timeout for p in worker.batch.parts):
+                continue
+            left = 0.05
+            running = self._running_item(worker)
+            if running is not None and running[0].job.options.timeout:
+                timeout = running[0].job.options.timeout
+                left = min(left, (running[2] + timeout * 1e9 - now) / 1e9)
+            soonest = left if soonest is None else min(soonest, left)
+        return None if soonest is None else max(0.001, soonest)
+
+    def _receive(self, worker: ProcessWorker) -> None:
+        try:
+            data = worker.conn.recv_bytes()
+        except (EOFError, OSError):
+            self._on_death(worker)
+            return
+        try:
+            message = unpack(data)
+        except BaseException as exc:
+            self._unreadable_results(worker, exc)
+            return
+        kind = message[0]
+        if kind == "done":
+            self._on_done(worker, message[2], message[3])
+        elif kind == "ready":
+            worker.ready = True
+            worker.since = time.monotonic()
+            self._startup_failures = 0
+        elif kind == "unpack_failed":
+            self._on_unpack_failed(worker, load_exception(message[2]))
+        elif kind == "init_failed":
+            error = load_exception(message[1])
+            self._break(error, "the pool's initializer raised")
+        elif kind == "retire":
+            if message[2] is not None and not self._warned_memory:
+                self._warned_memory = True
+                _log.warning(
+                    "a pool worker (pid %s) grew by %d MB over %d tasks, a likely memory "
+                    "leak: it was replaced (limit: %s bytes, %s)",
+                    worker.pid, message[2] // 2**20, message[1], memory_growth_limit(),
+                    MEMORY_GROWTH_ENV,
+                )  # fmt: skip
+            self._retire(worker)
+
+    def _on_done(
+        self, worker: ProcessWorker, values: list[Any], failures: dict[int, bytes]
+    ) -> None:
+        batch = self._end_batch(worker)
+        if batch is None:
+            return
+        if worker.staged is not None:  # first keep the worker busy, then read the results
+            staged, worker.staged = worker.staged, None
+            self._send(worker, staged)
+        worker.since = time.monotonic()
+        worker.done += batch.size
+        self._batcher.observe(batch.size, time.monotonic() - batch.sent_at)
+        if not failures and len(batch.parts) == 1:
+            part = batch.parts[0]
+            part.job.sink.ok(part.start, values)
+            return
+        for part, offset in zip(batch.parts, batch.offsets, strict=True):
+            end = offset + len(part)
+            errors = {
+                item: load_task_exception(failures[at], part.job, item, self._traceback_type)
+                for at in failures
+                if offset <= at < end
+                for item in (part.start + at - offset,)
+            }
+            part_values = values[offset:end]
+            deliver(
+                part.job, part.start, part_values, errors, part.attempt, self._requeue_for(part)
+            )
+
+    def _unreadable_results(self, worker: ProcessWorker, exc: BaseException) -> None:
+        self._undecodable(worker, exc, "the result of {task} could not be unpickled: {exc!r}")
+
+    def _on_unpack_failed(self, worker: ProcessWorker, exc: BaseException) -> None:
+        how = "the arguments of {task} could not be unpickled in the worker: {name}: {exc}"
+        self._undecodable(worker, exc, how)
+
+    def _undecodable(self, worker: ProcessWorker, exc: BaseException, how: str) -> None:
+        """``worker``'s batch could not be decoded (``how`` says where): a batch of one
+        fails with ``DeserializationError``; a larger one runs again one item per batch, so
+        that only the guilty item fails."""
+        batch = self._end_batch(worker)
+        if batch is None:
+            return
+        if batch.size == 1:
+            part = batch.parts[0]
+            task = part.job.describe(part.start)
+            error = DeserializationError(how.format(task=task, exc=exc, name=type(exc).__name__))
+            error.__cause__ = exc
+            self._fail(part, part.start, error)
+        else:
+            self._push_front(_singles(batch.parts))
+
+    def _on_death(self, worker: ProcessWorker) -> None:
+        self._slots[worker.slot] = None
+        # With a pidfd the process has exited: reaping it cannot block (a sentinel may be
+        # held open by a grandchild the task started, so without one, wait a bounded time).
+        worker.process.join(None if worker.pidfd is not None else 1.0)
+        worker.close_pidfd()
+        exitcode = worker.process.exitcode
+        worker.conn.close()
+        self._unstage(worker)
+        batch = self._end_batch(worker)
+        self._clean_up_after(worker)
+        if batch is not None and not worker.ready:  # died starting: the batch is not to blame
+            self._push_front(batch.parts)
+        elif batch is not None:
+            self._recover(worker, batch, exitcode)
+        if worker.kill_reason is not None and worker.kill_reason[0] == "init_timeout":
+            error = TaskTimeout(
+                f"a pool worker's initializer (pid {worker.pid}) ran longer than the pool's "
+                f"init_timeout of {self._init_timeout} s and was killed"
+            )
+            self._break(error, "the pool's initializer timed out")
+            return
+        if not worker.ready:
+            self._startup_failures += 1
+            if self._startup_failures >= STARTUP_FAILURES_BEFORE_BROKEN:
+                reason = None
+                if self._start_method in ("spawn", "forkserver") and exitcode == 1:
+                    reason = (
+                        f"while starting under {self._start_method!r}: importing the main "
+                        "module or unpickling the initializer failed (the worker printed why "
+                        "on stderr)"
+                    )
+                cause = WorkerCrashed("a new pool worker", worker.pid, exitcode, reason)
+                self._break(cause, "pool workers keep dying while they start")
+                return
+        self._replace(worker.slot)
+
+    def _recover(self, worker: ProcessWorker, batch: Batch, exitcode: int | None) -> None:
+        batch_id, index, _ = self._board.read(worker.slot)
+        stage = ""
+        if batch_id == batch.id and index == BULK_INDEX:  # somewhere in a bulk batch
+            self._push_front(_singles(batch.parts))
+            return
+        if batch_id != batch.id:  # died before its first item: unpickling, most likely
+            if batch.size > 1 or not batch.parts[0].isolate:
+                self._push_front(_singles(batch.parts))
+                return
+            index, stage = 0, "before the task started (unpickling its arguments?)"
+        elif index >= batch.size:  # every item ran; died while pickling the results
+            if batch.size > 1:
+                self._push_front(_singles(batch.parts))
+                return
+            index, stage = 0, "after the task returned, while pickling its result"
+        running, item = batch.locate(index)
+        # Every other item goes back: those before it lost their results with the worker.
+        rest: list[Unit] = []
+        for part in batch.parts:
+            if part is not running:
+                rest.append(part)
+                continue
+            if part.start < item:
+                rest.append(Unit(part.job, part.start, item, part.attempt))
+            if item + 1 < part.stop:
+                rest.append(Unit(part.job, item + 1, part.stop, part.attempt))
+        self._push_front(rest)
+        reason = worker.kill_reason
+        if reason is not None and reason[1] is running.job and reason[2] == item:
+            if reason[0] == "cancel":
+                return  # its future is already cancelled, or its map stopped reading
+            error: BaseException = timeout_error(
+                running.job, item, f"its worker (pid {worker.pid}) was killed and replaced"
+            )
+        else:
+            error = WorkerCrashed(running.job.describe(item), worker.pid, exitcode)
+            if stage:
+                error.add_note(f"the worker died {stage}")
+        self._fail(running, item, error)
+
+    def _check_deadlines(self) -> None:
+        now = time.monotonic_ns()
+        for worker in self._slots:
+            if worker is None or worker.kill_reason is not None:
+                continue
+            running = self._running_item(worker)
+            if running is None:
+                continue
+            part, item, started = running
+            timeout = part.job.options.timeout
+            if timeout is not None and now - started > timeout * 1e9:
+                self._kill(worker, ("timeout", part.job, item))
+
+    def _stop_running(self, job: Job) -> None:
+        for worker in self._slots:  # not run yet: back to the queue, where it is skipped
+            staged = None if worker is None else worker.staged
+            if staged is not None and any(part.job is job for part in staged.parts):
+                assert worker is not None
+                self._unstage(worker)
+        for worker in self._slots:
+            if worker is None or worker.kill_reason is not None:
+                continue
+            running = self._running_item(worker)
+            if running is not None and running[0].job is job:
+                self._kill(worker, ("cancel", job, running[1]))
+
+
+def _singles(parts: list[Unit]) -> list[Unit]:
+    """Every item of ``parts`` as a unit of its own (to find the one that fails)."""
+    return [one for part in parts for one in part.singles()]

@@ -1,0 +1,146 @@
+"""The pool front end: what every pool face does with its config and its backend.
+
+``Pool``/``ThreadPool`` (:mod:`._pool`), the two executors (:mod:`._executor`) and the Dask
+faces are views over one :class:`Front`: it holds the validated
+:class:`~._config.PoolConfig`, the backend made from it (:mod:`._registry`) and the task
+options of the view, and turns the faces' calls into jobs -- one call (``submit``), a whole
+list (``Pool.map``) or a lazy map (:mod:`._lazy_map`). The faces only keep the stdlib's
+shapes: argument names, return types, error types.
+
+Example::
+
+    front = Front.open(PoolConfig.build(default_backend="threads", default_workers=2))
+    assert front.run_one(pow, (2, 10), {}).result() == 1024
+    front.close(wait=True)
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from ._backend import Backend
+from ._config import PoolConfig
+from ._engine._exit import cut_feeds, drain_feeds
+from ._engine._job import Job, ListSink
+from ._lazy_map import Feed, ResultIterator, describe, input_length
+from ._options import Progress, TaskOptions, check_progress
+from ._progress_bar import ProgressBar, make_bar
+from ._registry import make_backend
+
+__all__ = ["UNSET", "Front", "FrontView", "View"]
+
+T = TypeVar("T")
+#: a ``with_options`` argument that was not given
+UNSET: Any = object()
+
+
+class Front:
+    """One pool's config, backend and task options; views share the first two."""
+
+    __slots__ = ("__weakref__", "backend", "config", "options", "progress")
+
+    def __init__(
+        self, config: PoolConfig, backend: Backend, options: TaskOptions, progress: Progress
+    ) -> None:
+        self.config, self.backend = config, backend
+        self.options, self.progress = options, progress
+
+    @classmethod
+    def open(cls, config: PoolConfig, owner: object | None = None) -> Front:
+        """Make the backend of ``config``; it shuts down (without waiting) once ``owner``
+        (the face) is garbage-collected."""
+        backend = make_backend(config)
+        front = cls(config, backend, config.options, config.progress)
+        if owner is not None:
+            weakref.finalize(owner, backend.shutdown, False)
+        return front
+
+    @property
+    def workers(self) -> int:
+        """How many tasks run at once."""
+        return self.backend.workers
+
+    def view(self, given: dict[str, Any], progress: Any = UNSET) -> Front:
+        """The front of a ``with_options`` view: the ``given`` options that are not
+        ``UNSET`` replace this one's (validated), sharing the backend."""
+        changes = {name: value for name, value in given.items() if value is not UNSET}
+        shown = self.progress if progress is UNSET else check_progress(progress)
+        return Front(self.config, self.backend, self.options.updated(**changes), shown)
+
+    def run_one(
+        self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Future[T]:
+        """Queue ``fn(*args, **kwargs)``."""
+        return self.backend.submit(fn, args, kwargs, self.options)
+
+    def run_all(
+        self, fn: Callable[..., Any], calls: list[Any], kind: str
+    ) -> tuple[ListSink, ProgressBar | None]:
+        """Run every call as one job; its sink fills a list in input order."""
+        bar = make_bar(self.progress, len(calls), describe(fn))
+        on_ready = None if bar is None else (lambda _s, start, stop: bar.update(stop - start))
+        sink = ListSink(len(calls), on_ready)
+        if calls:
+            self.backend.run(Job(fn, calls, self.options, sink, kind))
+        return sink, bar
+
+    def lazy_map(
+        self, fn: Callable[..., T], calls: Iterator[Any], kind: str, inputs: Iterable[Any],
+        *, ordered: bool, **iteration: Any,
+    ) -> ResultIterator[T]:  # fmt: skip
+        """A lazy map of ``fn`` over ``calls`` (pulled from ``inputs``); ``iteration``:
+        :class:`ResultIterator`'s keyword arguments."""
+        length = input_length(*inputs)
+        bar = make_bar(self.progress, length, describe(fn))
+        feed = Feed(
+            self.backend, fn, calls, kind, self.options, ordered=ordered, bar=bar,
+            sized=length is not None,
+        )  # fmt: skip
+        return ResultIterator(feed, **iteration)
+
+    def close(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Accept no more tasks: the open lazy maps submit their rest (or are cut, with
+        ``cancel_futures``), then the backend shuts down."""
+        if cancel_futures:
+            cut_feeds(self.backend)
+        else:
+            drain_feeds(self.backend)
+        self.backend.shutdown(wait, cancel_futures=cancel_futures)
+
+    def terminate(self) -> None:
+        """Stop now: lazy maps are cut, running tasks stopped, queued ones cancelled."""
+        cut_feeds(self.backend)
+        self.backend.terminate()
+
+
+class FrontView:
+    """A pool face or view: everything it does goes through its :class:`Front`. The
+    properties keep the names the faces' private API had (tests and tools read them)."""
+
+    _front: Front
+
+    @property
+    def _engine(self) -> Backend:
+        return self._front.backend
+
+    @property
+    def _options(self) -> TaskOptions:
+        return self._front.options
+
+    @property
+    def _workers(self) -> int:
+        return self._front.workers
+
+
+class View(FrontView):
+    """A pool seen with other task options (``with_options``): its own front (options,
+    progress) over its owner's backend."""
+
+    def __init__(self, owner: Any, front: Front) -> None:
+        self._owner, self._front = owner, front
+
+    def __repr__(self) -> str:
+        return f"<workhorse.{type(self).__name__} of {self._owner!r} with {self._options}>"
