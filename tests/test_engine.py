@@ -49,7 +49,7 @@ def test_batcher_sizes_stay_within_bounds(pending: int, workers: int, seconds: f
 
 def test_a_floor_keeps_tail_batches_from_shrinking_to_single_items() -> None:
     # 20 ms items, 6 pending over 4 batch slots: the fair share alone would send 1 item
-    plain, floored = Batcher(target=0.4), Batcher(target=0.4, floor=0.05)
+    plain, floored = Batcher(target=0.4, spread=1), Batcher(target=0.4, floor=0.05, spread=1)
     for batcher in (plain, floored):
         batcher.observe(10, 0.2)
     assert plain.size(pending=6, workers=4) == 1
@@ -60,7 +60,7 @@ def test_a_floor_keeps_tail_batches_from_shrinking_to_single_items() -> None:
 
 def test_a_floor_is_left_out_for_items_it_has_not_measured() -> None:
     # measured on no-ops (1 us each): 50 ms of them is the whole of a new job of slow items
-    batcher = Batcher(target=0.4, floor=0.05)
+    batcher = Batcher(target=0.4, floor=0.05, spread=1)  # the Dask engine's
     batcher.observe(1000, 0.001)
     for _ in range(8):  # the size grows (8x a step) up to the target
         batcher.size(pending=100_000, workers=4)
@@ -77,11 +77,24 @@ def test_a_floor_is_left_out_for_items_it_has_not_measured() -> None:
 def test_a_floored_batch_stays_within_the_target_and_what_is_pending(
     pending: int, workers: int, seconds: float, floor: float
 ) -> None:
-    batcher = Batcher(target=0.4, floor=floor)
+    batcher = Batcher(target=0.4, floor=floor, spread=1)
     batcher.observe(10, seconds)
     size = batcher.size(pending, workers)
     assert 1 <= size <= pending
     assert size <= max(1, int(0.4 / max(seconds / 10, 1e-7)), pending // workers)
+
+
+def test_the_tail_is_cut_finer_than_a_fair_share_so_long_last_items_spread() -> None:
+    # measured on 2 ms items, 8 pending on 2 workers: the last 4 may be 100x longer, so the
+    # tail goes one item per batch (a fair share of 4 put three long ones on one worker)
+    batcher = Batcher()
+    batcher.observe(10, 0.02)
+    assert batcher.size(pending=8, workers=2) == 1
+    assert batcher.size(pending=40, workers=2) == 5  # the 10 ms target rules again
+    assert Batcher(spread=1).size(pending=8, workers=2) == 1  # before any measurement
+    wide = Batcher(spread=1)
+    wide.observe(10, 0.02)
+    assert wide.size(pending=8, workers=2) == 4
 
 
 def test_fixed_chunksize_is_respected() -> None:

@@ -21,8 +21,8 @@ Differences from the stdlib (deliberate):
   would have. An input without a length that is being read runs as far as it is read.
   Consequence: an error raised by the input iterable is raised by ``next()`` at its
   position, not by ``map()``. ``shutdown(cancel_futures=True)`` drops the unread rest.
-* ``map(chunksize=)`` is validated and otherwise ignored: batching is adaptive, or fixed by
-  the ``chunksize=`` of the constructor, for every call.
+* Batching is adaptive (or fixed by the constructor's ``chunksize=``); ``map(chunksize=n)``
+  with ``n`` other than its default 1 fixes that call's batch size, as with the stdlib.
 * ``max_tasks_per_child`` works with every start method (the stdlib refuses ``fork``).
 * Leaving a ``with`` block on ``KeyboardInterrupt`` (or another ``BaseException``) stops
   the work at once (``terminate()``) instead of waiting for it.
@@ -91,7 +91,8 @@ class _Submitter(FrontView):
         The input is pulled lazily, a bounded number of calls in flight, so it may be
         infinite. ``timeout`` is the stdlib's: seconds from this call after which ``next()``
         raises ``TimeoutError`` and the calls not yet finished are cancelled. ``chunksize``
-        is validated for compatibility; batching is the pool's.
+        other than 1 fixes how many calls travel together; 1 (the default) leaves batching
+        to the pool, which sizes batches from measured durations.
 
         Example::
 
@@ -107,8 +108,9 @@ class _Submitter(FrontView):
         else:
             calls, kind = zip(*iterables, strict=False), ARGS
         return self._front.lazy_map(
-            fn, calls, kind, iterables, ordered=True, deadline=deadline, stop_on_error=True
-        )
+            fn, calls, kind, iterables, ordered=True, deadline=deadline, stop_on_error=True,
+            chunksize=None if chunksize == 1 else chunksize,
+        )  # fmt: skip
 
     def with_options(
         self,

@@ -77,27 +77,29 @@ class Front:
         return self.backend.submit(fn, args, kwargs, self.options)
 
     def run_all(
-        self, fn: Callable[..., Any], calls: list[Any], kind: str
+        self, fn: Callable[..., Any], calls: list[Any], kind: str, chunksize: int | None = None
     ) -> tuple[ListSink, ProgressBar | None]:
-        """Run every call as one job; its sink fills a list in input order."""
+        """Run every call as one job; its sink fills a list in input order (``chunksize``:
+        the batch size the call asked for, else adaptive)."""
         bar = make_bar(self.progress, len(calls), describe(fn))
         on_ready = None if bar is None else (lambda _s, start, stop: bar.update(stop - start))
         sink = ListSink(len(calls), on_ready)
         if calls:
-            self.backend.run(Job(fn, calls, self.options, sink, kind))
+            self.backend.run(Job(fn, calls, self.options, sink, kind, chunksize))
         return sink, bar
 
     def lazy_map(
         self, fn: Callable[..., T], calls: Iterator[Any], kind: str, inputs: Iterable[Any],
-        *, ordered: bool, **iteration: Any,
+        *, ordered: bool, chunksize: int | None = None, **iteration: Any,
     ) -> ResultIterator[T]:  # fmt: skip
-        """A lazy map of ``fn`` over ``calls`` (pulled from ``inputs``); ``iteration``:
+        """A lazy map of ``fn`` over ``calls`` (pulled from ``inputs``); ``chunksize``: the
+        batch size the call asked for, else adaptive; ``iteration``:
         :class:`ResultIterator`'s keyword arguments."""
         length = input_length(*inputs)
         bar = make_bar(self.progress, length, describe(fn))
         feed = Feed(
             self.backend, fn, calls, kind, self.options, ordered=ordered, bar=bar,
-            sized=length is not None,
+            sized=length is not None, chunksize=chunksize,
         )  # fmt: skip
         return ResultIterator(feed, **iteration)
 

@@ -72,9 +72,10 @@ class Feed:
     def __init__(
         self, engine: Backend, fn: Callable[..., Any], calls: Iterator[Any], kind: str,
         options: TaskOptions, *, ordered: bool, bar: ProgressBar | None,
-        sized: bool = False,
+        sized: bool = False, chunksize: int | None = None,
     ) -> None:  # fmt: skip
         self.engine, self.fn, self.kind, self.options = engine, fn, kind, options
+        self.chunksize = chunksize  # asked for by the call (None: adaptive)
         self._workers = engine.workers
         self._inline = engine.inline
         self.base_window = 1 if self._inline else max(64, MAP_WINDOW_PER_WORKER * self._workers)
@@ -164,7 +165,7 @@ class Feed:
 
     def _submit(self, chunk: list[Any]) -> None:
         sink = ListSink(len(chunk), self._ready if (self.bar or not self.ordered) else None)
-        job = Job(self.fn, chunk, self.options, sink, self.kind)
+        job = Job(self.fn, chunk, self.options, sink, self.kind, self.chunksize)
         try:
             self.engine.run(job)
         except Exception as exc:  # shut down or broken meanwhile: raised at this position

@@ -14,8 +14,9 @@ Differences from the stdlib (deliberate):
   or nobody started reading: ``close()``, the interpreter's exit and dropping the iterator
   submit the rest. An input without a length that is being read runs as far as it is read.
   ``ResultIterator.close()`` (an addition) cancels the calls that have not started.
-* ``chunksize`` is validated and otherwise ignored: batching is adaptive, or fixed by the
-  ``chunksize=`` given to the constructor, for every call.
+* Batching is adaptive (or fixed by the constructor's ``chunksize=``); a call's own
+  ``chunksize`` other than its default (``None`` for ``map``, 1 for ``imap``) fixes that
+  call's batch size, as with the stdlib.
 * ``map``/``map_async`` raise the error of the first failed task in *input* order (the
   stdlib: the first to fail in time).
 * A callback (``callback``/``error_callback``) that raises is logged and does not break the
@@ -122,8 +123,7 @@ class _PoolTasks(FrontView):
     def _run_map(
         self, func: Callable[..., T], calls: Any, kind: str, chunksize: int | None
     ) -> list[T]:
-        check_chunksize(chunksize, allow_auto=False)
-        sink, bar = self._submit_all(func, calls, kind)
+        sink, bar = self._submit_all(func, calls, kind, chunksize)
         try:
             return sink.as_future().result()
         finally:
@@ -145,8 +145,8 @@ class _PoolTasks(FrontView):
             result = pool.map_async(abs, [-1, 2])
             assert result.get(timeout=5) == [1, 2]
         """
-        check_chunksize(chunksize, allow_auto=False)
-        sink, _ = self._submit_all(func, list(iterable), ITEM)  # a copy: the caller may change it
+        # a copy of the input: the caller may change it
+        sink, _ = self._submit_all(func, list(iterable), ITEM, chunksize)
         return MapResult(sink.as_future(), callback, error_callback)
 
     def starmap_async(
@@ -163,8 +163,7 @@ class _PoolTasks(FrontView):
 
             assert pool.starmap_async(pow, [(2, 3)]).get() == [8]
         """
-        check_chunksize(chunksize, allow_auto=False)
-        sink, _ = self._submit_all(func, _arg_tuples(iterable), ARGS)
+        sink, _ = self._submit_all(func, _arg_tuples(iterable), ARGS, chunksize)
         return MapResult(sink.as_future(), callback, error_callback)
 
     def imap(
@@ -201,16 +200,19 @@ class _PoolTasks(FrontView):
         if isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1:
             raise ValueError(f"Chunksize must be 1+, not {chunksize!r}")  # the stdlib's words
         return self._front.lazy_map(
-            func, iter(iterable), ITEM, (iterable,), ordered=ordered, timeout_error=PoolTimeoutError
-        )
+            func, iter(iterable), ITEM, (iterable,), ordered=ordered,
+            timeout_error=PoolTimeoutError, chunksize=None if chunksize == 1 else chunksize,
+        )  # fmt: skip
 
     def _submit_all(
-        self, func: Callable[..., Any], calls: list[Any], kind: str
+        self, func: Callable[..., Any], calls: list[Any], kind: str, chunksize: Any
     ) -> tuple[ListSink, Any]:
-        """Run every call as one job; its sink fills a list in input order."""
+        """Run every call as one job; its sink fills a list in input order. ``chunksize``
+        (``None``, the stdlib's default: adaptive batching) fixes this call's batch size."""
+        size = check_chunksize(chunksize, allow_auto=False)
         self._owner._check_running()
         _check_func(func)
-        return self._front.run_all(func, calls, kind)
+        return self._front.run_all(func, calls, kind, size)
 
     def with_options(
         self,

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any, Self, TypeVar, cast
@@ -18,7 +19,6 @@ from . import _cancel
 from ._errors import QueueShutDown
 from ._sharing import Shared
 from ._shm import Segment
-from ._timeouts import Deadline
 
 __all__ = ["LockContext", "NonRecursiveLock", "SegmentBacked", "until_shutdown", "wait_for"]
 
@@ -94,15 +94,22 @@ def wait_for(
     """Call ``wait(remaining)`` until ``predicate()`` is true or ``timeout`` seconds (already
     validated: None or >= 0) have passed; return the predicate's last value.
 
-    No wait is ever started after the deadline, not even a first one with ``timeout=0``.
+    :meth:`threading.Condition.wait_for`'s loop, step for step: the first wait gets the
+    whole timeout (with ``timeout=0`` too: one wait that releases the lock and takes it
+    back), later ones what is left, and none starts once nothing is left.
     """
-    deadline = Deadline(timeout)
+    deadline: float | None = None
+    waittime = timeout
     result = predicate()
     while not result:
-        remaining = deadline.remaining()
-        if remaining is not None and remaining <= 0:
-            break
-        wait(remaining)
+        if waittime is not None:
+            if deadline is None:
+                deadline = time.monotonic() + waittime
+            else:
+                waittime = deadline - time.monotonic()
+                if waittime <= 0:
+                    break
+        wait(waittime)
         result = predicate()
     return result
 

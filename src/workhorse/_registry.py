@@ -2,9 +2,11 @@
 the engine that runs its tasks.
 
 A backend is a factory taking a validated :class:`~._config.PoolConfig` and returning an
-object that satisfies :class:`~._backend.Backend`. Factories import their engine when first
-used, so that importing workhorse (which a worker process does) never imports every engine,
-nor Dask. Adding a backend is one module plus one :func:`register_backend` line below.
+object that satisfies :class:`~._backend.Backend`. The local engines are imported with this
+module (that is, with the pool faces: constructing a pool must not pay for importing its
+engine, which a start-up benchmark counts); Dask only when a Dask pool is made. Importing
+``workhorse`` alone (which a worker process does) imports none of them. Adding a backend is
+one module plus one :func:`register_backend` line below.
 
 Example::
 
@@ -17,6 +19,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from ._engine._core import ProcessEngine
+from ._engine._serial import SerialEngine
+from ._engine._threads import ThreadEngine
 
 if TYPE_CHECKING:
     from ._backend import Backend
@@ -68,8 +74,6 @@ def _local(config: PoolConfig) -> dict[str, Any]:
 
 
 def _processes(config: PoolConfig) -> Backend:
-    from ._engine._core import ProcessEngine
-
     assert config.start_method is not None
     return ProcessEngine(
         **_local(config), start_method=config.start_method, init_timeout=config.init_timeout,
@@ -78,14 +82,10 @@ def _processes(config: PoolConfig) -> Backend:
 
 
 def _threads(config: PoolConfig) -> Backend:
-    from ._engine._threads import ThreadEngine
-
     return ThreadEngine(**_local(config), name=config.name)
 
 
 def _serial(config: PoolConfig) -> Backend:
-    from ._engine._serial import SerialEngine
-
     return SerialEngine(config)
 
 

@@ -99,7 +99,8 @@ class DaskEngine(BackendBase):
         self.workers = workers or threads
         self.options = options or TaskOptions()
         self._capacity = 2 * self.workers
-        self._batcher = Batcher(chunksize, target=BATCH_SECONDS, floor=MIN_BATCH_SECONDS)
+        # The Dask tail is shared over every batch slot already (see _take), with a floor.
+        self._batcher = Batcher(chunksize, target=BATCH_SECONDS, floor=MIN_BATCH_SECONDS, spread=1)
         self._observed: weakref.ref[Job] | None = None  # the job of the last measured batch
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -168,7 +169,9 @@ class DaskEngine(BackendBase):
             # fair share over every batch slot, not every worker: the tail of a map then
             # spreads in small batches instead of idling one worker for a big one
             settled = self._observed is not None and self._observed() is unit.job
-            size = self._batcher.size(pending.items, self._capacity, settled=settled)
+            size = unit.job.chunksize or self._batcher.size(
+                pending.items, self._capacity, settled=settled
+            )
         return pending.take(size)
 
     def _pump(self) -> None:

@@ -94,7 +94,14 @@ class Dispatch(ManagerState):
             return []
         # A fair share of what is pending among *all* workers, not the idle ones: the first
         # worker to come back must not take the whole tail (long tasks often end an input).
-        size = 1 if head.isolate else self._batcher.size(self._pending.items, self.workers)
+        if head.isolate:
+            size = 1
+        else:
+            # The floor only for items measured: a new job's may be far slower.
+            settled = self._observed is not None and self._observed() is head.job
+            size = head.job.chunksize or self._batcher.size(
+                self._pending.items, self.workers, settled=settled
+            )
         if self._max_tasks is not None:
             size = max(1, min(size, self._max_tasks - worker.done))
         return self._pending.take_batch(size)

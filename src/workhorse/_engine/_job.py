@@ -265,15 +265,17 @@ def submit_one(
 
 class Job:
     """Calls of ``fn`` with ``options``, whose outcomes go to ``sink``; ``kind`` says how
-    ``calls`` are stored (:data:`ITEM`, :data:`ARGS` or :data:`CALL`)."""
+    ``calls`` are stored (:data:`ITEM`, :data:`ARGS` or :data:`CALL`); ``chunksize``: the
+    batch size the caller asked for (``None``: the backend's adaptive batching)."""
 
-    __slots__ = ("__weakref__", "calls", "fn", "kind", "options", "sink")
+    __slots__ = ("__weakref__", "calls", "chunksize", "fn", "kind", "options", "sink")
 
     def __init__(
         self, fn: Callable[..., Any], calls: list[Any], options: TaskOptions, sink: Sink,
-        kind: str = CALL,
+        kind: str = CALL, chunksize: int | None = None,
     ) -> None:  # fmt: skip
         self.fn, self.calls, self.options, self.sink, self.kind = fn, calls, options, sink, kind
+        self.chunksize = chunksize
 
     def call(self, index: int) -> Call:
         """Item ``index`` as ``(args, kwargs)``."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import weakref
 from multiprocessing import connection
 from typing import TYPE_CHECKING, Any
 
@@ -96,7 +97,7 @@ class Results(ManagerState):
             return
         kind = message[0]
         if kind == "done":
-            self._on_done(worker, message[2], message[3])
+            self._on_done(worker, message[2], message[3], message[4])
         elif kind == "ready":
             worker.ready = True
             worker.since = time.monotonic()
@@ -118,8 +119,9 @@ class Results(ManagerState):
             self._retire(worker)
 
     def _on_done(
-        self, worker: ProcessWorker, values: list[Any], failures: dict[int, bytes]
-    ) -> None:
+        self, worker: ProcessWorker, values: list[Any], failures: dict[int, bytes],
+        seconds: float,
+    ) -> None:  # fmt: skip
         batch = self._end_batch(worker)
         if batch is None:
             return
@@ -128,7 +130,10 @@ class Results(ManagerState):
             self._send(worker, staged)
         worker.since = time.monotonic()
         worker.done += batch.size
-        self._batcher.observe(batch.size, time.monotonic() - batch.sent_at)
+        # The worker's own time running the items: the round trip (and the manager's delay in
+        # reading the reply, while it pickles another batch) says nothing about the items.
+        self._batcher.observe(batch.size, seconds)
+        self._observed = weakref.ref(batch.parts[-1].job)
         if not failures and len(batch.parts) == 1:
             part = batch.parts[0]
             part.job.sink.ok(part.start, values)

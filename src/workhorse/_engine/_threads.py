@@ -218,7 +218,7 @@ class ThreadEngine(BackendBase):
                 if count == 1 or job.options.timeout is not None or type(job.sink) is FutureSink:
                     size = 1
                 else:
-                    size = self._batcher.size(pending.items, self.workers)
+                    size = job.chunksize or self._batcher.size(pending.items, self.workers)
                 if self._max_tasks is not None:
                     size = max(1, min(size, self._max_tasks - done))
                 taken = pending.take(size)

@@ -9,7 +9,8 @@ Protocol (each message one pickled tuple over the worker's own duplex connection
                        ("stop",)                         finish and exit
     worker -> parent   ("ready", pid)                    initializer done
                        ("init_failed", exc_blob)         initializer raised: worker exits
-                       ("done", batch_id, values, failures)  failures: {index: exc_blob}
+                       ("done", batch_id, values, failures, seconds)  failures: {index: exc_blob},
+                                                                seconds: running the items
                        ("unpack_failed", batch_id, exc_blob)  the batch could not be unpickled
                        ("retire", tasks_done, grown)  max tasks, or memory grown past the limit
 
@@ -144,11 +145,15 @@ def _serve(
                 conn.send_bytes(dumps(("unpack_failed", batch_id, dump_exception(exc, origin))))
                 continue
             fn = functions[fn_id]
+            began = time.perf_counter()
             values, failures = _run_batch(board, slot, batch_id, fn, call_kind, items, mode, origin)
+            seconds = time.perf_counter() - began
             # Index one past the last item: a death from here on happened while pickling or
             # sending the results, and the parent must not blame the last item's *run*.
             board.start_item(slot, batch_id, len(values))
-            packed = _pack_done(batch_id, values, failures, fn, origin, result_prefix, blob)
+            packed = _pack_done(
+                batch_id, values, failures, seconds, fn, origin, result_prefix, blob
+            )
             conn.send_bytes(packed)
             board.finish_batch(slot, len(values))
             done += len(values)
@@ -267,13 +272,15 @@ def _run_timed(
 
 
 def _pack_done(
-    batch_id: int, values: list[Any], failures: dict[int, bytes], fn: Any, origin: str,
-    prefix: str, arguments: bytes,
+    batch_id: int, values: list[Any], failures: dict[int, bytes], seconds: float, fn: Any,
+    origin: str, prefix: str, arguments: bytes,
 ) -> bytes:  # fmt: skip
     """The results message; large buffers go to shared memory, and a result that is (part
     of) an argument refers to the argument's segment instead of being copied again."""
     try:
-        return pack(("done", batch_id, values, failures), prefix=prefix, reply_to=arguments)[0]
+        return pack(
+            ("done", batch_id, values, failures, seconds), prefix=prefix, reply_to=arguments
+        )[0]
     except BaseException:  # SystemExit from a __reduce__ too: it must not end the worker
         pass
     # Some result cannot be pickled: find it, fail only that item.
@@ -287,9 +294,11 @@ def _pack_done(
             failures[index] = dump_exception(error, origin)
             values[index] = None
     try:
-        return pack(("done", batch_id, values, failures), prefix=prefix, reply_to=arguments)[0]
+        return pack(
+            ("done", batch_id, values, failures, seconds), prefix=prefix, reply_to=arguments
+        )[0]
     except OSError:  # /dev/shm full: in the pipe, then
-        return dumps(("done", batch_id, values, failures))
+        return dumps(("done", batch_id, values, failures, seconds))
 
 
 def _unpicklable_result(fn: Any, value: object, exc: BaseException) -> BaseException:
