@@ -74,7 +74,7 @@ def role(processes: int, stack: list[str]) -> str:
     text = ";".join(stack)
     if "ProcessEngine._run " in text or "ThreadEngine._run " in text:
         return "pool manager thread"
-    if "worker_main" in text or "_engine/_worker.py" in text:
+    if "worker_main" in text or "_backends/process/_worker.py" in text:
         return "worker processes"
     if "_produce" in text:
         return "producer process"

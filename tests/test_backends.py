@@ -214,7 +214,7 @@ def test_the_dask_backend_refuses_what_dask_workers_cannot_take() -> None:
 
 
 def test_a_new_backend_is_one_registration() -> None:
-    from workhorse._engine._serial import SerialEngine
+    from workhorse._backends.serial import SerialEngine
 
     made: list[PoolConfig] = []
 

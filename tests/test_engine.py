@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import workhorse
-from workhorse._engine._batching import MAX_ITEMS, Batcher
-from workhorse._engine._core import FUNCTION_CACHE, ProcessEngine
+from workhorse._backends.process._core import FUNCTION_CACHE, ProcessEngine
+from workhorse._scheduler._batching import MAX_ITEMS, Batcher
 
 
 def test_batcher_starts_with_one_and_grows_for_fast_items() -> None:

@@ -366,8 +366,9 @@ def test_executor_map_over_an_infinite_input_is_lazy_and_streams(make: Factory) 
         numbers = iter(source)
         results = executor.map(square, numbers)
         assert [next(results) for _ in range(50)] == [x * x for x in range(50)]
+        # pulled = taken + in flight; the window grows while items are fast (2 workers)
         bound = 2 * MAX_MAP_WINDOW_PER_WORKER
-        assert source.pulled <= bound, "a bounded number of calls in flight"
+        assert source.pulled - 50 <= bound, "a bounded number of calls in flight"
         results.close()
         pulled = source.pulled
         assert next(executor.map(square, numbers)) == pulled * pulled, "closed: no more reads"

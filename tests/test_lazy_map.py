@@ -43,7 +43,7 @@ def test_a_calls_own_chunksize_fixes_its_batches(
 ) -> None:
     # The batches are taken in this process (the process backend's manager thread, or the
     # pool's threads), so the queue itself can report their sizes.
-    from workhorse._engine._units import Pending
+    from workhorse._scheduler._units import Pending
 
     sizes: list[int] = []
     take_batch, take = Pending.take_batch, Pending.take

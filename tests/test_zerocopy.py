@@ -1,4 +1,4 @@
-"""Zero-copy transfer of large buffers through shared memory (workhorse._engine._zerocopy)."""
+"""Zero-copy transfer of large buffers through shared memory (the process backend's _zerocopy)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workhorse._engine import _zerocopy as zc
+from workhorse._backends.process import _zerocopy as zc
 from workhorse._errors import SerializationError
 
 pytestmark = pytest.mark.timeout(60)

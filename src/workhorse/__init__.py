@@ -141,7 +141,7 @@ else:
 
 
 # Every public name and the module it comes from (None: the name is a submodule), imported
-# on first use (PEP 562). A worker process imports ``workhorse._engine._worker``, which
+# on first use (PEP 562). A worker process imports ``workhorse._backends.process._worker``, which
 # imports this package first: eager imports here cost it ~75 ms of start-up (half the
 # package), lazy ones a few ms. Type checkers read the imports above instead.
 _EXPORTS: dict[str, str | None] = _names.exports()

@@ -3,9 +3,9 @@
 Every pool face (``Pool``, ``ThreadPool``, the two executors, the Dask faces) is a view over
 one :class:`~._config.PoolConfig` and one object satisfying :class:`Backend`. The front end
 validates arguments, feeds lazy maps and shapes results; the backend only runs jobs (see
-:mod:`._engine._job`: a job is calls of one function whose outcomes go to a sink). The
-built-in backends are ``process`` (:mod:`._engine._core`), ``thread``
-(:mod:`._engine._threads`), ``serial`` (:mod:`._engine._serial`) and ``dask``
+:mod:`._scheduler._job`: a job is calls of one function whose outcomes go to a sink). The
+built-in backends are ``process`` (:mod:`._backends.process`), ``thread``
+(:mod:`._backends.thread`), ``serial`` (:mod:`._backends.serial`) and ``dask``
 (:mod:`._dask._engine`); :mod:`._registry` finds them by name.
 
 What a backend must guarantee (the tests in ``tests/test_backends.py`` check each one):
@@ -24,7 +24,7 @@ What a backend must guarantee (the tests in ``tests/test_backends.py`` check eac
   stop it (a process is killed, a Dask worker restarted); a thread is asked to stop at its
   next workhorse call and replaced. Retries (``job.options.should_retry``) apply to
   ``WorkerCrashed`` and ``TaskTimeout`` as to any exception; every retry path goes through
-  :func:`~._engine._outcomes.fail_or_retry`.
+  :func:`~._scheduler._outcomes.fail_or_retry`.
 * **A result or argument that cannot be encoded or decoded** fails only its own item, with
   :class:`~workhorse.SerializationError` (encoding) or
   :class:`~workhorse.DeserializationError` (decoding), naming the task and the type.
@@ -55,9 +55,9 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from ._engine._batching import Batcher
-    from ._engine._job import Job
     from ._options import TaskOptions
+    from ._scheduler._batching import Batcher
+    from ._scheduler._job import Job
 
 __all__ = ["Backend", "BackendBase"]
 
@@ -113,7 +113,7 @@ class Backend(Protocol):
 
 class BackendBase:
     """What the built-in backends share: ``submit`` as a job of one call (its sink is the
-    future), and the batch-size hint from their :class:`~._engine._batching.Batcher`. A
+    future), and the batch-size hint from their :class:`~._scheduler._batching.Batcher`. A
     backend subclasses it and provides the rest of :class:`Backend`."""
 
     inline = False
@@ -129,7 +129,7 @@ class BackendBase:
         options: TaskOptions,
     ) -> Future[Any]:  # fmt: skip
         """Queue one call; returns its future."""
-        from ._engine._job import submit_one  # the engines import this module
+        from ._scheduler._job import submit_one  # the engines import this module
 
         return submit_one(self.run, self.stop_job, fn, args, kwargs, options)
 

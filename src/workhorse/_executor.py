@@ -42,9 +42,9 @@ from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
 
 from ._config import Face, PoolConfig, RetryOn
-from ._engine._job import ARGS, ITEM
 from ._front import UNSET, Front, FrontView, View
 from ._options import Progress
+from ._scheduler._job import ARGS, ITEM
 
 __all__ = ["OptionsView", "ProcessPoolExecutor", "ThreadPoolExecutor"]
 

@@ -23,12 +23,12 @@ from typing import Any, TypeVar
 
 from ._backend import Backend
 from ._config import PoolConfig
-from ._engine._exit import cut_feeds, drain_feeds
-from ._engine._job import Job, ListSink
 from ._lazy_map import Feed, ResultIterator, describe, input_length
 from ._options import Progress, TaskOptions, check_progress
 from ._progress_bar import ProgressBar, make_bar
 from ._registry import make_backend
+from ._scheduler._exit import cut_feeds, drain_feeds
+from ._scheduler._job import Job, ListSink
 
 __all__ = ["UNSET", "Front", "FrontView", "View"]
 

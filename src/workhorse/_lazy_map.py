@@ -2,7 +2,7 @@
 backend and hand back results, for every pool face and backend.
 
 A :class:`Feed` pulls the input a chunk at a time (each chunk one job whose results land in
-a :class:`~._engine._job.ListSink`), keeps a bounded window of calls in flight and is
+a :class:`~._scheduler._job.ListSink`), keeps a bounded window of calls in flight and is
 drained or cut when the pool shuts down; a :class:`ResultIterator` reads the results in
 input or completion order. The input may be infinite: memory stays flat.
 
@@ -26,9 +26,9 @@ from collections.abc import Callable, Iterable, Iterator, Sized
 from typing import Any, TypeVar
 
 from ._backend import Backend
-from ._engine._job import MISSING, Failed, Job, ListSink
 from ._options import TaskOptions
 from ._progress_bar import ProgressBar
+from ._scheduler._job import MISSING, Failed, Job, ListSink
 from ._serialize import PROTOCOL
 from ._signals import start_quietly
 

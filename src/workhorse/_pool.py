@@ -42,10 +42,10 @@ from typing import Any, TypeVar
 
 from ._async_result import AsyncResult, MapResult
 from ._config import Face, PoolConfig, RetryOn
-from ._engine._job import ARGS, ITEM, ListSink
 from ._front import UNSET, Front, FrontView, View
 from ._lazy_map import ResultIterator
 from ._options import Progress, check_chunksize
+from ._scheduler._job import ARGS, ITEM, ListSink
 
 __all__ = ["AsyncResult", "MapResult", "Pool", "PoolView", "ThreadPool"]
 

@@ -37,7 +37,7 @@ from typing import Any
 
 from ._ring import BATCH, BATCH_HEADER, Chunk, Frame, frame_bytes
 from ._serialize import PROTOCOL, dumps, loads
-from ._sharing import forget, new_name, unlink_shm
+from ._sharing import create_shm, unlink_shm
 
 __all__ = [
     "BIG",
@@ -73,12 +73,7 @@ def store_oob(prefix: str, data: bytes) -> bytes:
     The name starts with the queue's prefix: the item belongs to the queue (to its creator),
     not to the putting process, until a reader unlinks it.
     """
-    name = new_name(prefix.lstrip("/"))
-    try:
-        fd = _posixshmem.shm_open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode=0o600)
-    except BaseException:
-        forget(name)
-        raise
+    name, fd = create_shm(prefix.lstrip("/"))
     try:
         view, written = memoryview(data), 0
         while written < len(data):

@@ -20,9 +20,9 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ._engine._core import ProcessEngine
-from ._engine._serial import SerialEngine
-from ._engine._threads import ThreadEngine
+from ._backends.process._core import ProcessEngine
+from ._backends.serial import SerialEngine
+from ._backends.thread._engine import ThreadEngine
 
 if TYPE_CHECKING:
     from ._backend import Backend

@@ -166,6 +166,19 @@ def new_name(prefix: str, rtype: str = "shared_memory") -> str:
     return name
 
 
+def create_shm(prefix: str) -> tuple[str, int]:
+    """A new shared-memory segment named by :func:`new_name`, created exclusively (a name is
+    never reused): its name and a read-write descriptor, which the caller closes. If it
+    cannot be created, its registration is dropped and the error raised."""
+    name = new_name(prefix)
+    try:
+        fd = _posixshmem.shm_open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode=0o600)
+    except BaseException:
+        forget(name)
+        raise
+    return name, fd
+
+
 def forget(name: str, rtype: str = "shared_memory", fam: int | None = None) -> None:
     """Tell the tracker ``name`` is gone; call it only after *this* process removed it.
 

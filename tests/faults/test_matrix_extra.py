@@ -37,8 +37,8 @@ import psutil
 import pytest
 
 import workhorse
-from workhorse._engine._core import ProcessEngine
-from workhorse._engine._template import TEMPLATE_NAME
+from workhorse._backends.process._core import ProcessEngine
+from workhorse._backends.process._template import TEMPLATE_NAME
 
 from ._helpers import (
     BOUND,

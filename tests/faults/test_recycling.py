@@ -9,9 +9,9 @@ import os
 import pytest
 
 import workhorse
-from workhorse._engine import _worker
-from workhorse._engine._core import ProcessEngine
-from workhorse._engine._worker import MEMORY_GROWTH_ENV, memory_growth_limit
+from workhorse._backends.process import _worker
+from workhorse._backends.process._core import ProcessEngine
+from workhorse._backends.process._worker import MEMORY_GROWTH_ENV, memory_growth_limit
 
 from ._helpers import BOUND, FORK, wait_until
 

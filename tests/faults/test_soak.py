@@ -21,7 +21,7 @@ import psutil
 import pytest
 
 import workhorse
-from workhorse._engine._core import ProcessEngine
+from workhorse._backends.process._core import ProcessEngine
 from workhorse._lazy_map import MAX_MAP_WINDOW_PER_WORKER
 
 from ._helpers import BOUND, FORK, no_fd_leak  # noqa: F401  (autouse)

@@ -32,7 +32,7 @@ from multiprocessing import TimeoutError as PoolTimeoutError
 from typing import Any
 
 import workhorse
-from workhorse._engine._core import ProcessEngine
+from workhorse._backends.process._core import ProcessEngine
 
 from . import _tasks
 from ._ledger import BOUND, SLACK, Ledger

@@ -46,13 +46,13 @@ from concurrent.futures import CancelledError
 from typing import Any
 
 from .._backend import BackendBase
-from .._engine._batching import Batcher
-from .._engine._job import ARGS, ITEM, FutureSink, Job
-from .._engine._outcomes import Requeue, deliver, fail_or_retry, timeout_error
-from .._engine._units import Pending, Unit
 from .._errors import PoolBroken, TaskTimeout, WorkerCrashed
 from .._options import TaskOptions
 from .._remote import load_exception
+from .._scheduler._batching import Batcher
+from .._scheduler._job import ARGS, ITEM, FutureSink, Job
+from .._scheduler._outcomes import Requeue, deliver, fail_or_retry, timeout_error
+from .._scheduler._units import Pending, Unit
 from . import _runner
 
 __all__ = ["SCATTER_BYTES", "DaskEngine"]

@@ -37,8 +37,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .._engine._job import ARGS, ITEM
 from .._remote import dump_exception
+from .._scheduler._job import ARGS, ITEM
 
 __all__ = ["FINISHED", "STARTED", "run_batch", "stop_batches"]
 

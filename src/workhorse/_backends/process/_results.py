@@ -15,12 +15,12 @@ import weakref
 from multiprocessing import connection
 from typing import TYPE_CHECKING, Any
 
-from .._errors import DeserializationError, TaskTimeout, WorkerCrashed
-from .._remote import load_exception
-from ._job import Job
+from ..._errors import DeserializationError, TaskTimeout, WorkerCrashed
+from ..._remote import load_exception
+from ..._scheduler._job import Job
+from ..._scheduler._outcomes import deliver, timeout_error
+from ..._scheduler._units import Unit
 from ._manager import ManagerState
-from ._outcomes import deliver, timeout_error
-from ._units import Unit
 from ._wire import Batch, ProcessWorker, load_task_exception
 from ._worker import BULK_INDEX, MEMORY_GROWTH_ENV, memory_growth_limit
 from ._zerocopy import unpack

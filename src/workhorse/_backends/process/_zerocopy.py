@@ -46,8 +46,8 @@ import weakref
 from collections.abc import Iterable
 from typing import Any
 
-from .._serialize import PROTOCOL, fallback_dumps, unpicklable
-from .._sharing import forget, new_name, owner_prefix, unlink_shm
+from ..._serialize import PROTOCOL, fallback_dumps, unpicklable
+from ..._sharing import create_shm, owner_prefix, unlink_shm
 
 __all__ = ["discard", "make_prefix", "pack", "sweep", "unpack"]
 
@@ -209,12 +209,7 @@ def sweep(prefix: str) -> int:
 
 
 def _write(raw: memoryview, prefix: str, hold: bool, created: list[str]) -> str:
-    name = new_name(prefix.rstrip("-"))
-    try:
-        fd = _posixshmem.shm_open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode=0o600)
-    except BaseException:
-        forget(name)
-        raise
+    name, fd = create_shm(prefix.rstrip("-"))
     created.append(name)
     try:
         os.ftruncate(fd, raw.nbytes)

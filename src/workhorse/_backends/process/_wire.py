@@ -23,12 +23,12 @@ from collections.abc import Callable, Iterator
 from multiprocessing import connection
 from typing import Any
 
-from .._errors import DeserializationError, SerializationError
-from .._process import PidFd
-from .._remote import load_exception
-from .._serialize import dumps
-from ._job import Job
-from ._units import Unit
+from ..._errors import DeserializationError, SerializationError
+from ..._process import PidFd
+from ..._remote import load_exception
+from ..._scheduler._job import Job
+from ..._scheduler._units import Unit
+from ..._serialize import dumps
 from ._zerocopy import pack
 
 __all__ = [

@@ -34,17 +34,17 @@ from functools import partial
 from time import monotonic
 from typing import Any
 
-from .. import _cancel
-from .._backend import BackendBase
-from .._errors import PoolBroken
-from .._futures import TaskFuture
-from .._options import TaskOptions
-from . import _exit
-from ._batching import Batcher
+from ... import _cancel
+from ..._backend import BackendBase
+from ..._errors import PoolBroken
+from ..._futures import TaskFuture
+from ..._options import TaskOptions
+from ..._scheduler import _exit
+from ..._scheduler._batching import Batcher
+from ..._scheduler._job import ARGS, ITEM, FutureSink, Job
+from ..._scheduler._outcomes import deliver, timeout_error
+from ..._scheduler._units import Pending, Unit
 from ._deadlines import Deadlines
-from ._job import ARGS, ITEM, FutureSink, Job
-from ._outcomes import deliver, timeout_error
-from ._units import Pending, Unit
 
 __all__ = ["ThreadEngine"]
 

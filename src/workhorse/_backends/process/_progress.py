@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 
-from .._shm import Segment
+from ..._shm import Segment
 
 __all__ = ["IDLE", "ProgressBoard"]
 

@@ -16,13 +16,13 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from .._options import TaskOptions
-from ._batching import Batcher
-from ._job import Job
-from ._outcomes import Requeue, fail_or_retry
+from ..._options import TaskOptions
+from ..._scheduler._batching import Batcher
+from ..._scheduler._job import Job
+from ..._scheduler._outcomes import Requeue, fail_or_retry
+from ..._scheduler._units import Pending, Unit
 from ._progress import ProgressBoard
 from ._template import Template
-from ._units import Pending, Unit
 from ._wire import Batch, FunctionCache, ProcessWorker
 from ._zerocopy import discard
 

@@ -37,10 +37,10 @@ from multiprocessing import parent_process
 from multiprocessing.connection import Connection
 from typing import Any
 
-from .._errors import SerializationError
-from .._remote import dump_exception
-from .._serialize import dumps, loads
-from ._job import ARGS, CALL, ITEM
+from ..._errors import SerializationError
+from ..._remote import dump_exception
+from ..._scheduler._job import ARGS, CALL, ITEM
+from ..._serialize import dumps, loads
 from ._progress import ProgressBoard
 from ._zerocopy import pack, unpack
 

@@ -36,9 +36,9 @@ from typing import TYPE_CHECKING, Any
 
 from .._backend import BackendBase
 from .._errors import PoolBroken
-from . import _exit
-from ._job import Job
-from ._outcomes import fail_or_retry, timeout_error
+from .._scheduler import _exit
+from .._scheduler._job import Job
+from .._scheduler._outcomes import fail_or_retry, timeout_error
 
 if TYPE_CHECKING:
     from .._config import PoolConfig

@@ -12,13 +12,13 @@ import time
 import traceback
 from typing import Any
 
-from .._errors import PoolBroken
-from .._serialize import dumps
-from .._sharing import sweep_created_by
-from .._signals import unblocked
+from ..._errors import PoolBroken
+from ..._scheduler._units import Unit
+from ..._serialize import dumps
+from ..._sharing import sweep_created_by
+from ..._signals import unblocked
 from ._manager import ManagerState
 from ._template import Template, TemplateProcess
-from ._units import Unit
 from ._wire import ProcessWorker
 from ._worker import worker_main
 from ._zerocopy import make_prefix, sweep

@@ -53,7 +53,7 @@ from multiprocessing.context import set_spawning_popen
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from .._signals import ASYNC_SIGNALS
+from ..._signals import ASYNC_SIGNALS
 
 __all__ = ["TEMPLATE_NAME", "Template", "TemplatePopen", "TemplateProcess"]
 

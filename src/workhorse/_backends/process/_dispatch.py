@@ -12,10 +12,10 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING
 
-from .._serialize import dumps
-from ._job import CALL, Job
+from ..._scheduler._job import CALL, Job
+from ..._scheduler._units import Unit
+from ..._serialize import dumps
 from ._manager import ManagerState
-from ._units import Unit
 from ._wire import Batch, ProcessWorker, Unpicklable, pack_calls
 from ._worker import BULK, INDEXED, TIMED
 from ._zerocopy import discard

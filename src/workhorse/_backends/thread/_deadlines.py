@@ -2,7 +2,7 @@
 
 A thread cannot be interrupted, so the thread backend watches the deadline of each running
 item with a timeout and, once it passes, gives up on that item (see
-:meth:`~._threads.ThreadEngine._expire`). One heap and one thread per pool, started on the
+:meth:`~._engine.ThreadEngine._expire`). One heap and one thread per pool, started on the
 first timed item; the thread shares the pool's lock (and so needs no lock of its own) and
 exits once ``finished()`` says the pool is done.
 
@@ -20,8 +20,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from .._signals import start_quietly
-from ._units import Unit
+from ..._scheduler._units import Unit
+from ..._signals import start_quietly
 
 __all__ = ["Deadlines"]
 

@@ -62,21 +62,21 @@ from collections.abc import Callable
 from multiprocessing import get_context
 from typing import Any
 
-from .._backend import BackendBase
-from .._errors import PoolBroken, RemoteTraceback
-from .._options import TaskOptions
-from .._process import main_importable
-from .._serialize import dumps
-from .._signals import start_quietly
-from . import _exit
-from ._batching import Batcher
+from ..._backend import BackendBase
+from ..._errors import PoolBroken, RemoteTraceback
+from ..._options import TaskOptions
+from ..._process import main_importable
+from ..._scheduler import _exit
+from ..._scheduler._batching import Batcher
+from ..._scheduler._job import Job
+from ..._scheduler._units import Pending
+from ..._serialize import dumps
+from ..._signals import start_quietly
 from ._dispatch import Dispatch
-from ._job import Job
 from ._lifecycle import WorkerLifecycle
 from ._progress import ProgressBoard
 from ._results import Results
 from ._template import Template
-from ._units import Pending
 from ._wire import FUNCTION_CACHE, FunctionCache
 from ._zerocopy import make_prefix
 

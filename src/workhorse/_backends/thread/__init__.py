@@ -1,0 +1,1 @@
+"""The thread backend: worker threads taking slices of jobs (see :mod:`._engine`)."""
