@@ -54,7 +54,7 @@ def machine_info(quick: bool) -> dict[str, Any]:
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "os": platform.platform(),
         "default start method": (
-            f"multiprocessing {multiprocessing.get_start_method()}, workhorse forkserver"
+            f"{multiprocessing.get_start_method()} (workhorse follows multiprocessing's default)"
         ),
         "workhorse tree": commit or "unknown",
         "versions": versions,

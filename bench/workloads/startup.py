@@ -13,6 +13,7 @@ items *including pool start and shutdown*: from the constructor of the process's
 from __future__ import annotations
 
 import importlib
+import multiprocessing
 import time
 from collections.abc import Mapping
 
@@ -116,7 +117,8 @@ def issue_11_targets(best: Mapping[tuple[str, str], tuple[float, str]]) -> list[
     lines = []
     for method in METHODS:
         key = f"{method}: {LIFECYCLE}"
-        default = " (workhorse's default)" if method == "forkserver" else ""
+        # workhorse follows multiprocessing's default (fork on Linux before Python 3.14)
+        default = " (the default)" if method == multiprocessing.get_start_method() else ""
         head = (
             f"issue 11: {key}{default}: workhorse.Pool no slower than multiprocessing.Pool, "
             "same start method"
