@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from typing import Any
 
 from ..harness import Job, Workload, checkpoint, scaled
 from ..report import fmt_figure
@@ -48,16 +49,24 @@ def run(
     figures: dict[str, float] = {}
     for count in workers:
         pool = open_pool(contender, count)
-        try:
-            start = time.perf_counter()
-            results = pool.run(pool_api(contender), spin, [iterations] * tasks)
-            figures[f"{count} worker{'s' if count > 1 else ''}"] = time.perf_counter() - start
-        finally:
-            pool.close_within()
-        if len(results) != tasks:
-            raise AssertionError(f"{len(results)} results for {tasks} tasks")
+        start = time.perf_counter()
+        figures[f"{count} worker{'s' if count > 1 else ''}"] = (
+            _spins(pool, contender, tasks, iterations) - start
+        )
         checkpoint(figures)
     return figures
+
+
+def _spins(pool: Any, contender: str, tasks: int, iterations: int) -> float:
+    """Run ``tasks`` spins on ``pool`` and close it; the clock when the last result came."""
+    try:
+        results = pool.run(pool_api(contender), spin, [iterations] * tasks)
+        done = time.perf_counter()
+    finally:
+        pool.close_within()
+    if len(results) != tasks:
+        raise AssertionError(f"{len(results)} results for {tasks} tasks")
+    return done
 
 
 def run_started(contender: str, tasks: int, iterations: int) -> dict[str, float]:
@@ -67,13 +76,7 @@ def run_started(contender: str, tasks: int, iterations: int) -> dict[str, float]
     for case in STARTED_CASES:
         start = time.perf_counter()
         pool = ADAPTERS[contender](2, None, None)
-        try:
-            results = pool.run(pool_api(contender), spin, [iterations] * tasks)
-            figures[case] = time.perf_counter() - start
-        finally:
-            pool.close_within()
-        if len(results) != tasks:
-            raise AssertionError(f"{len(results)} results for {tasks} tasks")
+        figures[case] = _spins(pool, contender, tasks, iterations) - start
         checkpoint(figures)
     return figures
 

@@ -33,6 +33,7 @@ from ._options import (
     check_workers,
 )
 from ._process import check_not_bootstrapping
+from ._registry import backend_names
 
 __all__ = ["BACKEND_ENV", "Face", "PoolConfig"]
 
@@ -148,8 +149,6 @@ class PoolConfig:
     ) -> PoolConfig:
         """Check every argument of a pool face (named as the face names them) and return
         the config; raises ``TypeError``/``ValueError`` naming the argument."""
-        from ._registry import backend_names  # the registry imports this module
-
         chosen = _backend(backend, default_backend, backend_names())
         workers_name, workers_value = workers
         if chosen == "dask" and workers_value is None:

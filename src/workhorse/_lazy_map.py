@@ -97,9 +97,7 @@ class Feed:
         # A dropped Executor.map that was being read cancels what has not started, as the
         # stdlib's generator does when it is closed (see abandon).
         self.cancel_when_dropped = False
-        feeds = getattr(engine, "feeds", None)
-        if feeds is not None:  # shutdown and the interpreter's exit drain it
-            feeds.add(self)
+        engine.feeds.add(self)  # shutdown and the interpreter's exit drain it
 
     @property
     def window(self) -> int:

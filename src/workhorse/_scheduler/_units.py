@@ -23,7 +23,7 @@ Example::
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from .._cancel import CancelScope
 from ._job import Job
@@ -144,6 +144,15 @@ class Pending:
             parts.append(part)
             taken += len(part)
         return parts
+
+    def extract(self, doomed: Callable[[Unit], bool]) -> list[Unit]:
+        """Take every unit ``doomed`` says out of the queue; returns them (the caller
+        settles them)."""
+        taken = [unit for unit in self.units if doomed(unit)]
+        if taken:
+            self.units = deque(unit for unit in self.units if not doomed(unit))
+            self.items = sum(map(len, self.units))
+        return taken
 
     def clear(self) -> list[Unit]:
         """Empty the queue; returns what it held (the caller settles it)."""

@@ -9,7 +9,6 @@ worker could run). See the invariants in :mod:`._core`.
 from __future__ import annotations
 
 import time
-from collections import deque
 from typing import TYPE_CHECKING
 
 from ..._scheduler._job import CALL, Job
@@ -170,9 +169,7 @@ class Dispatch(ManagerState):
         try:
             function = self._functions.get(fn, by_value=by_value)
         except Unpicklable as exc:
-            doomed = parts + [u for u in self._pending.units if u.job.fn is fn]
-            self._pending.units = deque(u for u in self._pending.units if u.job.fn is not fn)
-            self._pending.items = sum(map(len, self._pending.units))
+            doomed = parts + self._pending.extract(lambda unit: unit.job.fn is fn)
             for unit in doomed:
                 for index in range(unit.start, unit.stop):
                     unit.job.sink.fail(index, exc.error)
