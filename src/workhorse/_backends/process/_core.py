@@ -8,7 +8,7 @@
                  + wake pipe    dispatch: a batch per idle worker ──── pipe ───────► run items
                                                                                (progress slot)
                                 wait(conns, sentinels, wake, timeout=next deadline)
-                                "done"  ◄─────────────────────────────── pipe ◄──── outcomes
+                                DONE+results ◄────────────────────────── pipe ◄──── outcomes
                                 death (sentinel): read the progress slot
                                 deadline passed: read the progress slot, SIGKILL
 
@@ -30,9 +30,11 @@ Invariants:
 * A future becomes RUNNING when its batch is *sent* (``_send``), not when the batch is taken
   from the queue or staged: until then ``cancel()`` works, and a batch holding a job that
   was cancelled meanwhile goes back to the queue without it.
-* A worker's next batch is pickled while it is busy (``staged``) and sent when it is done;
-  staged batches are not sent ahead, so an idle worker can take one from a busy worker, and
-  a pool of N workers always runs N tasks at once (tasks may wait for each other).
+* A worker's next batch is pickled while it is busy (``staged``) and sent as soon as its
+  results arrive, before they are unpickled (a results message starts with
+  ``_worker.DONE``, so the manager knows it unread); staged batches are not sent ahead,
+  so an idle worker can take one from a busy worker, and a pool of N workers always runs
+  N tasks at once (tasks may wait for each other).
 * After its last item the worker sets the slot's index one past the end while it pickles
   and sends the results, so a death there (a result whose pickling crashes) is not blamed
   on the last item's run: a batch of many is split into ones, a batch of one fails with

@@ -22,12 +22,13 @@ from ..._scheduler._outcomes import deliver, timeout_error
 from ..._scheduler._units import Unit
 from ._manager import ManagerState
 from ._wire import Batch, ProcessWorker, load_task_exception
-from ._worker import BULK_INDEX, MEMORY_GROWTH_ENV, memory_growth_limit
-from ._zerocopy import unpack
+from ._worker import BULK_INDEX, DONE, MEMORY_GROWTH_ENV, memory_growth_limit
+from ._zerocopy import discard, unpack
 
 __all__ = ["STARTUP_FAILURES_BEFORE_BROKEN", "Results"]
 
 STARTUP_FAILURES_BEFORE_BROKEN = 3
+UNREADABLE_RESULTS = "the result of {task} could not be unpickled: {exc!r}"
 _log = logging.getLogger("workhorse")
 
 
@@ -90,15 +91,16 @@ class Results(ManagerState):
         except (EOFError, OSError):
             self._on_death(worker)
             return
+        if data[:1] == DONE:
+            self._on_done(worker, memoryview(data)[1:])
+            return
         try:
             message = unpack(data)
         except BaseException as exc:
-            self._unreadable_results(worker, exc)
+            self._undecodable(self._end_batch(worker), exc, UNREADABLE_RESULTS)
             return
         kind = message[0]
-        if kind == "done":
-            self._on_done(worker, message[2], message[3], message[4])
-        elif kind == "ready":
+        if kind == "ready":
             worker.ready = True
             worker.since = time.monotonic()
             self._startup_failures = 0
@@ -118,16 +120,23 @@ class Results(ManagerState):
                 )  # fmt: skip
             self._retire(worker)
 
-    def _on_done(
-        self, worker: ProcessWorker, values: list[Any], failures: dict[int, bytes],
-        seconds: float,
-    ) -> None:  # fmt: skip
-        batch = self._end_batch(worker)
+    def _on_done(self, worker: ProcessWorker, data: memoryview) -> None:
+        # The batch leaves the worker, but its argument segments stay until its results are
+        # unpickled: a result may refer to one (see _zerocopy.pack's reply_to).
+        batch, worker.batch = worker.batch, None
         if batch is None:
             return
         if worker.staged is not None:  # first keep the worker busy, then read the results
             staged, worker.staged = worker.staged, None
             self._send(worker, staged)
+        try:
+            _, values, failures, seconds = unpack(data)
+        except BaseException as exc:
+            self._undecodable(batch, exc, UNREADABLE_RESULTS)
+            return
+        finally:
+            if batch.segments:
+                discard(batch.segments)
         worker.since = time.monotonic()
         worker.done += batch.size
         # The worker's own time running the items: the round trip (and the manager's delay in
@@ -151,18 +160,14 @@ class Results(ManagerState):
                 part.job, part.start, part_values, errors, part.attempt, self._requeue_for(part)
             )
 
-    def _unreadable_results(self, worker: ProcessWorker, exc: BaseException) -> None:
-        self._undecodable(worker, exc, "the result of {task} could not be unpickled: {exc!r}")
-
     def _on_unpack_failed(self, worker: ProcessWorker, exc: BaseException) -> None:
         how = "the arguments of {task} could not be unpickled in the worker: {name}: {exc}"
-        self._undecodable(worker, exc, how)
+        self._undecodable(self._end_batch(worker), exc, how)
 
-    def _undecodable(self, worker: ProcessWorker, exc: BaseException, how: str) -> None:
-        """``worker``'s batch could not be decoded (``how`` says where): a batch of one
+    def _undecodable(self, batch: Batch | None, exc: BaseException, how: str) -> None:
+        """A worker's ``batch`` could not be decoded (``how`` says where): a batch of one
         fails with ``DeserializationError``; a larger one runs again one item per batch, so
         that only the guilty item fails."""
-        batch = self._end_batch(worker)
         if batch is None:
             return
         if batch.size == 1:

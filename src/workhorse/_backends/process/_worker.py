@@ -1,6 +1,8 @@
 """The loop that runs inside a pool's worker process.
 
-Protocol (each message one pickled tuple over the worker's own duplex connection)::
+Protocol (each message one pickled tuple over the worker's own duplex connection, but for
+the results of a batch: :data:`DONE` then the pickled tuple, so that the parent can give
+the worker its next batch before it spends time unpickling these results)::
 
     parent -> worker   ("fn", fn_id, blob)              a function, sent once per worker
                        ("batch", batch_id, fn_id, kind, mode, blob)
@@ -9,7 +11,7 @@ Protocol (each message one pickled tuple over the worker's own duplex connection
                        ("stop",)                         finish and exit
     worker -> parent   ("ready", pid)                    initializer done
                        ("init_failed", exc_blob)         initializer raised: worker exits
-                       ("done", batch_id, values, failures, seconds)  failures: {index: exc_blob},
+               DONE + (batch_id, values, failures, seconds)  failures: {index: exc_blob},
                                                                 seconds: running the items
                        ("unpack_failed", batch_id, exc_blob)  the batch could not be unpickled
                        ("retire", tasks_done, grown)  max tasks, or memory grown past the limit
@@ -203,6 +205,8 @@ def _load_function(blob: bytes, origin: str) -> Any:
 #: that kills its worker is found (and fails) alone. The parent picks BULK for large batches
 #: of fast items, where a per-item write would cost as much as the item.
 TIMED, INDEXED, BULK = "timed", "indexed", "bulk"
+#: The first byte of a results message (no pickle, zero-copy or not, starts with it).
+DONE = b"\x00"
 BULK_INDEX = -2
 
 
@@ -278,9 +282,9 @@ def _pack_done(
     """The results message; large buffers go to shared memory, and a result that is (part
     of) an argument refers to the argument's segment instead of being copied again."""
     try:
-        return pack(
-            ("done", batch_id, values, failures, seconds), prefix=prefix, reply_to=arguments
-        )[0]
+        return (
+            DONE + pack((batch_id, values, failures, seconds), prefix=prefix, reply_to=arguments)[0]
+        )
     except BaseException:  # SystemExit from a __reduce__ too: it must not end the worker
         pass
     # Some result cannot be pickled: find it, fail only that item.
@@ -294,11 +298,11 @@ def _pack_done(
             failures[index] = dump_exception(error, origin)
             values[index] = None
     try:
-        return pack(
-            ("done", batch_id, values, failures, seconds), prefix=prefix, reply_to=arguments
-        )[0]
+        return (
+            DONE + pack((batch_id, values, failures, seconds), prefix=prefix, reply_to=arguments)[0]
+        )
     except OSError:  # /dev/shm full: in the pipe, then
-        return dumps(("done", batch_id, values, failures, seconds))
+        return DONE + dumps((batch_id, values, failures, seconds))
 
 
 def _unpicklable_result(fn: Any, value: object, exc: BaseException) -> BaseException:
