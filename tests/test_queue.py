@@ -191,6 +191,27 @@ def test_queue_sixteen_mib_item_across_processes() -> None:
 # -- the stdlib's Full/Empty/closed rules (fault-matrix §2) ----------------------------------
 
 
+@pytest.mark.parametrize("batched", [False, True])
+def test_bounded_queue_counts_items_not_bytes(batched: bool) -> None:
+    """``Queue(6)`` takes six items at once without a consumer, as the stdlib's does, even
+    when they fill its ring: the rest spill (the fifth 200-byte put used to wait, then raise
+    ``Full``). The seventh waits; everything comes out whole and in order."""
+    q = Queue(6, ring_size=1024)
+    items = [bytes([k]) * 200 for k in range(6)]
+    if batched:
+        q.put_many(items[:3], timeout=1)
+        q.put_many(items[3:], timeout=1)
+    else:
+        for item in items:
+            q.put(item, timeout=1)
+    assert q.qsize() == 6
+    assert q.full()
+    with pytest.raises(queue.Full):
+        q.put(b"x", timeout=0.05)
+    assert [q.get(timeout=5) for _ in range(6)] == items
+    assert q.empty() and not q.full()
+
+
 def test_queue_full_and_empty_matrix_with_timing() -> None:
     q = Queue(1)
     q.put(1)

@@ -35,7 +35,7 @@ from array import array
 from itertools import repeat
 from typing import Any
 
-from ._ring import BATCH, BATCH_HEADER, Chunk, Frame, frame_bytes
+from ._ring import BATCH, BATCH_HEADER, Chunk, Frame
 from ._serialize import PROTOCOL, dumps, loads
 from ._sharing import create_shm, unlink_shm
 
@@ -209,15 +209,9 @@ def encode(data: bytes, threshold: int, prefix: str) -> Frame:
     return data, len(data), 1
 
 
-def encode_many(
-    objs: list[object], threshold: int, prefix: str, capacity: int | None = None
-) -> list[Frame]:
-    """Pickle ``objs`` into as few frames as possible (see the module docstring).
-
-    With ``capacity`` (a bounded queue, whose ``put_many`` writes every frame at once) the
-    frames must fit the ring together: the largest items go out of band until they do, and
-    ``ValueError`` says when that cannot help. On error no out-of-band segment is left.
-    """
+def encode_many(objs: list[object], threshold: int, prefix: str) -> list[Frame]:
+    """Pickle ``objs`` into as few frames as possible (see the module docstring). On error
+    no out-of-band segment is left."""
     if not objs:
         return []
     try:
@@ -230,21 +224,7 @@ def encode_many(
     total = BATCH_HEADER + 8 * len(datas) + sum(lens)
     if len(datas) > 1 and total + 8 <= threshold and len(datas) <= MAX_BATCH_ITEMS:
         return [_batch(datas, lens)]  # the common case: one batch frame
-    oob: set[int] = set()
-    if capacity is not None:
-        # Estimate generously (a frame header and padding per item, a batch header per
-        # quarter ring), then check the real frames below.
-        total = sum(lens) + 16 * len(lens) + 64 * (1 + total // threshold)
-        for i in sorted(range(len(lens)), key=lambda i: -lens[i]):
-            if total <= capacity or lens[i] < 64:
-                break
-            oob.add(i)
-            total -= lens[i]
-    frames = _frames(datas, lens, threshold, prefix, oob)
-    if capacity is not None and sum(frame_bytes(f[1]) for f in frames) > capacity:
-        discard_frames(frames)
-        raise ValueError("put_many() batch is too large for the queue's ring")
-    return frames
+    return _frames(datas, lens, threshold, prefix)
 
 
 def _batch(datas: list[bytes], lens: array[int]) -> Frame:
@@ -255,16 +235,14 @@ def _batch(datas: list[bytes], lens: array[int]) -> Frame:
     return payload, BATCH + len(payload), len(datas)
 
 
-def _frames(
-    datas: list[bytes], lens: array[int], threshold: int, prefix: str, oob: set[int]
-) -> list[Frame]:
+def _frames(datas: list[bytes], lens: array[int], threshold: int, prefix: str) -> list[Frame]:
     # Consecutive in-ring items share batch frames of at most ``threshold`` bytes; an item
-    # too large for the ring (or chosen by fit_frames) travels out of band in its own frame.
+    # too large for the ring travels out of band in its own frame.
     frames: list[Frame] = []
     start, size = 0, BATCH_HEADER + 8
     try:
         for i, n in enumerate(lens):
-            big = n + 8 > threshold or i in oob
+            big = n + 8 > threshold
             if big or size + 8 + n > threshold or i - start >= MAX_BATCH_ITEMS:
                 if i > start:
                     frames.append(_batch(datas[start:i], lens[start:i]))

@@ -1,7 +1,8 @@
-"""Spill segments: where an unbounded queue keeps what does not fit its ring (see :mod:`._queue`).
+"""Spill segments: where a queue keeps what does not fit its ring (see :mod:`._queue`).
 
-An unbounded ``put`` never blocks, and what it accepted must survive its producer (item 2 of
-the queue robustness issue: a process-local backlog died with its process). So frames that
+An unbounded ``put`` never blocks, a bounded one waits only for a free item place, and what
+either accepted must survive its producer (item 2 of the queue robustness issue: a
+process-local backlog died with its process). So frames that
 do not fit the ring go to *spill segments*: shared memory named after the queue
 (``<queue prefix>-s<seq>``), chained by sequence number in the ring's header::
 
@@ -12,7 +13,7 @@ do not fit the ring go to *spill segments*: shared memory named after the queue
     segment:     [family][end][frame][frame]...   (frames as in the ring; ``end`` is set
                                                    when the next segment is started)
 
-* Order: while anything is spilled, every unbounded put appends to the chain, and frames
+* Order: while anything is spilled, every put appends to the chain, and frames
   move from the front of the chain to the ring's tail; so the queue stays FIFO (per
   producer, and overall).
 * Anyone holding the mutex moves frames into the ring when there is room: a consumer that

@@ -135,12 +135,35 @@ class _Putting(_Half):
 
     def _put_unbounded(self, frames: list[Frame]) -> None:
         ring = self._ring
-        hq = ring.hq
-        total = sum(items for _, _, items in frames)
         ring.lock(None)
-        if hq[STATE]:
+        if ring.hq[STATE]:
             ring.unlock()
             raise QueueShutDown("put() on a shut-down queue")
+        self._accept(frames)
+
+    def _put_bounded(self, frames: list[Frame], timeout: float | None) -> None:
+        ring = self._ring
+        hq = ring.hq
+        n = sum(items for _, _, items in frames)
+
+        def room() -> bool:
+            if hq[STATE]:
+                raise QueueShutDown("put() on a shut-down queue")
+            # Items, as the stdlib counts them (spilled ones too), never bytes: frames that
+            # find the ring full of large items spill, as on an unbounded queue, so a put
+            # the stdlib accepts at once is accepted at once here too.
+            return hq[PUTS] - hq[GETS] + n <= self._maxsize
+
+        if not lock_until(ring, room, PUTTERS, ring.putters, timeout):
+            raise Full
+        self._accept(frames)
+
+    def _accept(self, frames: list[Frame]) -> None:
+        """Write ``frames`` into the ring (mutex held, then released), spilling those that
+        find no room; the feeder moves spilled frames in as room appears."""
+        ring = self._ring
+        hq = ring.hq
+        total = sum(items for _, _, items in frames)
         written = moved = 0
         if not hq[SPILLED]:  # anything spilled goes first: then so does the rest
             room, write = ring.room(), ring.write
@@ -166,29 +189,6 @@ class _Putting(_Half):
         frames.clear()  # accepted: the queue owns any out-of-band segments now
         if rest:
             start_feeder(self._feeder)
-
-    def _put_bounded(self, frames: list[Frame], timeout: float | None) -> None:
-        ring = self._ring
-        hq = ring.hq
-        n = sum(items for _, _, items in frames)
-        need = sum(frame_bytes(length) for _, length, _ in frames)
-
-        def room() -> bool:
-            if hq[STATE]:
-                raise QueueShutDown("put() on a shut-down queue")
-            return ring.count() + n <= self._maxsize and ring.room() >= need
-
-        if not lock_until(ring, room, PUTTERS, ring.putters, timeout):
-            raise Full
-        try:
-            for data, length, _ in frames:
-                ring.write(data, length)
-            hq[PUTS] += n
-            if hq[GETTERS] > hq[GETTERS + 1]:
-                ring.wake(GETTERS, ring.getters, n)
-            frames.clear()
-        finally:
-            ring.unlock()
 
     def put(self, obj: object, block: bool = True, timeout: float | None = None) -> None:
         """Put ``obj`` into the queue.
@@ -294,8 +294,7 @@ class _Putting(_Half):
         if maxsize and len(objs) > maxsize:
             raise ValueError(f"put_many() of {len(objs)} items into a queue of maxsize {maxsize}")
         timeout = queue_timeout(block, timeout) if maxsize else None
-        capacity = ring.capacity if maxsize else None
-        frames = encode_many(objs, self._threshold, ring.prefix, capacity)
+        frames = encode_many(objs, self._threshold, ring.prefix)
         if frames:
             self._put(frames, timeout)
 

@@ -93,9 +93,9 @@ class WorkerLifecycle(ManagerState):
         args = (child_conn, self._board.name, self.workers, slot, self._setup, *limits)
         name = f"workhorse-worker-{slot}"
         try:
-            if self._template is None:
+            if self._template is None or self._fork_directly:
                 process = self._ctx.Process(target=worker_main, args=args, name=name)
-                with unblocked():  # this is the masked manager thread: see _signals
+                with unblocked():  # the manager thread masks them (see _signals)
                     process.start()
             else:
                 process = self._fork_from_template(args, name)

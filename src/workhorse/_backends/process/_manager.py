@@ -43,6 +43,7 @@ class ManagerState:
     _functions: FunctionCache
     _ids: itertools.count[int]
     _template: Template | None
+    _fork_directly: bool
     _ctx: Any
     _start_method: str
     _main_by_value: bool

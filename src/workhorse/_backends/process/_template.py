@@ -8,12 +8,13 @@ locks in whatever state they are: a worker can hang forever on a lock (the impor
 ``logging``'s, ``sys.stdout``'s buffer) that a thread which does not exist in the child held at
 that instant. Python 3.12 warns about exactly this.
 
-So a fork pool forks one *template* when it starts, from the thread that creates the pool
-(what the stdlib's fork pool does for its first workers), and every worker is forked from the
-template on request. The template is single-threaded and runs only the small loop below, so
-no fork ever happens in a threaded process after the pool started; workers see the modules,
-main-script functions and globals as they were when the pool started (the stdlib's fork pool
-gives its first workers the same) and start in a few milliseconds.
+So a fork pool forks one *template* when it starts, from the thread that creates the pool,
+and its first workers right after it from that thread too (what the stdlib's fork pool does
+for its first workers); every later worker is forked from the template on request. The
+template is single-threaded and runs only the small loop below, so no fork ever happens in a
+threaded process after the pool started; workers see the modules, main-script functions and
+globals as they were when the pool started (the stdlib's fork pool gives its first workers
+the same) and start in a few milliseconds.
 
 The request protocol is the forkserver's, so that multiprocessing's launch machinery works
 unchanged: the parent sends ``[child_r, child_w, resource tracker fd, *fds of the process

@@ -32,6 +32,7 @@ import gc
 import itertools
 import logging
 import os
+import select
 import signal
 import threading
 import time
@@ -332,7 +333,7 @@ def _watch_parent() -> None:
         return
 
     def watch() -> None:
-        parent.join()
+        _wait_for_exit(parent)
         # The pool is gone: nobody will read our results. Take the processes our tasks
         # started along, if we lead their group.
         if os.getpgid(0) == os.getpid():
@@ -340,3 +341,28 @@ def _watch_parent() -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="workhorse-parent-watchdog", daemon=True).start()
+
+
+def _wait_for_exit(parent: Any) -> None:
+    """Return once the pool's process has exited.
+
+    A worker the pool forked itself (its first workers under ``fork``) watches a pidfd of
+    it: the sentinel pipe that ``parent.join()`` waits on reaches end-of-file only when
+    every copy of its write end is closed, and a sibling worker forked after this one
+    inherited a copy. A worker forked by the template (whose parent is the template) has no
+    such sibling, and waits on the sentinel as the stdlib does.
+    """
+    pid = parent.pid
+    if pid != os.getppid() or not hasattr(os, "pidfd_open"):
+        parent.join()
+        return
+    try:
+        handle = os.pidfd_open(pid)
+    except OSError:  # no pidfds here (old kernel, seccomp): the sentinel, then
+        parent.join()
+        return
+    try:
+        if os.getppid() == pid:  # else it exited before the pidfd: the pid may be reused
+            select.select([handle], [], [])
+    finally:
+        os.close(handle)
