@@ -209,7 +209,8 @@ def test_bounded_queue_counts_items_not_bytes(batched: bool) -> None:
     with pytest.raises(queue.Full):
         q.put(b"x", timeout=0.05)
     assert [q.get(timeout=5) for _ in range(6)] == items
-    assert q.empty() and not q.full()
+    assert q.empty()
+    assert not q.full()
 
 
 def test_queue_full_and_empty_matrix_with_timing() -> None:

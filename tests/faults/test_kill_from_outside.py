@@ -136,6 +136,36 @@ def test_worker_memory_limit_fails_the_task_with_memory_error() -> None:
         assert pool.submit(double, 4).result(timeout=BOUND) == 8
 
 
+def test_parent_killed_a_worker_exits_even_while_its_sibling_is_stopped(tmp_path: Path) -> None:
+    """A fork pool forks its first workers directly: the second inherits the parent's end of
+    the first's sentinel pipe, so the first must not wait for that pipe to close (its
+    watchdog watches the parent's pidfd). The second is stopped (SIGSTOP) while the parent
+    is killed: the first still exits on its own."""
+    script = textwrap.dedent(
+        """
+        import os, sys, time, workhorse
+        if __name__ == "__main__":
+            pool = workhorse.ProcessPoolExecutor(2, mp_context=workhorse.get_context("fork"))
+            print(os.getpid(), *pool._engine.worker_pids(), flush=True)
+            time.sleep(60)
+        """
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=tmp_path
+    ) as proc:
+        assert proc.stdout is not None
+        parent, first, second = map(int, proc.stdout.readline().split())
+        os.kill(second, signal.SIGSTOP)
+        try:
+            proc.kill()
+            proc.wait(BOUND)
+            wait_until(functools.partial(gone, first), f"worker {first} to exit after its parent")
+        finally:
+            os.kill(second, signal.SIGKILL)
+        wait_until(functools.partial(gone, second), f"worker {second} to be killed")
+        wait_until(lambda: not shm_of(parent), "the resource tracker to unlink the board")
+
+
 def test_parent_killed_its_workers_exit_by_themselves(tmp_path: Path) -> None:
     script = textwrap.dedent(
         """
