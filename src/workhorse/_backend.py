@@ -36,6 +36,9 @@ What a backend must guarantee (the tests in ``tests/test_backends.py`` check eac
 * A backend whose workers cannot start (an initializer that raises, a start method that
   cannot import the main module) fails every pending item with
   :class:`~workhorse.PoolBroken` and refuses new work: it never retries forever.
+* **It says what it did** through a :class:`~._scheduler._events.PoolEvents` (a worker
+  died, a task timed out, a worker was replaced, the pool broke; retries are logged by
+  ``fail_or_retry``), so that a log record means the same on every backend.
 
 Example::
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ._backends.process._core import ProcessEngine
 from ._backends.serial import SerialEngine
 from ._backends.thread._engine import ThreadEngine
+from ._scheduler._events import PoolEvents
 
 if TYPE_CHECKING:
     from ._backend import Backend
@@ -78,11 +79,14 @@ def _processes(config: PoolConfig) -> Backend:
     return ProcessEngine(
         **_local(config), start_method=config.start_method, init_timeout=config.init_timeout,
         idle_timeout=config.idle_timeout, remote_traceback=config.remote_traceback,
+        events=PoolEvents("processes", config.name),
     )  # fmt: skip
 
 
 def _threads(config: PoolConfig) -> Backend:
-    return ThreadEngine(**_local(config), name=config.name)
+    return ThreadEngine(
+        **_local(config), name=config.name, events=PoolEvents("threads", config.name)
+    )
 
 
 def _serial(config: PoolConfig) -> Backend:
@@ -107,7 +111,10 @@ def _dask(config: PoolConfig) -> Backend:
                 "backend='dask' runs on the current Dask client and there is none: open one "
                 "with `with workhorse.dask() as cluster:` (or distributed.Client(...)) first"
             ) from None
-    return DaskEngine(client, config.workers, options=config.options, chunksize=config.chunksize)
+    events = PoolEvents("dask", config.name)
+    return DaskEngine(
+        client, config.workers, options=config.options, chunksize=config.chunksize, events=events
+    )
 
 
 register_backend("processes", _processes)

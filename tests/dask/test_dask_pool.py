@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import logging
 import os
 import signal
 import subprocess
@@ -115,6 +116,18 @@ def test_executor_api(cluster: DaskContext) -> None:
         with pytest.raises(ValueError, match="three"):
             executor.submit(boom, 3).result(timeout=30)
     assert cluster.Executor is not None
+
+
+def test_retries_are_logged_and_noted_as_on_the_local_backends(
+    cluster: DaskContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="workhorse")
+    with cluster.ProcessPoolExecutor(retries=1) as executor:
+        error = executor.submit(boom, 3).exception(timeout=30)
+    assert isinstance(error, ValueError)
+    assert "try 1 of 2 failed: ValueError: three" in error.__notes__
+    records = [r for r in caplog.records if r.name == "workhorse.dask"]
+    assert any("boom(3) failed on try 1 of 2" in r.getMessage() for r in records), records
 
 
 def test_with_options_and_progress(cluster: DaskContext) -> None:

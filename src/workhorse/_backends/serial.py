@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from .._backend import BackendBase
 from .._errors import PoolBroken
 from .._scheduler import _exit
+from .._scheduler._events import PoolEvents
 from .._scheduler._job import Job
 from .._scheduler._outcomes import fail_or_retry, timeout_error
 
@@ -67,6 +68,8 @@ class SerialEngine(BackendBase):
     def __init__(self, config: PoolConfig) -> None:
         self.workers = config.workers or 1
         self.options = config.options
+        self.events = PoolEvents("serial", config.name)
+        self.events.started(1, "serial: each task runs inline, in the caller")
         self.feeds: weakref.WeakSet[Any] = weakref.WeakSet()  # the lazy maps open on it
         self._initializer, self._initargs = config.initializer, config.initargs
         self._max_tasks = config.max_tasks_per_worker
@@ -118,6 +121,7 @@ class SerialEngine(BackendBase):
                 value = job.fn(*args, **kwargs)
         except _Expired:
             error: BaseException = timeout_error(job, index, "it was interrupted (SIGALRM)")
+            self.events.timed_out(job.describe(index), timeout, "interrupting it (SIGALRM)")
         except KeyboardInterrupt as exc:
             job.sink.fail(index, exc)
             raise
@@ -127,12 +131,13 @@ class SerialEngine(BackendBase):
             if timeout is not None and time.monotonic() - began > timeout:
                 how = "it could not be interrupted outside the main thread; its result was dropped"
                 error = timeout_error(job, index, how)
+                self.events.timed_out(job.describe(index), timeout, "dropping its result")
             else:
                 self._count_task()
                 job.sink.ok(index, [value])
                 return
         self._count_task()
-        fail_or_retry(job, index, attempt, error, requeue)
+        fail_or_retry(job, index, attempt, error, requeue, self.events)
 
     def _initialize(self, job: Job, index: int) -> None:
         self._initialized = True
@@ -144,6 +149,7 @@ class SerialEngine(BackendBase):
             name = type(exc).__name__
             self._broken = PoolBroken(f"the pool's initializer raised {name}: {exc}")
             self._broken.__cause__ = exc
+            self.events.broken(self._broken)
             job.sink.fail(index, self._broken)
 
     def _count_task(self) -> None:
@@ -156,6 +162,8 @@ class SerialEngine(BackendBase):
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Accept nothing more (everything accepted has already run)."""
+        if not self._closing:
+            self.events.shutting_down(wait, cancel_futures)
         self._closing = True
 
     def terminate(self) -> None:

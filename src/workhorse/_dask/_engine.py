@@ -50,6 +50,7 @@ from .._errors import PoolBroken, TaskTimeout, WorkerCrashed
 from .._options import TaskOptions
 from .._remote import load_exception
 from .._scheduler._batching import Batcher
+from .._scheduler._events import PoolEvents
 from .._scheduler._job import ARGS, ITEM, FutureSink, Job
 from .._scheduler._outcomes import Requeue, deliver, fail_or_retry, timeout_error
 from .._scheduler._units import Pending, Unit
@@ -93,8 +94,10 @@ class DaskEngine(BackendBase):
         *,
         options: TaskOptions | None = None,
         chunksize: int | None = None,
+        events: PoolEvents | None = None,
     ) -> None:
         self.client = client
+        self.events = events or PoolEvents("dask")
         threads = sum(client.nthreads().values()) or 1
         self.workers = workers or threads
         self.options = options or TaskOptions()
@@ -110,6 +113,7 @@ class DaskEngine(BackendBase):
         self._prefix = f"workhorse-{uuid.uuid4().hex[:12]}"
         self._keys = itertools.count()
         self.feeds: weakref.WeakSet[Any] = weakref.WeakSet()  # the lazy maps open on it
+        self.events.started(self.workers, f"Dask, scheduler {client.scheduler.address}")
 
     # -- the engine interface ----------------------------------------------------------
     def run(self, job: Job) -> None:
@@ -130,6 +134,8 @@ class DaskEngine(BackendBase):
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Accept no more jobs; finish (or drop) what is queued; ``wait`` for the batches."""
+        if not self._closing:
+            self.events.shutting_down(wait, cancel_futures)
         with self._lock:
             self._closing = True
             if cancel_futures:
@@ -140,6 +146,7 @@ class DaskEngine(BackendBase):
 
     def terminate(self) -> None:
         """Drop every queued item and stop every running batch now."""
+        self.events.shutting_down(False, True)
         with self._lock:
             self._closing = True
             self._pending.drop_all()
@@ -198,6 +205,7 @@ class DaskEngine(BackendBase):
             self._finish(batch)
             error = PoolBroken(f"the Dask cluster refused the batch: {exc}")
             error.__cause__ = exc
+            self.events.broken(error)
             for index in range(unit.start, unit.stop):
                 job.sink.fail(index, error)
             return
@@ -309,6 +317,8 @@ class DaskEngine(BackendBase):
             return
         if record[0] == _runner.STARTED:
             pid = record[1]
+            task = job.describe(unit.start) if unit.stop - unit.start == 1 else None
+            self.events.worker_died(pid, "its Dask worker was lost", task)
             if unit.stop - unit.start == 1:
                 self._failed(unit, unit.start, WorkerCrashed(job.describe(unit.start), pid, None))
             else:  # one of these killed the worker: run each alone to find which
@@ -320,6 +330,8 @@ class DaskEngine(BackendBase):
         at = unit.start + index
         rest = at
         if reason == "timeout":
+            what = "killing its Dask worker (its nanny restarts it)"
+            self.events.timed_out(job.describe(at), job.options.timeout, what)
             self._failed(unit, at, self._timeout_error(job, at))
             rest = at + 1
         elif reason == "cancelled":
@@ -336,10 +348,11 @@ class DaskEngine(BackendBase):
 
     def _deliver(self, unit: Unit, start: int, values: list[Any], errors: dict[int, bytes]) -> None:
         failures = {start + offset: load_exception(blob) for offset, blob in errors.items()}
-        deliver(unit.job, start, values, failures, unit.attempt, self._requeue_for(unit))
+        requeue = self._requeue_for(unit)
+        deliver(unit.job, start, values, failures, unit.attempt, requeue, self.events)
 
     def _failed(self, unit: Unit, index: int, error: BaseException) -> None:
-        fail_or_retry(unit.job, index, unit.attempt, error, self._requeue_for(unit))
+        fail_or_retry(unit.job, index, unit.attempt, error, self._requeue_for(unit), self.events)
 
     def _requeue_for(self, unit: Unit) -> Requeue:
         def requeue(index: int, attempt: int) -> None:

@@ -268,7 +268,7 @@ class Job:
     ``calls`` are stored (:data:`ITEM`, :data:`ARGS` or :data:`CALL`); ``chunksize``: the
     batch size the caller asked for (``None``: the backend's adaptive batching)."""
 
-    __slots__ = ("__weakref__", "calls", "chunksize", "fn", "kind", "options", "sink")
+    __slots__ = ("__weakref__", "_errors", "calls", "chunksize", "fn", "kind", "options", "sink")
 
     def __init__(
         self, fn: Callable[..., Any], calls: list[Any], options: TaskOptions, sink: Sink,
@@ -276,6 +276,19 @@ class Job:
     ) -> None:  # fmt: skip
         self.fn, self.calls, self.options, self.sink, self.kind = fn, calls, options, sink, kind
         self.chunksize = chunksize
+        # Item index -> what its earlier tries raised (text: an exception would keep its
+        # traceback's frames alive); made on the first retry.
+        self._errors: dict[int, list[str]] | None = None
+
+    def earlier_errors(self, index: int) -> list[str]:
+        """What item ``index``'s earlier tries raised (a list to append to)."""
+        if self._errors is None:
+            self._errors = {}
+        return self._errors.setdefault(index, [])
+
+    def forget_errors(self, index: int) -> list[str]:
+        """What item ``index``'s earlier tries raised, now that it is done with."""
+        return [] if self._errors is None else self._errors.pop(index, [])
 
     def call(self, index: int) -> Call:
         """Item ``index`` as ``(args, kwargs)``."""

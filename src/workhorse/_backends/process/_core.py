@@ -70,6 +70,7 @@ from ..._options import TaskOptions
 from ..._process import main_importable
 from ..._scheduler import _exit
 from ..._scheduler._batching import Batcher
+from ..._scheduler._events import PoolEvents
 from ..._scheduler._job import Job
 from ..._scheduler._units import Pending
 from ..._serialize import dumps
@@ -119,8 +120,10 @@ class ProcessEngine(BackendBase, Dispatch, Results, WorkerLifecycle):
         idle_timeout: float | None = None,
         name: str = "workhorse-pool",
         remote_traceback: Callable[[str], BaseException] | None = None,
+        events: PoolEvents | None = None,
     ) -> None:
         self.workers = workers
+        self.events = events or PoolEvents("processes")
         # The type of a task exception's __cause__ (the worker's traceback as text): the
         # face's stdlib class, which code may check by type (see _remote.load_exception).
         self._traceback_type = remote_traceback or RemoteTraceback
@@ -173,6 +176,7 @@ class ProcessEngine(BackendBase, Dispatch, Results, WorkerLifecycle):
         finally:
             self._fork_directly = False
         _exit.register(self)
+        self.events.started(workers, f"processes, start method {start_method}")
         start_quietly(self._thread)
 
     def run(self, job: Job) -> None:
@@ -193,6 +197,8 @@ class ProcessEngine(BackendBase, Dispatch, Results, WorkerLifecycle):
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop accepting tasks; finish (or cancel) what is queued; stop the workers."""
+        if not self._closing:
+            self.events.shutting_down(wait, cancel_futures)
         with self._lock:
             self._closing = True
             if cancel_futures:
@@ -207,6 +213,8 @@ class ProcessEngine(BackendBase, Dispatch, Results, WorkerLifecycle):
 
     def terminate(self) -> None:
         """Kill the workers now; every unfinished task is cancelled."""
+        if not self._terminating:
+            self.events.shutting_down(False, True)
         with self._lock:
             self._closing = self._terminating = True
         self._wake()

@@ -63,6 +63,7 @@ class WorkerLifecycle(ManagerState):
 
     def _stop_idle(self, worker: ProcessWorker) -> None:
         """Let a worker idle past ``idle_timeout`` go; ``_dispatch`` starts one on demand."""
+        self.events.worker_stopped(worker.pid, "idle past the pool's idle_timeout")
         self._slots[worker.slot] = None
         try:
             worker.conn.send_bytes(dumps(("stop",)))
@@ -70,7 +71,8 @@ class WorkerLifecycle(ManagerState):
             pass
         worker.reap(STOP_GRACE)
 
-    def _retire(self, worker: ProcessWorker) -> None:
+    def _retire(self, worker: ProcessWorker, why: str) -> None:
+        self.events.worker_replaced(worker.pid, why)
         self._slots[worker.slot] = None
         batch = self._end_batch(worker)
         if batch is not None:  # never sent by _dispatch; kept as a safety net
@@ -102,6 +104,7 @@ class WorkerLifecycle(ManagerState):
         finally:
             child_conn.close()
         self._slots[slot] = ProcessWorker(slot, process, parent_conn)
+        self.events.worker_started(process.pid)
 
     def _fork_from_template(self, args: tuple[Any, ...], name: str) -> TemplateProcess:
         template = self._template
@@ -143,6 +146,7 @@ class WorkerLifecycle(ManagerState):
             error = PoolBroken(f"{why}: {type(cause).__name__}: {cause}")
             error.__cause__ = cause
             self._broken = error
+        self.events.broken(error)
         self._unstage_all()
         victims = self._pending.clear()
         for worker in self._slots:

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..._options import TaskOptions
 from ..._scheduler._batching import Batcher
+from ..._scheduler._events import PoolEvents
 from ..._scheduler._job import Job
 from ..._scheduler._outcomes import Requeue, fail_or_retry
 from ..._scheduler._units import Pending, Unit
@@ -34,6 +35,7 @@ class ManagerState:
 
     workers: int
     options: TaskOptions
+    events: PoolEvents
     _slots: list[ProcessWorker | None]
     _pending: Pending
     _inbox: deque[tuple[str, Any]]
@@ -70,7 +72,7 @@ class ManagerState:
 
     def _fail(self, unit: Unit, index: int, error: BaseException) -> None:
         """Item ``index`` of ``unit``'s job failed: run it again if its retries allow."""
-        fail_or_retry(unit.job, index, unit.attempt, error, self._requeue_for(unit))
+        fail_or_retry(unit.job, index, unit.attempt, error, self._requeue_for(unit), self.events)
 
     def _requeue_for(self, unit: Unit) -> Requeue:
         """How a failed item of ``unit`` runs again: alone, at the front of the queue."""

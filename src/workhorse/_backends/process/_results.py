@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..._errors import DeserializationError, TaskTimeout, WorkerCrashed
 from ..._remote import load_exception
+from ..._scheduler._events import describe_exit
 from ..._scheduler._job import Job
 from ..._scheduler._outcomes import deliver, timeout_error
 from ..._scheduler._units import Unit
@@ -41,7 +42,7 @@ class Results(ManagerState):
         def _send(self, worker: ProcessWorker, batch: Batch) -> None: ...
         def _break(self, cause: BaseException, why: str) -> None: ...
         def _replace(self, slot: int) -> None: ...
-        def _retire(self, worker: ProcessWorker) -> None: ...
+        def _retire(self, worker: ProcessWorker, why: str) -> None: ...
         def _clean_up_after(self, worker: ProcessWorker) -> None: ...
         def _lifecycle_tick(self) -> float | None: ...
 
@@ -118,7 +119,8 @@ class Results(ManagerState):
                     worker.pid, message[2] // 2**20, message[1], memory_growth_limit(),
                     MEMORY_GROWTH_ENV,
                 )  # fmt: skip
-            self._retire(worker)
+            why = "it reached its task limit" if message[2] is None else "its memory grew"
+            self._retire(worker, why)
 
     def _on_done(self, worker: ProcessWorker, data: memoryview) -> None:
         # The batch leaves the worker, but its argument segments stay until its results are
@@ -156,9 +158,8 @@ class Results(ManagerState):
                 for item in (part.start + at - offset,)
             }
             part_values = values[offset:end]
-            deliver(
-                part.job, part.start, part_values, errors, part.attempt, self._requeue_for(part)
-            )
+            requeue = self._requeue_for(part)
+            deliver(part.job, part.start, part_values, errors, part.attempt, requeue, self.events)
 
     def _on_unpack_failed(self, worker: ProcessWorker, exc: BaseException) -> None:
         how = "the arguments of {task} could not be unpickled in the worker: {name}: {exc}"
@@ -186,14 +187,17 @@ class Results(ManagerState):
         worker.process.join(None if worker.pidfd is not None else 1.0)
         worker.close_pidfd()
         exitcode = worker.process.exitcode
-        worker.conn.close()
+        worker.release()
         self._unstage(worker)
         batch = self._end_batch(worker)
         self._clean_up_after(worker)
+        how = describe_exit(exitcode)
         if batch is not None and not worker.ready:  # died starting: the batch is not to blame
             self._push_front(batch.parts)
         elif batch is not None:
             self._recover(worker, batch, exitcode)
+        if worker.kill_reason is None and (batch is None or not worker.ready):
+            self.events.worker_died(worker.pid, how, None if worker.ready else "its start-up")
         if worker.kill_reason is not None and worker.kill_reason[0] == "init_timeout":
             error = TaskTimeout(
                 f"a pool worker's initializer (pid {worker.pid}) ran longer than the pool's "
@@ -214,6 +218,8 @@ class Results(ManagerState):
                 cause = WorkerCrashed("a new pool worker", worker.pid, exitcode, reason)
                 self._break(cause, "pool workers keep dying while they start")
                 return
+        if not (self._terminating or self._broken is not None):
+            self.events.worker_replaced(worker.pid, _why_replaced(worker.kill_reason, how))
         self._replace(worker.slot)
 
     def _recover(self, worker: ProcessWorker, batch: Batch, exitcode: int | None) -> None:
@@ -252,9 +258,11 @@ class Results(ManagerState):
                 running.job, item, f"its worker (pid {worker.pid}) was killed and replaced"
             )
         else:
-            error = WorkerCrashed(running.job.describe(item), worker.pid, exitcode)
+            task = running.job.describe(item)
+            error = WorkerCrashed(task, worker.pid, exitcode)
             if stage:
                 error.add_note(f"the worker died {stage}")
+            self.events.worker_died(worker.pid, describe_exit(exitcode), task)
         self._fail(running, item, error)
 
     def _check_deadlines(self) -> None:
@@ -268,6 +276,8 @@ class Results(ManagerState):
             part, item, started = running
             timeout = part.job.options.timeout
             if timeout is not None and now - started > timeout * 1e9:
+                what = f"killing its worker {worker.pid}"
+                self.events.timed_out(part.job.describe(item), timeout, what)
                 self._kill(worker, ("timeout", part.job, item))
 
     def _stop_running(self, job: Job) -> None:
@@ -282,6 +292,17 @@ class Results(ManagerState):
             running = self._running_item(worker)
             if running is not None and running[0].job is job:
                 self._kill(worker, ("cancel", job, running[1]))
+
+
+def _why_replaced(kill_reason: tuple[str, Any, int] | None, how: str) -> str:
+    """Why a worker that exited is replaced, in words."""
+    if kill_reason is None:
+        return f"it died ({how})"
+    if kill_reason[0] == "timeout":
+        return "it was killed: its task ran past its timeout"
+    if kill_reason[0] == "cancel":
+        return "it was killed: its running task was cancelled"
+    return f"it was killed ({kill_reason[0]})"
 
 
 def _singles(parts: list[Unit]) -> list[Unit]:

@@ -114,8 +114,19 @@ class ProcessWorker:
         if self.process.is_alive():
             self.kill_tree()
             self.process.join()
+        self.release()
+
+    def release(self) -> None:
+        """Close what the manager holds of an exited worker: its pipe, its pidfd, and the
+        process object's own pipes (left to the garbage collector, they outlived a broken
+        pool: multiprocessing keeps its children's objects until it next starts one)."""
         self.conn.close()
         self.close_pidfd()
+        try:
+            if self.process.exitcode is not None:
+                self.process.close()
+        except ValueError:  # closed already
+            pass
 
     def kill_tree(self) -> None:
         """SIGKILL the worker and the processes its tasks started: a worker leads its own

@@ -41,6 +41,7 @@ from ..._futures import TaskFuture
 from ..._options import TaskOptions
 from ..._scheduler import _exit
 from ..._scheduler._batching import Batcher
+from ..._scheduler._events import PoolEvents
 from ..._scheduler._job import ARGS, ITEM, FutureSink, Job
 from ..._scheduler._outcomes import deliver, timeout_error
 from ..._scheduler._units import Pending, Unit
@@ -73,9 +74,11 @@ class ThreadEngine(BackendBase):
         options: TaskOptions | None = None,
         chunksize: int | None = None,
         name: str = "workhorse-thread",
+        events: PoolEvents | None = None,
     ) -> None:
         self.workers = workers
         self.options = options or TaskOptions()
+        self.events = events or PoolEvents("threads")
         self._initializer, self._initargs = initializer, initargs
         self._max_tasks = max_tasks_per_worker
         self._name = name
@@ -96,6 +99,7 @@ class ThreadEngine(BackendBase):
         self._stop_future = self._stop_one  # one bound method shared by every future
         self.feeds: weakref.WeakSet[Any] = weakref.WeakSet()  # the lazy maps open on it
         _exit.register(self)
+        self.events.started(workers, "threads, started as work arrives")
 
     # -- called from any thread -------------------------------------------------------
     def submit(
@@ -152,6 +156,8 @@ class ThreadEngine(BackendBase):
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop accepting tasks; finish (or cancel) what is queued; let the threads exit."""
+        if not self._closing:
+            self.events.shutting_down(wait, cancel_futures)
         with self._lock:
             if cancel_futures:
                 self._pending.drop_all()
@@ -168,6 +174,7 @@ class ThreadEngine(BackendBase):
 
     def terminate(self) -> None:
         """Cancel every queued and running task now; running threads are abandoned."""
+        self.events.shutting_down(False, True)
         with self._lock:
             self._pending.drop_all()
             running = list(self._running)
@@ -231,6 +238,7 @@ class ThreadEngine(BackendBase):
         me = threading.current_thread()
         waiter = _thread.allocate_lock()
         waiter.acquire()
+        self.events.worker_started(me.name)
         try:
             if self._initializer is not None:
                 try:
@@ -250,6 +258,7 @@ class ThreadEngine(BackendBase):
                 # Idle from here on: the finished task's function and arguments must not be
                 # kept alive by this frame (CPython's test_no_stale_references).
                 unit = None
+            self.events.worker_replaced(me.name, "it reached its task limit")
             with self._lock:  # retired after max tasks: hand the slot to a fresh thread
                 self._active -= 1
                 if self._pending and not self._closing:
@@ -296,9 +305,8 @@ class ThreadEngine(BackendBase):
         return True
 
     def _deliver(self, unit: Unit, values: list[Any], failures: dict[int, BaseException]) -> None:
-        deliver(
-            unit.job, unit.start, values, failures, unit.attempt, partial(self._requeue, unit.job)
-        )
+        requeue = partial(self._requeue, unit.job)
+        deliver(unit.job, unit.start, values, failures, unit.attempt, requeue, self.events)
 
     def _requeue(self, job: Job, index: int, attempt: int) -> None:
         with self._lock:
@@ -327,17 +335,22 @@ class ThreadEngine(BackendBase):
                 "its future failed on time, but a thread cannot be killed: it was asked to stop "
                 "at its next workhorse call and was replaced"
             )
+            task = unit.job.describe(unit.start)
+            self.events.timed_out(task, unit.job.options.timeout, "replacing its thread")
             unit.job.sink.fail(unit.start, timeout_error(unit.job, unit.start, how))
 
     def _break(self, cause: BaseException) -> None:
+        first = False
         with self._lock:
             if self._broken is None:
                 error = PoolBroken(f"the pool's initializer raised {type(cause).__name__}: {cause}")
                 error.__cause__ = cause
-                self._broken = error
+                self._broken, first = error, True
             broken = self._broken
             victims = self._pending.clear()
             _wake_all(self._sleepers)
+        if first:
+            self.events.broken(broken)
         for unit in victims:
             for index in range(unit.start, unit.stop):
                 unit.job.sink.fail(index, broken)

@@ -1,0 +1,119 @@
+"""What a pool reports as it runs, written once for every backend: its log records.
+
+Every backend reports the same events here -- a worker started, died or was replaced, a task
+timed out or runs again, the pool broke -- so that a record means the same whatever runs
+the tasks. Records go to a child of the ``workhorse`` logger named for the backend
+(``workhorse.processes``, ``workhorse.threads``, ``workhorse.serial``, ``workhorse.dask``);
+each message starts with the pool's name, also in ``record.pool``. (A logger per pool would
+never be freed: ``logging`` keeps every logger it makes for the life of the program, and a
+program may make thousands of pools.)
+
+Levels: WARNING when something went wrong (a worker crashed, a task timed out, the pool
+broke), INFO for what the pool did about it (a task runs again, a worker is replaced, and
+why), DEBUG for the ordinary lifecycle (workers started and stopped, shutdown).
+
+As the logging HOWTO asks of libraries, the only handler added is a ``NullHandler`` on each of
+these loggers: a program that configures no logging sees nothing (the stdlib's pools print
+nothing in these cases either), and one that does gets every record.
+
+Example::
+
+    events = PoolEvents("processes", "Pool")
+    events.worker_started(1234)   # DEBUG "Pool-1: worker 1234 started"
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import signal
+import threading
+
+__all__ = ["PoolEvents", "describe_exit", "logger_for"]
+
+_numbers = itertools.count(1)
+_lock = threading.Lock()
+
+
+def logger_for(backend: str) -> logging.Logger:
+    """The logger of ``backend``'s pools, with its ``NullHandler``."""
+    logger = logging.getLogger(f"workhorse.{backend}")
+    with _lock:
+        if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+            logger.addHandler(logging.NullHandler())
+    return logger
+
+
+def describe_exit(exitcode: int | None) -> str:
+    """How a worker process ended, in words: ``killed by SIGKILL``, ``exit code 3``."""
+    if exitcode is None:
+        return "exit status unknown"
+    if exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exit code {exitcode}"
+
+
+class PoolEvents:
+    """One pool's log records (see the module docstring)."""
+
+    __slots__ = ("logger", "name")
+
+    def __init__(self, backend: str, kind: str = "pool") -> None:
+        self.name = f"{kind}-{next(_numbers)}"
+        self.logger = logger_for(backend)
+
+    def _emit(self, level: int, message: str, *args: object) -> None:
+        logger = self.logger
+        if logger.isEnabledFor(level):
+            logger.log(level, "%s: " + message, self.name, *args, extra={"pool": self.name})
+
+    # -- DEBUG: the lifecycle ------------------------------------------------------------
+
+    def started(self, workers: int | None, how: str) -> None:
+        """The pool was created."""
+        shown = "the cluster's" if workers is None else str(workers)
+        self._emit(logging.DEBUG, "started: %s workers (%s)", shown, how)
+
+    def worker_started(self, worker: object) -> None:
+        """A worker (a pid, a thread name) started."""
+        self._emit(logging.DEBUG, "worker %s started", worker)
+
+    def worker_stopped(self, worker: object, why: str) -> None:
+        """A worker left in the ordinary course (idle, the pool's shutdown)."""
+        self._emit(logging.DEBUG, "worker %s stopped: %s", worker, why)
+
+    def shutting_down(self, wait: bool, cancel: bool) -> None:
+        """``shutdown``/``close``/``terminate`` was called."""
+        how = "waiting for its tasks" if wait else "without waiting"
+        self._emit(logging.DEBUG, "shutting down, %s%s", how, ", cancelling queued tasks" * cancel)
+
+    # -- INFO: what the pool did about a failure -----------------------------------------
+
+    def retrying(self, task: str, attempt: int, tries: int, error: BaseException) -> None:
+        """``task`` failed on try ``attempt`` (1-based) of ``tries`` and runs again."""
+        self._emit(
+            logging.INFO, "%s failed on try %d of %d (%s: %s); running it again",
+            task, attempt, tries, type(error).__name__, error,
+        )  # fmt: skip
+
+    def worker_replaced(self, worker: object, why: str) -> None:
+        """A worker is replaced (after a crash, a timeout, its task limit...)."""
+        self._emit(logging.INFO, "replacing worker %s: %s", worker, why)
+
+    # -- WARNING: something went wrong ---------------------------------------------------
+
+    def worker_died(self, worker: object, how: str, task: str | None) -> None:
+        """A worker died (``how``: :func:`describe_exit`), running ``task`` or idle."""
+        doing = f"while running {task}" if task else "between tasks"
+        self._emit(logging.WARNING, "worker %s died (%s) %s", worker, how, doing)
+
+    def timed_out(self, task: str, timeout: float | None, what: str) -> None:
+        """``task`` ran past its timeout; ``what`` the pool does about it."""
+        self._emit(logging.WARNING, "%s ran past its timeout of %s s; %s", task, timeout, what)
+
+    def broken(self, error: BaseException) -> None:
+        """The pool broke: every queued task fails with ``error``."""
+        self._emit(logging.WARNING, "the pool is broken: %s", error)
