@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import inspect
 import io
 import math
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -92,6 +94,13 @@ def test_with_options_rejects_bad_values_on_every_class(make: Factory) -> None:
             pool.with_options(chunksize=2)  # a constructor argument, not a per-view option
         view = pool.with_options(timeout=math.inf, retries=0, retry_on=KeyError, progress=None)
         assert view._options == TaskOptions(None, 0, (KeyError,))
+
+
+def test_with_options_help_shows_what_an_unset_option_means(make: Factory) -> None:
+    with make(1) as pool:
+        shown = str(inspect.signature(pool.with_options))
+    assert "object at" not in shown
+    assert "timeout: 'float | None' = <the pool's>" in shown
 
 
 @pytest.mark.parametrize("value", [0, -1, 0.5, "12", True, 1.0])
@@ -253,6 +262,25 @@ def test_line_bar_survives_a_closed_stream() -> None:
     out.close()
     bar.update(3)
     bar.close()  # no error: a bar never fails the pool
+
+
+def test_a_terminal_of_zero_columns_gets_the_line_bar_even_with_tqdm() -> None:
+    """A fresh pty reports 0 columns (as some CI runners do): tqdm drew nothing there."""
+    pytest.importorskip("tqdm")
+    master, slave = os.openpty()
+    try:
+        assert os.get_terminal_size(slave).columns == 0
+        with open(slave, "w", closefd=False) as stream:
+            bar = make_bar(stream, 3, "work")
+            assert bar is not None
+            assert isinstance(bar._backend, LineBar)
+            bar.update(3)
+            bar.close()
+        os.set_blocking(master, False)
+        assert "work: 3/3 [100%]" in os.read(master, 4096).decode()
+    finally:
+        os.close(master)
+        os.close(slave)
 
 
 def test_make_bar_uses_tqdm_when_installed(monkeypatch: pytest.MonkeyPatch) -> None:

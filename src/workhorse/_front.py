@@ -33,8 +33,19 @@ from ._scheduler._job import Job, ListSink
 __all__ = ["UNSET", "Front", "FrontView", "View"]
 
 T = TypeVar("T")
-#: a ``with_options`` argument that was not given
-UNSET: Any = object()
+
+
+class _Unset:
+    """A ``with_options`` argument that was not given: the view keeps the pool's value
+    (``help()`` shows it as ``<the pool's>``)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<the pool's>"
+
+
+UNSET: Any = _Unset()
 
 
 class Front:

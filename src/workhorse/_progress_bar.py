@@ -3,8 +3,9 @@
 The bar counts finished tasks and shows the rate and, when the input's length is known, the
 percentage and the time left. It is drawn with `tqdm <https://tqdm.github.io>`_ when it is
 installed (``pip install workhorse[progress]``), and otherwise by :class:`LineBar`, a small
-single-line renderer. The pools tick it from their tasks' done-callbacks (any thread), so
-every bar is a :class:`ProgressBar`, safe to update from several threads.
+single-line renderer (also on a terminal that reports 0 columns, where tqdm draws nothing).
+The pools tick it from their tasks' done-callbacks (any thread), so every bar is a
+:class:`ProgressBar`, safe to update from several threads.
 
 When a bar appears (``progress=``):
 
@@ -16,6 +17,7 @@ When a bar appears (``progress=``):
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -75,6 +77,8 @@ def make_bar(progress: Progress, total: int | None, desc: str = "") -> ProgressB
     stream = _stream(progress)
     if stream is None:
         return None
+    if _zero_width(stream):  # tqdm would fit its bar into 0 columns: draw nothing at all
+        return ProgressBar(LineBar(stream, total, desc))
     try:
         from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
     except ImportError:
@@ -85,6 +89,16 @@ def make_bar(progress: Progress, total: int | None, desc: str = "") -> ProgressB
 
     bar = QuietTqdm(total=total, desc=desc or None, unit="task", file=stream, dynamic_ncols=True)
     return ProgressBar(bar)
+
+
+def _zero_width(stream: IO[str]) -> bool:
+    """Whether ``stream`` is a terminal that reports no size (0 columns: a fresh pty, some CI
+    runners and serial consoles)."""
+    try:
+        fd = stream.fileno()
+        return os.isatty(fd) and os.get_terminal_size(fd).columns == 0
+    except (AttributeError, OSError, ValueError):  # not a file (io.UnsupportedOperation too)
+        return False
 
 
 def _stream(progress: Progress) -> IO[str] | None:

@@ -346,23 +346,23 @@ def _watch_parent() -> None:
 def _wait_for_exit(parent: Any) -> None:
     """Return once the pool's process has exited.
 
-    A worker the pool forked itself (its first workers under ``fork``) watches a pidfd of
-    it: the sentinel pipe that ``parent.join()`` waits on reaches end-of-file only when
-    every copy of its write end is closed, and a sibling worker forked after this one
-    inherited a copy. A worker forked by the template (whose parent is the template) has no
-    such sibling, and waits on the sentinel as the stdlib does.
+    The worker watches a pidfd of it as well as the sentinel pipe that ``parent.join()``
+    waits on: that pipe reaches end-of-file only when every copy of its write end is closed,
+    and a sibling worker the pool forked directly after this one (its first workers under
+    ``fork``) inherited a copy. A parent that is gone before the pidfd is opened has no pid
+    left to open: that is an exit too.
     """
-    pid = parent.pid
-    if pid != os.getppid() or not hasattr(os, "pidfd_open"):
+    if not hasattr(os, "pidfd_open"):
         parent.join()
         return
     try:
-        handle = os.pidfd_open(pid)
+        handle = os.pidfd_open(parent.pid)
+    except ProcessLookupError:
+        return
     except OSError:  # no pidfds here (old kernel, seccomp): the sentinel, then
         parent.join()
         return
     try:
-        if os.getppid() == pid:  # else it exited before the pidfd: the pid may be reused
-            select.select([handle], [], [])
+        select.select([handle, parent.sentinel], [], [])
     finally:
         os.close(handle)
