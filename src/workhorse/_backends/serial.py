@@ -162,8 +162,7 @@ class SerialEngine(BackendBase):
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Accept nothing more (everything accepted has already run)."""
-        if not self._closing:
-            self.events.shutting_down(wait, cancel_futures)
+        self.events.shutting_down(wait, cancel_futures)
         self._closing = True
 
     def terminate(self) -> None:

@@ -134,8 +134,7 @@ class DaskEngine(BackendBase):
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Accept no more jobs; finish (or drop) what is queued; ``wait`` for the batches."""
-        if not self._closing:
-            self.events.shutting_down(wait, cancel_futures)
+        self.events.shutting_down(wait, cancel_futures)
         with self._lock:
             self._closing = True
             if cancel_futures:

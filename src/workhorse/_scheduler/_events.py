@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import itertools
 import logging
-import signal
 import threading
+
+from .._errors import _signal_name
 
 __all__ = ["PoolEvents", "describe_exit", "logger_for"]
 
@@ -48,22 +49,19 @@ def describe_exit(exitcode: int | None) -> str:
     """How a worker process ended, in words: ``killed by SIGKILL``, ``exit code 3``."""
     if exitcode is None:
         return "exit status unknown"
-    if exitcode < 0:
-        try:
-            return f"killed by {signal.Signals(-exitcode).name}"
-        except ValueError:
-            return f"killed by signal {-exitcode}"
-    return f"exit code {exitcode}"
+    name = _signal_name(exitcode)
+    return f"exit code {exitcode}" if name is None else f"killed by {name}"
 
 
 class PoolEvents:
     """One pool's log records (see the module docstring)."""
 
-    __slots__ = ("logger", "name")
+    __slots__ = ("_shut", "logger", "name")
 
     def __init__(self, backend: str, kind: str = "pool") -> None:
         self.name = f"{kind}-{next(_numbers)}"
         self.logger = logger_for(backend)
+        self._shut = False
 
     def _emit(self, level: int, message: str, *args: object) -> None:
         logger = self.logger
@@ -86,7 +84,10 @@ class PoolEvents:
         self._emit(logging.DEBUG, "worker %s stopped: %s", worker, why)
 
     def shutting_down(self, wait: bool, cancel: bool) -> None:
-        """``shutdown``/``close``/``terminate`` was called."""
+        """``shutdown``/``close``/``terminate`` was called (said once per pool)."""
+        if self._shut:
+            return
+        self._shut = True
         how = "waiting for its tasks" if wait else "without waiting"
         self._emit(logging.DEBUG, "shutting down, %s%s", how, ", cancelling queued tasks" * cancel)
 

@@ -167,14 +167,11 @@ class ProcessEngine(BackendBase, Dispatch, Results, WorkerLifecycle):
         # strips of its __file__ once the script's last line has run. Under fork they are
         # forked from this thread at the instant the template was (no thread of this pool
         # runs yet): a direct fork costs a fraction of a template's round trip.
-        self._fork_directly = start_method == "fork"
         try:
             for slot in range(workers):
-                self._start_worker(slot)
+                self._start_worker(slot, directly=True)
         except Exception as exc:  # fork() failing: the pool is broken, every call says why
             self._break(exc, "a pool worker could not be started")
-        finally:
-            self._fork_directly = False
         _exit.register(self)
         self.events.started(workers, f"processes, start method {start_method}")
         start_quietly(self._thread)
@@ -197,8 +194,7 @@ class ProcessEngine(BackendBase, Dispatch, Results, WorkerLifecycle):
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop accepting tasks; finish (or cancel) what is queued; stop the workers."""
-        if not self._closing:
-            self.events.shutting_down(wait, cancel_futures)
+        self.events.shutting_down(wait, cancel_futures)
         with self._lock:
             self._closing = True
             if cancel_futures:
@@ -213,8 +209,7 @@ class ProcessEngine(BackendBase, Dispatch, Results, WorkerLifecycle):
 
     def terminate(self) -> None:
         """Kill the workers now; every unfinished task is cancelled."""
-        if not self._terminating:
-            self.events.shutting_down(False, True)
+        self.events.shutting_down(False, True)
         with self._lock:
             self._closing = self._terminating = True
         self._wake()

@@ -29,7 +29,7 @@ class Dispatch(ManagerState):
 
     if TYPE_CHECKING:
 
-        def _start_worker(self, slot: int) -> None: ...
+        def _start_worker(self, slot: int, *, directly: bool = False) -> None: ...
 
     def _dispatch(self) -> None:
         pending = self._pending

@@ -88,14 +88,16 @@ class WorkerLifecycle(ManagerState):
             return
         self._start_worker(slot)
 
-    def _start_worker(self, slot: int) -> None:
+    def _start_worker(self, slot: int, *, directly: bool = False) -> None:
+        """Start a worker in ``slot``; under fork, from the template unless ``directly``
+        (the first workers, started before the pool runs a thread of its own)."""
         self._board.clear(slot)
         parent_conn, child_conn = self._ctx.Pipe()
         limits = (self._max_tasks, self._result_prefix(slot))
         args = (child_conn, self._board.name, self.workers, slot, self._setup, *limits)
         name = f"workhorse-worker-{slot}"
         try:
-            if self._template is None or self._fork_directly:
+            if self._template is None or directly:
                 process = self._ctx.Process(target=worker_main, args=args, name=name)
                 with unblocked():  # the manager thread masks them (see _signals)
                     process.start()

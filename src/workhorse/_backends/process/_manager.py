@@ -45,7 +45,6 @@ class ManagerState:
     _functions: FunctionCache
     _ids: itertools.count[int]
     _template: Template | None
-    _fork_directly: bool
     _ctx: Any
     _start_method: str
     _main_by_value: bool

@@ -156,8 +156,7 @@ class ThreadEngine(BackendBase):
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop accepting tasks; finish (or cancel) what is queued; let the threads exit."""
-        if not self._closing:
-            self.events.shutting_down(wait, cancel_futures)
+        self.events.shutting_down(wait, cancel_futures)
         with self._lock:
             if cancel_futures:
                 self._pending.drop_all()
