@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import workhorse
+from workhorse._config import PoolConfig
 from workhorse._options import TaskOptions, check_progress
 from workhorse._progress_bar import LineBar, ProgressBar, make_bar
 
@@ -101,6 +102,26 @@ def test_with_options_help_shows_what_an_unset_option_means(make: Factory) -> No
         shown = str(inspect.signature(pool.with_options))
     assert "object at" not in shown
     assert "timeout: 'float | None' = <the pool's>" in shown
+
+
+FACES = [
+    workhorse.Pool, workhorse.ThreadPool, workhorse.ProcessPoolExecutor,
+    workhorse.ThreadPoolExecutor,
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("face", FACES, ids=lambda face: face.__name__)
+def test_each_extra_is_in_the_signature_with_its_real_default(face: Any) -> None:
+    defaults = inspect.signature(PoolConfig.build).parameters
+    shown = inspect.signature(face).parameters
+    for name in ("timeout", "retries", "retry_on", "progress", "chunksize", "backend"):
+        assert shown[name].kind is inspect.Parameter.KEYWORD_ONLY
+        assert shown[name].default == defaults[name].default
+    assert not [p for p in shown.values() if p.kind is inspect.Parameter.VAR_KEYWORD]
+    with pytest.raises(
+        TypeError, match=f"{face.__name__}\\(\\) got an unexpected keyword argument 'colour'"
+    ):
+        face(1, colour="red")
 
 
 @pytest.mark.parametrize("value", [0, -1, 0.5, "12", True, 1.0])

@@ -16,11 +16,12 @@ Example::
 
 from __future__ import annotations
 
+import inspect
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ForwardRef, TypedDict, TypeVar
 
 from ._options import (
     Progress,
@@ -35,12 +36,120 @@ from ._options import (
 from ._process import check_not_bootstrapping
 from ._registry import backend_names
 
-__all__ = ["BACKEND_ENV", "Face", "PoolConfig"]
+__all__ = [
+    "BACKEND_ENV",
+    "DaskExecutorExtras",
+    "DaskPoolExtras",
+    "ExecutorViewOptions",
+    "Face",
+    "PoolConfig",
+    "PoolExtras",
+    "ProcessPoolExecutorExtras",
+    "ThreadPoolExecutorExtras",
+    "ThreadPoolExtras",
+    "ViewOptions",
+    "check_keywords",
+    "spelled_out",
+    "takes_extras",
+]
 
 #: Names a backend for every pool created without ``backend=`` (joblib's habit: switch a
 #: whole program to ``serial`` to debug it with pdb, without editing it).
 BACKEND_ENV = "WORKHORSE_BACKEND"
 RetryOn = type[BaseException] | tuple[type[BaseException], ...]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+# The keyword arguments the faces take beyond the stdlib's, declared once: each face's
+# ``__init__`` takes ``**extras: Unpack[...]`` (type checkers see every name and type),
+# :func:`spelled_out` lists them in its signature (help() and IDEs show each one, with the
+# default ``PoolConfig.build`` gives it) and :func:`check_keywords` refuses others.
+class ViewOptions(TypedDict, total=False):
+    """What a pool's ``with_options`` changes."""
+
+    timeout: float | None
+    retries: int
+    retry_on: RetryOn
+    progress: Progress
+
+
+class ExecutorViewOptions(ViewOptions, total=False):
+    """What an executor's ``with_options`` changes."""
+
+    cancel_running: bool
+
+
+class DaskPoolExtras(ViewOptions, total=False):
+    """What every face takes (the Dask ``Pool`` takes only these)."""
+
+    chunksize: int | str
+
+
+class DaskExecutorExtras(DaskPoolExtras, total=False):
+    """The Dask ``ProcessPoolExecutor``'s."""
+
+    cancel_running: bool
+
+
+class ThreadPoolExtras(DaskPoolExtras, total=False):
+    """``ThreadPool``'s: the local faces' common extras."""
+
+    max_tasks_per_worker: int | None
+    backend: str | None
+
+
+class ThreadPoolExecutorExtras(ThreadPoolExtras, total=False):
+    """``ThreadPoolExecutor``'s."""
+
+    cancel_running: bool
+
+
+class PoolExtras(ThreadPoolExtras, total=False):
+    """``Pool``'s: the process faces' worker start and idle limits."""
+
+    init_timeout: float | None
+    idle_timeout: float | None
+
+
+class ProcessPoolExecutorExtras(PoolExtras, total=False):
+    """``ProcessPoolExecutor``'s."""
+
+    cancel_running: bool
+
+
+def spelled_out(extras: type[Any], default: Callable[[str], Any]) -> Callable[[F], F]:
+    """Decorate a function ending in ``**extras: Unpack[<extras>]`` so that its signature
+    lists each of them, keyword-only, with its type and ``default(name)``.
+
+    Example::
+
+        @spelled_out(PoolExtras, build_default)
+        def __init__(self, processes=None, **extras: Unpack[PoolExtras]) -> None: ...
+    """
+
+    def decorate(fn: F) -> F:
+        declared = list(inspect.signature(fn).parameters.values())[:-1]  # not **extras
+        for name, hint in extras.__annotations__.items():
+            shown = hint.__forward_arg__ if isinstance(hint, ForwardRef) else hint
+            kind = inspect.Parameter.KEYWORD_ONLY
+            declared.append(inspect.Parameter(name, kind, default=default(name), annotation=shown))
+        setattr(fn, "__signature__", inspect.Signature(declared))  # noqa: B010
+        return fn
+
+    return decorate
+
+
+def takes_extras(face: Face) -> Callable[[F], F]:
+    """:func:`spelled_out` for a face's constructor: the defaults are ``PoolConfig.build``'s."""
+    defaults = inspect.signature(PoolConfig.build).parameters
+    return spelled_out(face.extras, lambda name: defaults[name].default)
+
+
+def check_keywords(extras: type[Any], given: Iterable[str], where: str) -> None:
+    """Raise the ``TypeError`` Python raises for a keyword argument ``where`` does not take."""
+    for name in given:
+        if name not in extras.__annotations__:
+            raise TypeError(f"{where}() got an unexpected keyword argument {name!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +179,8 @@ class Face:
     remote_traceback: type[BaseException] | None = None
     #: a recycling pool (``max_tasks`` given) defaults to spawn (``ProcessPoolExecutor``)
     spawn_when_recycling: bool = False
+    #: the keyword arguments it takes beyond the stdlib's (a ``TypedDict`` declared above)
+    extras: type[Any] = ThreadPoolExtras
 
     def default_workers(self) -> int:
         count = (os.cpu_count() or 1) + self.extra_workers
@@ -103,11 +214,15 @@ class PoolConfig:
     def for_face(cls, face: Face, given: dict[str, Any], **fixed: Any) -> PoolConfig:
         """The config of a face's constructor call: ``given`` is its ``locals()`` (its
         arguments by the names it gives them); ``fixed``: what the face decides itself."""
+        given = dict(given)
+        extras = given.pop("extras", {})
+        check_keywords(face.extras, extras, face.label)
+        given.update(extras)
         stdlib_limit = given.get(face.max_tasks) if face.max_tasks else None
         prefix = given.get("thread_name_prefix")
         if prefix is not None:  # the stdlib executor's default thread names
             fixed.setdefault("name", prefix or f"{face.label}-{id(given['self']):x}")
-        extras = {name: given[name] for name in _EXTRAS if name in given}
+        passed = {name: given[name] for name in _PASSED if name in given}
         return cls.build(
             default_backend=face.backend,
             workers=(face.workers, given.get(face.workers)),
@@ -118,7 +233,7 @@ class PoolConfig:
                 "spawn" if face.spawn_when_recycling and stdlib_limit is not None else None
             ),
             remote_traceback=face.remote_traceback,
-            **{"name": face.label, **extras, **fixed},
+            **{"name": face.label, **passed, **fixed},
         )
 
     @classmethod
@@ -189,7 +304,7 @@ class PoolConfig:
 
 
 # The arguments a face passes through as they are (the others it names its own way).
-_EXTRAS = (
+_PASSED = (
     "backend", "initializer", "initargs", "max_tasks_per_worker", "timeout", "retries",
     "retry_on", "cancel_running", "progress", "chunksize", "init_timeout", "idle_timeout",
     "client",

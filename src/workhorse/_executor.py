@@ -39,11 +39,19 @@ import concurrent.futures.process
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
-from ._config import Face, PoolConfig, RetryOn
+from ._config import (
+    ExecutorViewOptions,
+    Face,
+    PoolConfig,
+    ProcessPoolExecutorExtras,
+    ThreadPoolExecutorExtras,
+    check_keywords,
+    spelled_out,
+    takes_extras,
+)
 from ._front import UNSET, Front, FrontView, View
-from ._options import Progress
 from ._scheduler._job import ARGS, ITEM
 
 __all__ = ["OptionsView", "ProcessPoolExecutor", "ThreadPoolExecutor"]
@@ -55,10 +63,11 @@ _STDLIB_REMOTE_TRACEBACK: Any = concurrent.futures.process._RemoteTraceback
 _PROCESS_POOL_EXECUTOR = Face(
     "ProcessPoolExecutor", "processes", max_tasks="max_tasks_per_child", context="mp_context",
     remote_traceback=_STDLIB_REMOTE_TRACEBACK, spawn_when_recycling=True,
+    extras=ProcessPoolExecutorExtras,
 )  # fmt: skip
 _THREAD_POOL_EXECUTOR = Face(
     "ThreadPoolExecutor", "threads", extra_workers=4, workers_cap=32,
-    remote_traceback=_STDLIB_REMOTE_TRACEBACK,
+    remote_traceback=_STDLIB_REMOTE_TRACEBACK, extras=ThreadPoolExecutorExtras,
 )  # fmt: skip
 
 
@@ -112,15 +121,8 @@ class _Submitter(FrontView):
             chunksize=None if chunksize == 1 else chunksize,
         )  # fmt: skip
 
-    def with_options(
-        self,
-        *,
-        timeout: float | None = UNSET,
-        retries: int = UNSET,
-        retry_on: RetryOn = UNSET,
-        progress: Progress = UNSET,
-        cancel_running: bool = UNSET,
-    ) -> OptionsView:
+    @spelled_out(ExecutorViewOptions, lambda _name: UNSET)
+    def with_options(self, **options: Unpack[ExecutorViewOptions]) -> OptionsView:
         """A light view of this pool whose calls get other options; it shares the pool's
         workers and has ``submit``, ``map`` and ``with_options`` (no ``shutdown``). An
         argument not given keeps the pool's value.
@@ -130,11 +132,8 @@ class _Submitter(FrontView):
             quick = executor.with_options(timeout=1.0, retries=2)
             quick.submit(fetch, url)
         """
-        given = {
-            "timeout": timeout, "retries": retries, "retry_on": retry_on,
-            "cancel_running": cancel_running,
-        }  # fmt: skip
-        return OptionsView(self, self._front.view(given, progress))
+        check_keywords(ExecutorViewOptions, options, "with_options")
+        return OptionsView(self, self._front.view(options))
 
 
 class OptionsView(View, _Submitter):
@@ -222,6 +221,7 @@ class ProcessPoolExecutor(_PoolExecutor):
             print([f.result() for f in futures])
     """
 
+    @takes_extras(_PROCESS_POOL_EXECUTOR)
     def __init__(
         self,
         max_workers: int | None = None,
@@ -230,16 +230,7 @@ class ProcessPoolExecutor(_PoolExecutor):
         initargs: Iterable[Any] = (),
         *,
         max_tasks_per_child: int | None = None,
-        timeout: float | None = None,
-        retries: int = 0,
-        retry_on: RetryOn = (Exception,),
-        max_tasks_per_worker: int | None = None,
-        progress: Progress = False,
-        chunksize: int | str = "auto",
-        init_timeout: float | None = None,
-        idle_timeout: float | None = None,
-        cancel_running: bool = False,
-        backend: str | None = None,
+        **extras: Unpack[ProcessPoolExecutorExtras],
     ) -> None:
         config = PoolConfig.for_face(_PROCESS_POOL_EXECUTOR, locals())
         self._front = Front.open(config, self)
@@ -266,21 +257,14 @@ class ThreadPoolExecutor(_PoolExecutor):
             statuses = list(pool.map(fetch_status, urls))
     """
 
+    @takes_extras(_THREAD_POOL_EXECUTOR)
     def __init__(
         self,
         max_workers: int | None = None,
         thread_name_prefix: str = "",
         initializer: Callable[..., Any] | None = None,
         initargs: Iterable[Any] = (),
-        *,
-        timeout: float | None = None,
-        retries: int = 0,
-        retry_on: RetryOn = (Exception,),
-        max_tasks_per_worker: int | None = None,
-        progress: Progress = False,
-        chunksize: int | str = "auto",
-        cancel_running: bool = False,
-        backend: str | None = None,
+        **extras: Unpack[ThreadPoolExecutorExtras],
     ) -> None:
         config = PoolConfig.for_face(_THREAD_POOL_EXECUTOR, locals())
         self._front = Front.open(config, self)

@@ -17,7 +17,7 @@ Example::
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -74,10 +74,11 @@ class Front:
         """How many tasks run at once."""
         return self.backend.workers
 
-    def view(self, given: dict[str, Any], progress: Any = UNSET) -> Front:
-        """The front of a ``with_options`` view: the ``given`` options that are not
-        ``UNSET`` replace this one's (validated), sharing the backend."""
-        changes = {name: value for name, value in given.items() if value is not UNSET}
+    def view(self, given: Mapping[str, Any]) -> Front:
+        """The front of a ``with_options`` view: the ``given`` options replace this one's
+        (validated), sharing the backend."""
+        changes = {name: value for name, value in given.items() if name != "progress"}
+        progress = given.get("progress", UNSET)
         shown = self.progress if progress is UNSET else check_progress(progress)
         return Front(self.config, self.backend, self.options.updated(**changes), shown)
 

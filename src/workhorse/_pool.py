@@ -38,13 +38,22 @@ import time
 import warnings
 from collections.abc import Callable, Iterable
 from multiprocessing import TimeoutError as PoolTimeoutError
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 from ._async_result import AsyncResult, MapResult
-from ._config import Face, PoolConfig, RetryOn
+from ._config import (
+    Face,
+    PoolConfig,
+    PoolExtras,
+    ThreadPoolExtras,
+    ViewOptions,
+    check_keywords,
+    spelled_out,
+    takes_extras,
+)
 from ._front import UNSET, Front, FrontView, View
 from ._lazy_map import ResultIterator
-from ._options import Progress, check_chunksize
+from ._options import check_chunksize
 from ._scheduler._job import ARGS, ITEM, ListSink
 
 __all__ = ["AsyncResult", "MapResult", "Pool", "PoolView", "ThreadPool"]
@@ -55,7 +64,7 @@ JOIN_POLL = 0.01  # seconds between two looks at the workers in join(timeout)
 _STDLIB_REMOTE_TRACEBACK: Any = multiprocessing.pool.RemoteTraceback  # type: ignore[attr-defined]
 _POOL = Face(
     "Pool", "processes", workers="processes", max_tasks="maxtasksperchild", context="context",
-    remote_traceback=_STDLIB_REMOTE_TRACEBACK,
+    remote_traceback=_STDLIB_REMOTE_TRACEBACK, extras=PoolExtras,
 )  # fmt: skip
 _THREAD_POOL = Face(
     "ThreadPool", "threads", workers="processes", remote_traceback=_STDLIB_REMOTE_TRACEBACK
@@ -214,14 +223,8 @@ class _PoolTasks(FrontView):
         _check_func(func)
         return self._front.run_all(func, calls, kind, size)
 
-    def with_options(
-        self,
-        *,
-        timeout: float | None = UNSET,
-        retries: int = UNSET,
-        retry_on: RetryOn = UNSET,
-        progress: Progress = UNSET,
-    ) -> PoolView:
+    @spelled_out(ViewOptions, lambda _name: UNSET)
+    def with_options(self, **options: Unpack[ViewOptions]) -> PoolView:
         """A light view of this pool whose tasks get other options: the same task methods
         (``apply*``, ``map*``, ``starmap*``, ``imap*``), the same workers, no ``close``.
 
@@ -230,8 +233,8 @@ class _PoolTasks(FrontView):
             patient = pool.with_options(timeout=60, retries=2)
             patient.map(fetch, urls)
         """
-        given = {"timeout": timeout, "retries": retries, "retry_on": retry_on}
-        return PoolView(self._owner, self._front.view(given, progress))
+        check_keywords(ViewOptions, options, "with_options")
+        return PoolView(self._owner, self._front.view(options))
 
 
 def _listed(iterable: Iterable[T]) -> list[T]:
@@ -352,6 +355,7 @@ class Pool(_BasePool):
             print(pool.map(abs, [-1, -2, 3]))   # [1, 2, 3]
     """
 
+    @takes_extras(_POOL)
     def __init__(
         self,
         processes: int | None = None,
@@ -359,16 +363,7 @@ class Pool(_BasePool):
         initargs: Iterable[Any] = (),
         maxtasksperchild: int | None = None,
         context: Any = None,
-        *,
-        timeout: float | None = None,
-        retries: int = 0,
-        retry_on: RetryOn = (Exception,),
-        max_tasks_per_worker: int | None = None,
-        progress: Progress = False,
-        chunksize: int | str = "auto",
-        init_timeout: float | None = None,
-        idle_timeout: float | None = None,
-        backend: str | None = None,
+        **extras: Unpack[PoolExtras],
     ) -> None:
         self._open(PoolConfig.for_face(_POOL, locals()))
 
@@ -388,19 +383,13 @@ class ThreadPool(_BasePool):
             print(pool.map(len, ["a", "bb"]))   # [1, 2]
     """
 
+    @takes_extras(_THREAD_POOL)
     def __init__(
         self,
         processes: int | None = None,
         initializer: Callable[..., Any] | None = None,
         initargs: Iterable[Any] = (),
-        *,
-        timeout: float | None = None,
-        retries: int = 0,
-        retry_on: RetryOn = (Exception,),
-        max_tasks_per_worker: int | None = None,
-        progress: Progress = False,
-        chunksize: int | str = "auto",
-        backend: str | None = None,
+        **extras: Unpack[ThreadPoolExtras],
     ) -> None:
         self._open(PoolConfig.for_face(_THREAD_POOL, locals()))
 

@@ -42,9 +42,10 @@ import logging
 import os
 import threading
 import warnings
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, Unpack
 
 from .. import _publish
+from .._config import DaskExecutorExtras, DaskPoolExtras
 from .._taskgroup import TaskGroup
 from . import _queue, _sync
 from ._connect import DEFAULT_CONNECT_TIMEOUT, check_scheduler
@@ -233,7 +234,7 @@ class DaskContext:
 
     # -- pools ------------------------------------------------------------------------
 
-    def Pool(self, processes: int | None = None, **kwargs: Any) -> DaskPool:
+    def Pool(self, processes: int | None = None, **extras: Unpack[DaskPoolExtras]) -> DaskPool:
         """A :class:`~workhorse._dask._faces.DaskPool` on this cluster.
 
         Example::
@@ -241,9 +242,11 @@ class DaskContext:
             with cluster.Pool(timeout=30) as pool:
                 pool.map(work, items)
         """
-        return DaskPool(self.client, processes, **kwargs)
+        return DaskPool(self.client, processes, **extras)
 
-    def ProcessPoolExecutor(self, max_workers: int | None = None, **kwargs: Any) -> DaskExecutor:
+    def ProcessPoolExecutor(
+        self, max_workers: int | None = None, **extras: Unpack[DaskExecutorExtras]
+    ) -> DaskExecutor:
         """A :class:`~workhorse._dask._faces.DaskExecutor` on this cluster.
 
         Example::
@@ -251,7 +254,7 @@ class DaskContext:
             with cluster.ProcessPoolExecutor(retries=2) as pool:
                 pool.submit(work, 1).result()
         """
-        return DaskExecutor(self.client, max_workers, **kwargs)
+        return DaskExecutor(self.client, max_workers, **extras)
 
     if TYPE_CHECKING:  # bound from workhorse._names.TABLE below; checked by a test
         Executor = ProcessPoolExecutor

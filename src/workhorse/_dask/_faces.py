@@ -15,18 +15,17 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Unpack
 
-from .._config import Face, PoolConfig, RetryOn
+from .._config import DaskExecutorExtras, DaskPoolExtras, Face, PoolConfig, takes_extras
 from .._executor import _PoolExecutor
 from .._front import Front
-from .._options import Progress
 from .._pool import _BasePool
 
 __all__ = ["DaskExecutor", "DaskPool"]
 
-_EXECUTOR = Face("DaskExecutor", "dask")
-_POOL = Face("DaskPool", "dask", workers="processes")
+_EXECUTOR = Face("DaskExecutor", "dask", extras=DaskExecutorExtras)
+_POOL = Face("DaskPool", "dask", workers="processes", extras=DaskPoolExtras)
 
 
 class DaskExecutor(_PoolExecutor):
@@ -44,17 +43,9 @@ class DaskExecutor(_PoolExecutor):
             print(list(pool.map(pow, [2, 3], [10, 2])))   # [1024, 9]
     """
 
+    @takes_extras(_EXECUTOR)
     def __init__(
-        self,
-        client: Any,
-        max_workers: int | None = None,
-        *,
-        timeout: float | None = None,
-        retries: int = 0,
-        retry_on: RetryOn = (Exception,),
-        progress: Progress = False,
-        chunksize: int | str = "auto",
-        cancel_running: bool = False,
+        self, client: Any, max_workers: int | None = None, **extras: Unpack[DaskExecutorExtras]
     ) -> None:
         config = PoolConfig.for_face(_EXECUTOR, locals(), backend="dask")
         self._front = Front.open(config, self)
@@ -77,16 +68,9 @@ class DaskPool(_BasePool):
             print(next(squares), next(squares))   # 0 1
     """
 
+    @takes_extras(_POOL)
     def __init__(
-        self,
-        client: Any,
-        processes: int | None = None,
-        *,
-        timeout: float | None = None,
-        retries: int = 0,
-        retry_on: RetryOn = (Exception,),
-        progress: Progress = False,
-        chunksize: int | str = "auto",
+        self, client: Any, processes: int | None = None, **extras: Unpack[DaskPoolExtras]
     ) -> None:
         self._open(PoolConfig.for_face(_POOL, locals(), backend="dask"))
 
