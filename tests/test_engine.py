@@ -58,14 +58,26 @@ def test_a_floor_keeps_tail_batches_from_shrinking_to_single_items() -> None:
     assert floored.size(pending=400, workers=4) == 20  # the target still rules: 400 ms
 
 
-def test_a_floor_is_left_out_for_items_it_has_not_measured() -> None:
-    # measured on no-ops (1 us each): 50 ms of them is the whole of a new job of slow items
+def test_a_function_not_measured_yet_starts_from_one_item() -> None:
+    # measured on no-ops (1 us each): the floor (50 ms of them) or the target would put the
+    # whole of a new function's slow items in one batch
     batcher = Batcher(target=0.4, floor=0.05, spread=1)  # the Dask engine's
-    batcher.observe(1000, 0.001)
+    batcher.observe(1000, 0.001, fn=abs)
     for _ in range(8):  # the size grows (8x a step) up to the target
-        batcher.size(pending=100_000, workers=4)
-    assert batcher.size(pending=64, workers=4) == 64
-    assert batcher.size(pending=64, workers=4, settled=False) == 16  # the fair share
+        batcher.size(pending=100_000, workers=4, fn=abs)
+    assert batcher.size(pending=64, workers=4, fn=abs) == 64
+    assert batcher.size(pending=64, workers=4, fn=len) == 1
+
+
+def test_each_function_keeps_its_own_estimate() -> None:
+    # a pool that maps a fast function and then a slow one, or both at once
+    batcher = Batcher()
+    batcher.observe(1000, 0.001, fn=abs)  # 1 us per item
+    batcher.observe(1, 0.1, fn=len)  # 100 ms per item
+    sizes = [batcher.size(pending=100_000, workers=2, fn=abs) for _ in range(5)]
+    assert sizes == [8, 64, 512, 4096, 10_000]  # growth from the first, up to 10 ms
+    assert batcher.size(pending=100_000, workers=2, fn=len) == 1
+    assert batcher.size(pending=100_000, workers=2, fn=abs) == 10_000
 
 
 @given(

@@ -52,6 +52,8 @@ if _names.TYPE_CHECKING:
     from ._errors import TaskTimeout as TaskTimeout
     from ._errors import WorkerCrashed as WorkerCrashed
     from ._errors import WorkhorseError as WorkhorseError
+    from ._stats import PoolStats as PoolStats
+    from ._stats import WorkerStats as WorkerStats
     from ._timeouts import TIMEOUT_MAX as TIMEOUT_MAX
     from .processes import Barrier as Barrier
     from .processes import BoundedSemaphore as BoundedSemaphore
@@ -103,6 +105,7 @@ if _names.TYPE_CHECKING:
         "Pipe",
         "Pool",
         "PoolBroken",
+        "PoolStats",
         "Process",
         "ProcessContext",
         "ProcessPoolExecutor",
@@ -122,6 +125,7 @@ if _names.TYPE_CHECKING:
         "ThreadPoolExecutor",
         "TimeoutError",
         "WorkerCrashed",
+        "WorkerStats",
         "WorkhorseError",
         "active_children",
         "as_completed",

@@ -38,7 +38,10 @@ What a backend must guarantee (the tests in ``tests/test_backends.py`` check eac
   :class:`~workhorse.PoolBroken` and refuses new work: it never retries forever.
 * **It says what it did** through a :class:`~._scheduler._events.PoolEvents` (a worker
   died, a task timed out, a worker was replaced, the pool broke; retries are logged by
-  ``fail_or_retry``), so that a log record means the same on every backend.
+  ``fail_or_retry``), so that a log record means the same on every backend. The same calls
+  feed ``pool.stats()``; on top of them a backend reports each worker's exit and why
+  (``worker_exited``/``worker_stopped``) and the batches each worker ran
+  (``ran``: items, seconds, seconds spent pickling). Outcomes are counted by the sinks.
 
 Example::
 
@@ -60,6 +63,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from ._options import TaskOptions
     from ._scheduler._batching import Batcher
+    from ._scheduler._events import PoolEvents
     from ._scheduler._job import Job
 
 __all__ = ["Backend", "BackendBase"]
@@ -77,6 +81,8 @@ class Backend(Protocol):
     #: calls run in the caller as they are queued (the serial backend): a lazy map then
     #: pulls its input one call at a time, when it is read
     inline: bool
+    #: its log records and the counts behind ``pool.stats()``
+    events: PoolEvents
 
     def submit(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],

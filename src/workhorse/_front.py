@@ -29,6 +29,7 @@ from ._progress_bar import ProgressBar, make_bar
 from ._registry import make_backend
 from ._scheduler._exit import cut_feeds, drain_feeds
 from ._scheduler._job import Job, ListSink
+from ._stats import PoolStats
 
 __all__ = ["UNSET", "Front", "FrontView", "View"]
 
@@ -86,7 +87,11 @@ class Front:
         self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Future[T]:
         """Queue ``fn(*args, **kwargs)``."""
-        return self.backend.submit(fn, args, kwargs, self.options)
+        future = self.backend.submit(fn, args, kwargs, self.options)
+        tally = self.backend.events.tally
+        tally.accepted(1)
+        future.add_done_callback(tally.future_settled)
+        return future
 
     def run_all(
         self, fn: Callable[..., Any], calls: list[Any], kind: str, chunksize: int | None = None
@@ -95,7 +100,7 @@ class Front:
         the batch size the call asked for, else adaptive)."""
         bar = make_bar(self.progress, len(calls), describe(fn))
         on_ready = None if bar is None else (lambda _s, start, stop: bar.update(stop - start))
-        sink = ListSink(len(calls), on_ready)
+        sink = ListSink(len(calls), on_ready, self.backend.events.tally)
         if calls:
             self.backend.run(Job(fn, calls, self.options, sink, kind, chunksize))
         return sink, bar
@@ -147,6 +152,19 @@ class FrontView:
     @property
     def _workers(self) -> int:
         return self._front.workers
+
+    def stats(self) -> PoolStats:
+        """What the pool has done so far (always on; a view reports its pool's): tasks
+        submitted, done, failed, cancelled, retried and timed out, worker starts and exits by
+        cause, each worker's busy and idle time, and time spent pickling.
+
+        Example::
+
+            with workhorse.Pool(2) as pool:
+                pool.map(abs, range(100))
+                print(pool.stats().done)   # 100
+        """
+        return self._front.backend.events.tally.snapshot()
 
 
 class View(FrontView):

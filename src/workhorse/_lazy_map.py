@@ -162,7 +162,8 @@ class Feed:
                 self._add(_InputError(error), 1)
 
     def _submit(self, chunk: list[Any]) -> None:
-        sink = ListSink(len(chunk), self._ready if (self.bar or not self.ordered) else None)
+        on_ready = self._ready if (self.bar or not self.ordered) else None
+        sink = ListSink(len(chunk), on_ready, self.engine.events.tally)
         job = Job(self.fn, chunk, self.options, sink, self.kind, self.chunksize)
         try:
             self.engine.run(job)

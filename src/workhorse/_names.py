@@ -80,6 +80,8 @@ ProcessPoolExecutor    .processes  ._executor    -               HERE     ctx
 ThreadPoolExecutor     .processes  ._executor    ._executor      -        ctx
 Executor  cf  :ProcessPoolExecutor  :ThreadPoolExecutor  :ProcessPoolExecutor  ctx
 TaskGroup              .processes  ._taskgroup   ._taskgroup     -
+PoolStats              ._stats     -             -               -
+WorkerStats            ._stats     -             -               -
 group                  .processes  HERE          HERE            HERE     ctx
 # -- contexts
 Context                ._context   -             -               -

@@ -130,6 +130,17 @@ def test_retries_are_logged_and_noted_as_on_the_local_backends(
     assert any("boom(3) failed on try 1 of 2" in r.getMessage() for r in records), records
 
 
+def test_stats_count_outcomes_retries_and_busy_time(cluster: DaskContext) -> None:
+    with cluster.ProcessPoolExecutor(retries=1) as executor:
+        assert list(executor.map(square, range(200))) == [x * x for x in range(200)]
+        assert isinstance(executor.submit(boom, 3).exception(timeout=30), ValueError)
+        stats = executor.stats()
+    assert (stats.submitted, stats.done, stats.failed, stats.retried) == (201, 200, 1, 1)
+    assert stats.pending == 0
+    assert sum(w.tasks for w in stats.workers) == 202  # the failed task ran twice
+    assert all(w.worker.startswith("pid ") for w in stats.workers)
+
+
 def test_with_options_and_progress(cluster: DaskContext) -> None:
     stream = io.StringIO()
     with cluster.Pool(progress=stream) as pool:

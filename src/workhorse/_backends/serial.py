@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 
 __all__ = ["SerialEngine"]
 
+CALLER = "the caller"  # the one "worker" of pool.stats(): tasks run in the calling thread
+
 
 class _Expired(BaseException):
     """Raised inside a task by the ``SIGALRM`` handler (a BaseException, so that a task's
@@ -133,9 +135,11 @@ class SerialEngine(BackendBase):
                 error = timeout_error(job, index, how)
                 self.events.timed_out(job.describe(index), timeout, "dropping its result")
             else:
+                self.events.ran(CALLER, 1, time.monotonic() - began)
                 self._count_task()
                 job.sink.ok(index, [value])
                 return
+        self.events.ran(CALLER, 1, time.monotonic() - began)
         self._count_task()
         fail_or_retry(job, index, attempt, error, requeue, self.events)
 

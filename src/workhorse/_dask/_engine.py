@@ -104,7 +104,6 @@ class DaskEngine(BackendBase):
         self._capacity = 2 * self.workers
         # The Dask tail is shared over every batch slot already (see _take), with a floor.
         self._batcher = Batcher(chunksize, target=BATCH_SECONDS, floor=MIN_BATCH_SECONDS, spread=1)
-        self._observed: weakref.ref[Job] | None = None  # the job of the last measured batch
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._pending = Pending()
@@ -174,9 +173,8 @@ class DaskEngine(BackendBase):
         else:
             # fair share over every batch slot, not every worker: the tail of a map then
             # spreads in small batches instead of idling one worker for a big one
-            settled = self._observed is not None and self._observed() is unit.job
             size = unit.job.chunksize or self._batcher.size(
-                pending.items, self._capacity, settled=settled
+                pending.items, self._capacity, unit.job.fn
             )
         return pending.take(size)
 
@@ -251,12 +249,12 @@ class DaskEngine(BackendBase):
                 error = exc
         if error is None and future.status == "finished":
             try:
-                values, errors, seconds = future.result()
+                values, errors, seconds, pid = future.result()
             except BaseException as exc:  # lost again while fetching, and this time failed
                 error = exc
             else:
-                self._batcher.observe(len(values), seconds)
-                self._observed = weakref.ref(unit.job)
+                self._batcher.observe(len(values), seconds, unit.job.fn)
+                self.events.ran(f"pid {pid}", len(values), seconds)
                 self._deliver(unit, unit.start, values, errors)
                 return
         if error is None:  # cancelled by Dask itself (a dependency lost): run it again
@@ -318,6 +316,7 @@ class DaskEngine(BackendBase):
             pid = record[1]
             task = job.describe(unit.start) if unit.stop - unit.start == 1 else None
             self.events.worker_died(pid, "its Dask worker was lost", task)
+            self.events.worker_exited(f"pid {pid}", "lost")
             if unit.stop - unit.start == 1:
                 self._failed(unit, unit.start, WorkerCrashed(job.describe(unit.start), pid, None))
             else:  # one of these killed the worker: run each alone to find which

@@ -70,8 +70,8 @@ _dying = False
 
 def run_batch(
     key: str, fn: Callable[..., Any], calls: list[Any], kind: str, timeout: float | None
-) -> tuple[list[Any], dict[int, bytes], float]:
-    """Run ``calls`` of ``fn`` in this Dask worker; ``(values, errors, seconds)``.
+) -> tuple[list[Any], dict[int, bytes], float, int]:
+    """Run ``calls`` of ``fn`` in this Dask worker; ``(values, errors, seconds, pid)``.
 
     An item that raises gets ``None`` in ``values`` and its pickled exception (with
     traceback) in ``errors``, so one failure never hides the rest of the batch.
@@ -111,7 +111,7 @@ def run_batch(
             batch.index = len(calls)  # the watchdog's pending deadlines no longer apply
     seconds = time.monotonic() - began
     Variable(key, client=client).set((FINISHED, os.getpid()))
-    return values, errors, seconds
+    return values, errors, seconds, os.getpid()
 
 
 def stop_batches(keys: list[str]) -> int:

@@ -12,6 +12,11 @@ an input) -- and never more than ``MAX_ITEMS``. It starts with
 one item, so a pool of long tasks never batches them, and grows geometrically while items
 are fast, so it finds the right size without knowing the input's length.
 
+The estimate belongs to the function it was measured on. A pool that mapped a fast function
+and then maps a slow one must not size the slow one's batches by the fast one's items (it put
+8 tasks of 100 ms in the first batch of one worker, leaving the other idle): a function not
+measured yet starts again from one item and grows as its own items are measured.
+
 An engine whose batches cost much more than a pipe write (a Dask task: milliseconds of
 scheduler and worker time) sets a longer ``target`` and a ``floor``: no batch shorter than
 ``floor`` seconds of work (and, with ``floor_items``, no more items than that for the floor's
@@ -32,19 +37,20 @@ GROWTH = 8  # at most this factor larger than the previous batch
 # then 4 long ones on 2 workers, a share of pending // 2 put 3 of the long ones in one batch
 # (+45% over the ideal schedule); a quarter of it sends the tail one item at a time.
 SPREAD = 4
+KEPT = 16  # functions whose estimates are kept (pools that interleave maps of several)
 
 
 class Batcher:
-    """Chooses batch sizes from measured per-item durations.
+    """Chooses batch sizes from measured per-item durations, one estimate per function.
 
     Example::
 
         batcher = Batcher()
-        n = batcher.size(pending=1000, workers=2)   # 1 at first
-        batcher.observe(items=n, seconds=0.0001)    # fast items: next batches grow
+        n = batcher.size(pending=1000, workers=2, fn=f)   # 1 at first
+        batcher.observe(items=n, seconds=0.0001, fn=f)    # fast items: next batches grow
     """
 
-    __slots__ = ("_item_seconds", "_last", "fixed", "floor", "floor_items", "spread", "target")
+    __slots__ = ("_estimates", "_last", "fixed", "floor", "floor_items", "spread", "target")
 
     def __init__(
         self, fixed: int | None = None, *, target: float = TARGET, floor: float = 0.0,
@@ -54,27 +60,28 @@ class Batcher:
         self.target = target
         self.floor, self.floor_items = floor, floor_items
         self.spread = spread
-        self._item_seconds: float | None = None
+        # id() of a function -> [seconds per item, last batch size wanted]; the oldest go
+        # past KEPT (an id reused by another function costs at worst one misjudged batch).
+        self._estimates: dict[int, list[float]] = {}
         self._last = 1
 
-    def size(self, pending: int, workers: int, *, settled: bool = True) -> int:
-        """The size of the next batch, given the pending task count and the worker count.
-
-        ``settled=False`` says the estimate was not measured on the items being sized (a new
-        job after faster ones): the floor is left out, since a stale estimate of microseconds
-        would turn 50 ms into the whole job; the fair share still bounds the batch."""
+    def size(self, pending: int, workers: int, fn: object = None) -> int:
+        """The size of the next batch of calls of ``fn``, given the pending task count and
+        the worker count."""
         if pending <= 0:
             return 0
         if self.fixed is not None:
             return min(self.fixed, pending)
         fair = max(1, pending // (max(1, workers) * self.spread))
-        if self._item_seconds is None:
-            wanted = 1
+        estimate = self._estimates.get(id(fn))
+        if estimate is None:
+            wanted = 1  # not measured yet: one item, growing as its items are measured
         else:
-            item = max(self._item_seconds, 1e-7)
+            item = max(estimate[0], 1e-7)
             wanted = int(self.target / item)
-            wanted = max(1, min(wanted, self._last * GROWTH, MAX_ITEMS))
-            if self.floor and settled:
+            wanted = max(1, min(wanted, int(estimate[1]) * GROWTH, MAX_ITEMS))
+            estimate[1] = wanted
+            if self.floor:
                 lift = math.ceil(self.floor / item)
                 if self.floor_items is not None:
                     lift = min(lift, self.floor_items)
@@ -87,17 +94,21 @@ class Batcher:
         """The batch size it chose last (before the fair-share cap): large for fast items."""
         return self._last
 
-    def observe(self, items: int, seconds: float) -> None:
-        """Record that a batch of ``items`` took ``seconds`` from dispatch to result."""
+    def observe(self, items: int, seconds: float, fn: object = None) -> None:
+        """Record that a batch of ``items`` calls of ``fn`` ran for ``seconds``."""
         if items <= 0:
             return
         per_item = seconds / items
-        known = self._item_seconds
-        if known is None or per_item < known:
+        estimate = self._estimates.get(id(fn))
+        if estimate is None:
+            if len(self._estimates) >= KEPT:
+                del self._estimates[next(iter(self._estimates))]
+            self._estimates[id(fn)] = [per_item, 1]
+        elif per_item < estimate[0]:
             # Faster than thought: believe it at once. A batch's time includes its round trip,
             # so small batches overstate an item's time and the first ones (a worker starting)
             # far more; averaging them in made the ramp from 1 to 10,000 items take 25
             # batches instead of 5. Growth stays capped at GROWTH per batch.
-            self._item_seconds = per_item
+            estimate[0] = per_item
         else:  # slower: averaged, so that one slow batch does not shrink every batch after
-            self._item_seconds = 0.7 * known + 0.3 * per_item
+            estimate[0] = 0.7 * estimate[0] + 0.3 * per_item

@@ -1,4 +1,5 @@
-"""What a pool reports as it runs, written once for every backend: its log records.
+"""What a pool reports as it runs, written once for every backend: its log records and the
+counts behind ``pool.stats()``.
 
 Every backend reports the same events here -- a worker started, died or was replaced, a task
 timed out or runs again, the pool broke -- so that a record means the same whatever runs
@@ -16,6 +17,10 @@ As the logging HOWTO asks of libraries, the only handler added is a ``NullHandle
 these loggers: a program that configures no logging sees nothing (the stdlib's pools print
 nothing in these cases either), and one that does gets every record.
 
+Each event also updates the pool's :class:`~.._stats.Tally` (``events.tally``): workers
+started, exited (and why: one of :data:`~.._stats.EXIT_CAUSES`), their busy time
+(:meth:`PoolEvents.ran`), retries and timeouts.
+
 Example::
 
     events = PoolEvents("processes", "Pool")
@@ -29,6 +34,7 @@ import logging
 import threading
 
 from .._errors import _signal_name
+from .._stats import Tally
 
 __all__ = ["PoolEvents", "describe_exit", "logger_for"]
 
@@ -56,11 +62,12 @@ def describe_exit(exitcode: int | None) -> str:
 class PoolEvents:
     """One pool's log records (see the module docstring)."""
 
-    __slots__ = ("_shut", "logger", "name")
+    __slots__ = ("_shut", "logger", "name", "tally")
 
     def __init__(self, backend: str, kind: str = "pool") -> None:
         self.name = f"{kind}-{next(_numbers)}"
         self.logger = logger_for(backend)
+        self.tally = Tally()
         self._shut = False
 
     def _emit(self, level: int, message: str, *args: object) -> None:
@@ -77,11 +84,23 @@ class PoolEvents:
 
     def worker_started(self, worker: object) -> None:
         """A worker (a pid, a thread name) started."""
+        self.tally.worker_started(worker)
         self._emit(logging.DEBUG, "worker %s started", worker)
 
-    def worker_stopped(self, worker: object, why: str) -> None:
-        """A worker left in the ordinary course (idle, the pool's shutdown)."""
+    def worker_stopped(self, worker: object, why: str, cause: str = "idle") -> None:
+        """A worker left in the ordinary course (``cause``: idle, the pool's shutdown)."""
+        self.tally.worker_exited(worker, cause)
         self._emit(logging.DEBUG, "worker %s stopped: %s", worker, why)
+
+    def worker_exited(self, worker: object, cause: str) -> None:
+        """A worker is gone (``cause``: one of :data:`~.._stats.EXIT_CAUSES`); counted only,
+        the records that say why are :meth:`worker_died` and :meth:`worker_replaced`."""
+        self.tally.worker_exited(worker, cause)
+
+    def ran(self, worker: object, items: int, seconds: float, pickling: float = 0.0) -> None:
+        """``worker`` ran ``items`` tasks for ``seconds`` (``pickling``: the seconds spent
+        pickling and unpickling them and their results); counted only."""
+        self.tally.ran(worker, items, seconds, pickling)
 
     def shutting_down(self, wait: bool, cancel: bool) -> None:
         """``shutdown``/``close``/``terminate`` was called (said once per pool)."""
@@ -95,6 +114,7 @@ class PoolEvents:
 
     def retrying(self, task: str, attempt: int, tries: int, error: BaseException) -> None:
         """``task`` failed on try ``attempt`` (1-based) of ``tries`` and runs again."""
+        self.tally.count("retried")
         self._emit(
             logging.INFO, "%s failed on try %d of %d (%s: %s); running it again",
             task, attempt, tries, type(error).__name__, error,
@@ -111,8 +131,16 @@ class PoolEvents:
         doing = f"while running {task}" if task else "between tasks"
         self._emit(logging.WARNING, "worker %s died (%s) %s", worker, how, doing)
 
+    def memory_grew(self, worker: object, grown: int, tasks: int, limit: str) -> None:
+        """A worker grew by ``grown`` bytes over ``tasks`` tasks, past ``limit``."""
+        self._emit(
+            logging.WARNING, "worker %s grew by %d MB over %d tasks, a likely memory leak "
+            "(limit: %s); replacing it", worker, grown // 2**20, tasks, limit,
+        )  # fmt: skip
+
     def timed_out(self, task: str, timeout: float | None, what: str) -> None:
         """``task`` ran past its timeout; ``what`` the pool does about it."""
+        self.tally.count("timed_out")
         self._emit(logging.WARNING, "%s ran past its timeout of %s s; %s", task, timeout, what)
 
     def broken(self, error: BaseException) -> None:

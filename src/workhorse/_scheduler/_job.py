@@ -30,6 +30,7 @@ from typing import Any
 
 from .._futures import TaskFuture, force_cancel, settle, start_running
 from .._options import TaskOptions
+from .._stats import Tally
 
 __all__ = [
     "ARGS",
@@ -90,6 +91,9 @@ class Sink:
         """Items ``start:stop`` will never run (shutdown, terminate, cancel)."""
         raise NotImplementedError
 
+    def discarded(self, count: int) -> None:
+        """``count`` queued items of this cancelled job were thrown away unrun."""
+
 
 class FutureSink(Sink):
     """The sink of a ``submit``: its one item settles ``future``."""
@@ -128,12 +132,17 @@ class ListSink(Sink):
 
     ``on_ready(sink, start, stop)`` is told of every filled range (the progress bar, an unordered
     consumer); ``future`` (made on demand by :meth:`as_future`) completes with the whole
-    list, or the first failure in input order, once every item is in.
+    list, or the first failure in input order, once every item is in. ``tally``: the pool's
+    counts (``pool.stats()``), told of the items accepted here and of how each ended.
     """
 
     def __init__(
-        self, size: int, on_ready: Callable[[ListSink, int, int], None] | None = None
-    ) -> None:
+        self, size: int, on_ready: Callable[[ListSink, int, int], None] | None = None,
+        tally: Tally | None = None,
+    ) -> None:  # fmt: skip
+        self.tally = tally
+        if tally is not None:
+            tally.accepted(size)
         self.results: list[Any] = [MISSING] * size
         self.remaining = size
         self.cancelled = False
@@ -151,20 +160,32 @@ class ListSink(Sink):
 
     def ok(self, start: int, values: list[Any]) -> None:
         self.results[start : start + len(values)] = values
+        if self.tally is not None:
+            self.tally.settled(done=len(values))
         self._filled(start, start + len(values))
 
     def fail(self, index: int, error: BaseException) -> None:
         self.results[index] = Failed(error)
+        if self.tally is not None:
+            self.tally.settled(failed=1)
         self._failed_at(index)
         self._filled(index, index + 1)
 
     def drop(self, start: int, stop: int) -> None:
         results = self.results
+        dropped = 0
         for index in range(start, stop):
             if results[index] is MISSING:
                 results[index] = Failed(CancelledError("the pool stopped before this item ran"))
                 self._failed_at(index)
+                dropped += 1
+        if self.tally is not None:
+            self.tally.settled(cancelled=dropped)
         self._filled(start, stop)
+
+    def discarded(self, count: int) -> None:
+        if self.tally is not None:
+            self.tally.settled(cancelled=count)
 
     def _failed_at(self, index: int) -> None:
         first = self._first_failure

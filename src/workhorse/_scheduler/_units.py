@@ -109,6 +109,7 @@ class Pending:
                 return unit
             units.popleft()
             self.items -= len(unit)
+            sink.discarded(len(unit))
         return None
 
     def take(self, size: int) -> Unit:

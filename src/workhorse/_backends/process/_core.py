@@ -141,7 +141,6 @@ class ProcessEngine(BackendBase, Dispatch, Results, WorkerLifecycle):
         )
         self._max_tasks = max_tasks_per_worker
         self._batcher = Batcher(chunksize, floor=MIN_BATCH_SECONDS, floor_items=MIN_BATCH_ITEMS)
-        self._observed: weakref.ref[Job] | None = None  # the job of the last measured batch
         self._board = ProgressBoard.create(workers)
         # Large arguments and results travel in shared memory named from these prefixes.
         self._shm_tag = os.urandom(3).hex()

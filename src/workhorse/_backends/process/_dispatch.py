@@ -96,10 +96,8 @@ class Dispatch(ManagerState):
         if head.isolate:
             size = 1
         else:
-            # The floor only for items measured: a new job's may be far slower.
-            settled = self._observed is not None and self._observed() is head.job
             size = head.job.chunksize or self._batcher.size(
-                self._pending.items, self.workers, settled=settled
+                self._pending.items, self.workers, head.job.fn
             )
         if self._max_tasks is not None:
             size = max(1, min(size, self._max_tasks - worker.done))
@@ -116,6 +114,7 @@ class Dispatch(ManagerState):
             calls = first.job.calls[first.start : first.stop]
         else:
             calls = [c for part in parts for c in part.job.calls[part.start : part.stop]]
+        began = time.perf_counter()
         try:
             if len(calls) == 1:
                 what = f"an argument of {first.job.describe(first.start)}"
@@ -136,7 +135,9 @@ class Dispatch(ManagerState):
         else:
             mode = INDEXED
         message = dumps(("batch", batch_id, fn_id, first.job.kind, mode, blob))
-        return Batch(batch_id, parts, segments, fn_id, fn_blob, message)
+        batch = Batch(batch_id, parts, segments, fn_id, fn_blob, message)
+        batch.pickling = time.perf_counter() - began
+        return batch
 
     def _send(self, worker: ProcessWorker, batch: Batch) -> None:
         """Hand ``batch`` to the idle ``worker`` (its function first, if it lacks it) --
@@ -145,7 +146,13 @@ class Dispatch(ManagerState):
         if not all(part.job.sink.start() for part in batch.parts):
             if batch.segments:
                 discard(batch.segments)
-            self._push_front([part for part in batch.parts if part.job.sink.wanted()])
+            wanted = []
+            for part in batch.parts:
+                if part.job.sink.wanted():
+                    wanted.append(part)
+                else:
+                    part.job.sink.discarded(len(part))
+            self._push_front(wanted)
             return
         worker.batch = batch
         batch.sent_at = time.monotonic()

@@ -71,7 +71,8 @@ class WorkerLifecycle(ManagerState):
             pass
         worker.reap(STOP_GRACE)
 
-    def _retire(self, worker: ProcessWorker, why: str) -> None:
+    def _retire(self, worker: ProcessWorker, why: str, cause: str) -> None:
+        self.events.worker_exited(worker.pid, cause)
         self.events.worker_replaced(worker.pid, why)
         self._slots[worker.slot] = None
         batch = self._end_batch(worker)
@@ -184,6 +185,7 @@ class WorkerLifecycle(ManagerState):
         for worker in workers:
             worker.reap(max(0.0, deadline - time.monotonic()))
             self._clean_up_after(worker)
+            self.events.worker_stopped(worker.pid, "the pool shut down", "shutdown")
         for kind, payload in self._inbox:
             if kind == "job":
                 leftovers.append(Unit(payload, 0, len(payload.calls)))

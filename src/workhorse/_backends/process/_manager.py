@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -40,7 +39,6 @@ class ManagerState:
     _pending: Pending
     _inbox: deque[tuple[str, Any]]
     _batcher: Batcher
-    _observed: weakref.ref[Job] | None
     _board: ProgressBoard
     _functions: FunctionCache
     _ids: itertools.count[int]

@@ -8,10 +8,8 @@ the rest of its batch runs again. See the invariants in :mod:`._core`.
 
 from __future__ import annotations
 
-import logging
 import os
 import time
-import weakref
 from multiprocessing import connection
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +28,6 @@ __all__ = ["STARTUP_FAILURES_BEFORE_BROKEN", "Results"]
 
 STARTUP_FAILURES_BEFORE_BROKEN = 3
 UNREADABLE_RESULTS = "the result of {task} could not be unpickled: {exc!r}"
-_log = logging.getLogger("workhorse")
 
 
 class Results(ManagerState):
@@ -42,7 +39,7 @@ class Results(ManagerState):
         def _send(self, worker: ProcessWorker, batch: Batch) -> None: ...
         def _break(self, cause: BaseException, why: str) -> None: ...
         def _replace(self, slot: int) -> None: ...
-        def _retire(self, worker: ProcessWorker, why: str) -> None: ...
+        def _retire(self, worker: ProcessWorker, why: str, cause: str) -> None: ...
         def _clean_up_after(self, worker: ProcessWorker) -> None: ...
         def _lifecycle_tick(self) -> float | None: ...
 
@@ -92,6 +89,22 @@ class Results(ManagerState):
         except (EOFError, OSError):
             self._on_death(worker)
             return
+        self._handle(worker, data)
+
+    def _drain(self, worker: ProcessWorker) -> None:
+        """Handle what an exited worker sent before it exited: a worker at its task limit
+        sends its last results, then "retire", then exits, and one wait can report the exit
+        with only the results read (it was then taken for a crash)."""
+        while self._slots[worker.slot] is worker:
+            try:
+                if not worker.conn.poll(0):
+                    return
+                data = worker.conn.recv_bytes()
+            except (EOFError, OSError):
+                return
+            self._handle(worker, data)
+
+    def _handle(self, worker: ProcessWorker, data: bytes) -> None:
         if data[:1] == DONE:
             self._on_done(worker, memoryview(data)[1:])
             return
@@ -112,15 +125,13 @@ class Results(ManagerState):
             self._break(error, "the pool's initializer raised")
         elif kind == "retire":
             if message[2] is not None and not self._warned_memory:
-                self._warned_memory = True
-                _log.warning(
-                    "a pool worker (pid %s) grew by %d MB over %d tasks, a likely memory "
-                    "leak: it was replaced (limit: %s bytes, %s)",
-                    worker.pid, message[2] // 2**20, message[1], memory_growth_limit(),
-                    MEMORY_GROWTH_ENV,
-                )  # fmt: skip
-            why = "it reached its task limit" if message[2] is None else "its memory grew"
-            self._retire(worker, why)
+                self._warned_memory = True  # once per pool: every worker leaks alike
+                limit = f"{memory_growth_limit()} bytes, {MEMORY_GROWTH_ENV}"
+                self.events.memory_grew(worker.pid, message[2], message[1], limit)
+            if message[2] is None:
+                self._retire(worker, "it reached its task limit", "task limit")
+            else:
+                self._retire(worker, "its memory grew", "memory")
 
     def _on_done(self, worker: ProcessWorker, data: memoryview) -> None:
         # The batch leaves the worker, but its argument segments stay until its results are
@@ -131,20 +142,22 @@ class Results(ManagerState):
         if worker.staged is not None:  # first keep the worker busy, then read the results
             staged, worker.staged = worker.staged, None
             self._send(worker, staged)
+        began = time.perf_counter()
         try:
-            _, values, failures, seconds = unpack(data)
+            _, values, failures, seconds, pickled = unpack(data)
         except BaseException as exc:
             self._undecodable(batch, exc, UNREADABLE_RESULTS)
             return
         finally:
             if batch.segments:
                 discard(batch.segments)
+        pickling = batch.pickling + pickled + time.perf_counter() - began
+        self.events.ran(worker.pid, batch.size, seconds, pickling)
         worker.since = time.monotonic()
         worker.done += batch.size
         # The worker's own time running the items: the round trip (and the manager's delay in
         # reading the reply, while it pickles another batch) says nothing about the items.
-        self._batcher.observe(batch.size, seconds)
-        self._observed = weakref.ref(batch.parts[-1].job)
+        self._batcher.observe(batch.size, seconds, batch.parts[-1].job.fn)
         if not failures and len(batch.parts) == 1:
             part = batch.parts[0]
             part.job.sink.ok(part.start, values)
@@ -181,12 +194,17 @@ class Results(ManagerState):
             self._push_front(_singles(batch.parts))
 
     def _on_death(self, worker: ProcessWorker) -> None:
+        self._drain(worker)
+        if self._slots[worker.slot] is not worker:
+            return  # it retired: handled
         self._slots[worker.slot] = None
         # With a pidfd the process has exited: reaping it cannot block (a sentinel may be
         # held open by a grandchild the task started, so without one, wait a bounded time).
         worker.process.join(None if worker.pidfd is not None else 1.0)
         worker.close_pidfd()
         exitcode = worker.process.exitcode
+        kill = worker.kill_reason
+        self.events.worker_exited(worker.pid, "crashed" if kill is None else _CAUSES[kill[0]])
         worker.release()
         self._unstage(worker)
         batch = self._end_batch(worker)
@@ -292,6 +310,10 @@ class Results(ManagerState):
             running = self._running_item(worker)
             if running is not None and running[0].job is job:
                 self._kill(worker, ("cancel", job, running[1]))
+
+
+# A kill reason's cause, as pool.stats() counts exits.
+_CAUSES = {"timeout": "timeout", "cancel": "cancelled", "init_timeout": "init timeout"}
 
 
 def _why_replaced(kill_reason: tuple[str, Any, int] | None, how: str) -> str:

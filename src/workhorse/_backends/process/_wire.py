@@ -49,7 +49,8 @@ class Batch:
     """What one worker runs: consecutive parts (units) of jobs of one function."""
 
     __slots__ = (
-        "fn_blob", "fn_id", "id", "message", "offsets", "parts", "segments", "sent_at", "size",
+        "fn_blob", "fn_id", "id", "message", "offsets", "parts", "pickling", "segments",
+        "sent_at", "size",
     )  # fmt: skip
 
     def __init__(
@@ -60,6 +61,7 @@ class Batch:
         self.segments = segments  # shared memory holding its large arguments
         # What to send: the function (if the worker lacks it) and the batch message.
         self.fn_id, self.fn_blob, self.message = fn_id, fn_blob, message
+        self.pickling = 0.0  # seconds it took to pickle (pool.stats())
         self.offsets: list[int] = []
         size = 0
         for part in parts:

@@ -11,7 +11,8 @@ the worker its next batch before it spends time unpickling these results)::
                        ("stop",)                         finish and exit
     worker -> parent   ("ready", pid)                    initializer done
                        ("init_failed", exc_blob)         initializer raised: worker exits
-               DONE + (batch_id, values, failures, seconds)  failures: {index: exc_blob},
+               DONE + (batch_id, values, failures, seconds, pickling)
+                                                             failures: {index: exc_blob},
                                                                 seconds: running the items
                        ("unpack_failed", batch_id, exc_blob)  the batch could not be unpickled
                        ("retire", tasks_done, grown)  max tasks, or memory grown past the limit
@@ -133,6 +134,7 @@ def _serve(
     growth = memory_growth_limit()
     baseline = _resident_bytes()
     checked = time.monotonic()
+    packing = 0.0  # how long the last results took to pickle: reported with the next ones
     while True:
         message = loads(conn.recv_bytes())
         kind = message[0]
@@ -142,21 +144,25 @@ def _serve(
             functions.pop(message[1], None)
         elif kind == "batch":
             _, batch_id, fn_id, call_kind, mode, blob = message
+            began = time.perf_counter()
             try:
                 items = unpack(blob)
             except BaseException as exc:  # SystemExit too: refuse the batch, stay alive
                 conn.send_bytes(dumps(("unpack_failed", batch_id, dump_exception(exc, origin))))
                 continue
             fn = functions[fn_id]
-            began = time.perf_counter()
+            ran = time.perf_counter()
+            pickling = ran - began + packing
             values, failures = _run_batch(board, slot, batch_id, fn, call_kind, items, mode, origin)
-            seconds = time.perf_counter() - began
+            ended = time.perf_counter()
+            seconds = ended - ran
             # Index one past the last item: a death from here on happened while pickling or
             # sending the results, and the parent must not blame the last item's *run*.
             board.start_item(slot, batch_id, len(values))
             packed = _pack_done(
-                batch_id, values, failures, seconds, fn, origin, result_prefix, blob
+                (batch_id, values, failures, seconds, pickling), fn, origin, result_prefix, blob
             )
+            packing = time.perf_counter() - ended
             conn.send_bytes(packed)
             board.finish_batch(slot, len(values))
             done += len(values)
@@ -277,15 +283,14 @@ def _run_timed(
 
 
 def _pack_done(
-    batch_id: int, values: list[Any], failures: dict[int, bytes], seconds: float, fn: Any,
-    origin: str, prefix: str, arguments: bytes,
+    done: tuple[int, list[Any], dict[int, bytes], float, float], fn: Any, origin: str,
+    prefix: str, arguments: bytes,
 ) -> bytes:  # fmt: skip
     """The results message; large buffers go to shared memory, and a result that is (part
     of) an argument refers to the argument's segment instead of being copied again."""
+    _, values, failures, _, _ = done
     try:
-        return (
-            DONE + pack((batch_id, values, failures, seconds), prefix=prefix, reply_to=arguments)[0]
-        )
+        return DONE + pack(done, prefix=prefix, reply_to=arguments)[0]
     except BaseException:  # SystemExit from a __reduce__ too: it must not end the worker
         pass
     # Some result cannot be pickled: find it, fail only that item.
@@ -299,11 +304,9 @@ def _pack_done(
             failures[index] = dump_exception(error, origin)
             values[index] = None
     try:
-        return (
-            DONE + pack((batch_id, values, failures, seconds), prefix=prefix, reply_to=arguments)[0]
-        )
+        return DONE + pack(done, prefix=prefix, reply_to=arguments)[0]
     except OSError:  # /dev/shm full: in the pipe, then
-        return DONE + dumps((batch_id, values, failures, seconds))
+        return DONE + dumps(done)
 
 
 def _unpicklable_result(fn: Any, value: object, exc: BaseException) -> BaseException:

@@ -224,7 +224,7 @@ class ThreadEngine(BackendBase):
                 if count == 1 or job.options.timeout is not None or type(job.sink) is FutureSink:
                     size = 1
                 else:
-                    size = job.chunksize or self._batcher.size(pending.items, self.workers)
+                    size = job.chunksize or self._batcher.size(pending.items, self.workers, job.fn)
                 if self._max_tasks is not None:
                     size = max(1, min(size, self._max_tasks - done))
                 taken = pending.take(size)
@@ -238,6 +238,7 @@ class ThreadEngine(BackendBase):
         waiter = _thread.allocate_lock()
         waiter.acquire()
         self.events.worker_started(me.name)
+        cause = "shutdown"
         try:
             if self._initializer is not None:
                 try:
@@ -252,17 +253,21 @@ class ThreadEngine(BackendBase):
                 if unit is None:
                     return
                 if not self._run(unit):
-                    return  # abandoned: a replacement already took our place
+                    # abandoned: a replacement already took our place
+                    cause = "cancelled" if unit.job.sink.cancelled else "timeout"
+                    return
                 done += unit.stop - unit.start
                 # Idle from here on: the finished task's function and arguments must not be
                 # kept alive by this frame (CPython's test_no_stale_references).
                 unit = None
+            cause = "task limit"
             self.events.worker_replaced(me.name, "it reached its task limit")
             with self._lock:  # retired after max tasks: hand the slot to a fresh thread
                 self._active -= 1
                 if self._pending and not self._closing:
                     self._grow()
         finally:
+            self.events.worker_exited(me.name, cause)
             with self._lock:
                 self._threads.discard(me)
                 self._deadlines.wake()  # the deadline thread exits with the last one
@@ -294,9 +299,11 @@ class ThreadEngine(BackendBase):
                 values = _run_many(unit, failures)
         finally:
             state.scope = previous
+        seconds = monotonic() - began
+        self.events.ran(threading.current_thread().name, len(values), seconds)
         if not self._running.pop(unit, False):
             return False  # timed out or stopped: settled by whoever stopped it
-        self._batcher.observe(len(values), monotonic() - began)
+        self._batcher.observe(len(values), seconds, unit.job.fn)
         if failures:
             self._deliver(unit, values, failures)
         else:
