@@ -41,6 +41,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future
 from typing import Any, TypeVar, Unpack
 
+from ._aio import AsyncContext, AsyncTasks
 from ._config import (
     ExecutorViewOptions,
     Face,
@@ -51,7 +52,7 @@ from ._config import (
     spelled_out,
     takes_extras,
 )
-from ._front import UNSET, Front, FrontView, View
+from ._front import UNSET, Front, View
 from ._scheduler._job import ARGS, ITEM
 
 __all__ = ["OptionsView", "ProcessPoolExecutor", "ThreadPoolExecutor"]
@@ -71,7 +72,7 @@ _THREAD_POOL_EXECUTOR = Face(
 )  # fmt: skip
 
 
-class _Submitter(FrontView):
+class _Submitter(AsyncTasks):
     """``submit``/``map``/``with_options`` over a pool's front end (config, backend, options)."""
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
@@ -145,7 +146,7 @@ class OptionsView(View, _Submitter):
     """
 
 
-class _PoolExecutor(_Submitter, Executor):
+class _PoolExecutor(_Submitter, AsyncContext, Executor):
     @property
     def _broken(self) -> str | bool:
         # The stdlib executors' flag (False, or why the pool broke): private, but code and

@@ -335,6 +335,10 @@ class ResultIterator(Iterator[T]):
                     self._finish(stop_running=stop and isinstance(exc, TimeoutError))
                 raise
 
+    def has_ready(self) -> bool:
+        """Whether ``next()`` would return (or raise) without waiting."""
+        return bool(self._ready)
+
     def close(self) -> None:
         """Stop: read no more input, cancel the calls that have not started (an addition:
         the stdlib's ``imap`` has no ``close``; dropping an iterator runs all its calls)."""

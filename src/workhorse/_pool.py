@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterable
 from multiprocessing import TimeoutError as PoolTimeoutError
 from typing import Any, TypeVar, Unpack
 
+from ._aio import AsyncContext, AsyncTasks
 from ._async_result import AsyncResult, MapResult
 from ._config import (
     Face,
@@ -51,7 +52,7 @@ from ._config import (
     spelled_out,
     takes_extras,
 )
-from ._front import UNSET, Front, FrontView, View
+from ._front import UNSET, Front, View
 from ._lazy_map import ResultIterator
 from ._options import check_chunksize
 from ._scheduler._job import ARGS, ITEM, ListSink
@@ -71,7 +72,7 @@ _THREAD_POOL = Face(
 )
 
 
-class _PoolTasks(FrontView):
+class _PoolTasks(AsyncTasks):
     """The task methods of a pool, shared by ``Pool``/``ThreadPool`` and their views."""
 
     _owner: _BasePool
@@ -263,7 +264,7 @@ class PoolView(View, _PoolTasks):
     _owner: _BasePool
 
 
-class _BasePool(_PoolTasks):
+class _BasePool(_PoolTasks, AsyncContext):
     """Lifecycle: ``close``, ``join``, ``terminate``, the context manager."""
 
     def _open(self, config: PoolConfig) -> None:

@@ -141,6 +141,21 @@ def test_stats_count_outcomes_retries_and_busy_time(cluster: DaskContext) -> Non
     assert all(w.worker.startswith("pid ") for w in stats.workers)
 
 
+def test_asyncio_run_and_amap(cluster: DaskContext) -> None:
+    import asyncio
+
+    async def main() -> None:
+        async with cluster.ProcessPoolExecutor() as executor:
+            assert await executor.run(square, 12) == 144
+            with pytest.raises(ValueError, match="three"):
+                await executor.run(boom, 3)
+            assert [x async for x in executor.amap(square, range(300))] == [
+                x * x for x in range(300)
+            ]
+
+    asyncio.run(main())
+
+
 def test_with_options_and_progress(cluster: DaskContext) -> None:
     stream = io.StringIO()
     with cluster.Pool(progress=stream) as pool:
