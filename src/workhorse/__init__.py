@@ -41,6 +41,8 @@ if _names.TYPE_CHECKING:
     from ._context import ProcessContext as ProcessContext
     from ._context import ThreadContext as ThreadContext
     from ._context import get_context as get_context
+    from ._decorators import process as process
+    from ._decorators import thread as thread
     from ._errors import BrokenResourceError as BrokenResourceError
     from ._errors import Cancelled as Cancelled
     from ._errors import DeserializationError as DeserializationError
@@ -135,7 +137,9 @@ if _names.TYPE_CHECKING:
         "get_context",
         "get_start_method",
         "group",
+        "process",
         "processes",
+        "thread",
         "threads",
         "wait",
         "with_start_method",

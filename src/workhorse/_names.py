@@ -81,6 +81,8 @@ ThreadPoolExecutor     .processes  ._executor    ._executor      -        ctx
 Executor  cf  :ProcessPoolExecutor  :ThreadPoolExecutor  :ProcessPoolExecutor  ctx
 TaskGroup              .processes  ._taskgroup   ._taskgroup     -
 PoolStats              ._stats     -             -               -
+process                ._decorators  -           -               -
+thread                 ._decorators  -           -               -
 WorkerStats            ._stats     -             -               -
 group                  .processes  HERE          HERE            HERE     ctx
 # -- contexts
