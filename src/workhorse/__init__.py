@@ -31,12 +31,12 @@ if _names.TYPE_CHECKING:
     from concurrent.futures import Future as Future
     from concurrent.futures import InvalidStateError as InvalidStateError
     from concurrent.futures import TimeoutError as TimeoutError
-    from concurrent.futures import as_completed as as_completed
     from concurrent.futures import wait as wait
 
     from . import _dask  # only for the annotation of dask(): importing workhorse never imports Dask
     from . import processes as processes
     from . import threads as threads
+    from ._completion import as_completed as as_completed
     from ._context import Context as Context
     from ._context import ProcessContext as ProcessContext
     from ._context import ThreadContext as ThreadContext

@@ -25,7 +25,7 @@ from ._backend import Backend
 from ._config import PoolConfig
 from ._lazy_map import Feed, ResultIterator, describe, input_length
 from ._options import Progress, TaskOptions, check_progress
-from ._progress_bar import ProgressBar, make_bar
+from ._progress_bar import ProgressBar, SubmitBars, make_bar
 from ._registry import make_backend
 from ._scheduler._exit import cut_feeds, drain_feeds
 from ._scheduler._job import Job, ListSink
@@ -50,15 +50,18 @@ UNSET: Any = _Unset()
 
 
 class Front:
-    """One pool's config, backend and task options; views share the first two."""
+    """One pool's config, backend and task options; views share the first two (and the
+    progress bars of ``submit`` calls)."""
 
-    __slots__ = ("__weakref__", "backend", "config", "options", "progress")
+    __slots__ = ("__weakref__", "backend", "bars", "config", "options", "progress")
 
     def __init__(
-        self, config: PoolConfig, backend: Backend, options: TaskOptions, progress: Progress
-    ) -> None:
+        self, config: PoolConfig, backend: Backend, options: TaskOptions, progress: Progress,
+        bars: SubmitBars | None = None,
+    ) -> None:  # fmt: skip
         self.config, self.backend = config, backend
         self.options, self.progress = options, progress
+        self.bars = SubmitBars() if bars is None else bars
 
     @classmethod
     def open(cls, config: PoolConfig, owner: object | None = None) -> Front:
@@ -81,7 +84,8 @@ class Front:
         changes = {name: value for name, value in given.items() if name != "progress"}
         progress = given.get("progress", UNSET)
         shown = self.progress if progress is UNSET else check_progress(progress)
-        return Front(self.config, self.backend, self.options.updated(**changes), shown)
+        options = self.options.updated(**changes)
+        return Front(self.config, self.backend, options, shown, self.bars)
 
     def run_one(
         self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -91,6 +95,8 @@ class Front:
         tally = self.backend.events.tally
         tally.accepted(1)
         future.add_done_callback(tally.future_settled)
+        if self.progress:
+            self.bars.track(self.progress, future)
         return future
 
     def run_all(
@@ -128,11 +134,13 @@ class Front:
         else:
             drain_feeds(self.backend)
         self.backend.shutdown(wait, cancel_futures=cancel_futures)
+        self.bars.close(wait)
 
     def terminate(self) -> None:
         """Stop now: lazy maps are cut, running tasks stopped, queued ones cancelled."""
         cut_feeds(self.backend)
         self.backend.terminate()
+        self.bars.close()
 
 
 class FrontView:

@@ -115,7 +115,7 @@ CancelledError         cf          -             -               -
 Future                 cf          -             -               -
 InvalidStateError      cf          -             -               -
 TimeoutError           cf          mp            -               -
-as_completed           cf          -             -               -
+as_completed           ._completion  -           -               -
 wait                   cf          -             -               -
 # -- multiprocessing (reducer: its pickling machinery; workhorse's own is in _serialize)
 Value                  -           HERE          -               -

@@ -25,7 +25,7 @@ from typing import IO, Any
 
 from ._options import Progress
 
-__all__ = ["LineBar", "ProgressBar", "make_bar"]
+__all__ = ["LineBar", "ProgressBar", "SubmitBars", "make_bar"]
 
 REFRESH = 0.1  # seconds between two renderings
 
@@ -52,6 +52,18 @@ class ProgressBar:
             if not self._closed:
                 self.count += n
                 self._backend.update(n)
+
+    @property
+    def total(self) -> int:
+        """How many tasks it counts towards (0 when unknown)."""
+        return int(self._backend.total or 0)
+
+    def grow(self, n: int = 1) -> None:
+        """``n`` more tasks to count (a ``submit``: the total is not known in advance)."""
+        with self._lock:
+            if not self._closed:
+                backend = self._backend
+                backend.total = (backend.total or 0) + n
 
     def close(self, done: int | None = None) -> None:
         """Bring the count up to ``done`` (callbacks may lag the results), draw, end the line."""
@@ -89,6 +101,50 @@ def make_bar(progress: Progress, total: int | None, desc: str = "") -> ProgressB
 
     bar = QuietTqdm(total=total, desc=desc or None, unit="task", file=stream, dynamic_ncols=True)
     return ProgressBar(bar)
+
+
+class SubmitBars:
+    """The bars of one pool's ``submit`` calls (shared by its ``with_options`` views): one per
+    ``progress`` setting, its total growing with each submit, ticked as each future is done,
+    closed when the pool shuts down.
+
+    Example::
+
+        bars = SubmitBars()
+        bars.track("always", future)   # total + 1; + 1 done when the future is
+        bars.close()
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._bars: dict[Any, ProgressBar | None] = {}  # None: this setting shows no bar
+        self._closing = False
+
+    def track(self, progress: Progress, future: Any) -> None:
+        with self._lock:
+            if progress in self._bars:
+                bar = self._bars[progress]
+            else:
+                bar = self._bars[progress] = make_bar(progress, 0, "submitted")
+            if bar is None:
+                return
+            bar.grow()
+
+        def done(_: Any) -> None:
+            bar.update()
+            if self._closing and bar.count >= bar.total:
+                bar.close()  # the pool shut down without waiting: its last task ends the bar
+
+        future.add_done_callback(done)
+
+    def close(self, wait: bool = True) -> None:
+        """End the bars (``wait=False``: each when its last task is done)."""
+        with self._lock:
+            self._closing = True
+            bars = [bar for bar in self._bars.values() if bar is not None]
+        for bar in bars:
+            if wait or bar.count >= bar.total:
+                bar.close()
 
 
 def _zero_width(stream: IO[str]) -> bool:
@@ -129,7 +185,7 @@ class LineBar:
     """
 
     def __init__(self, stream: IO[str], total: int | None, desc: str = "") -> None:
-        self._stream, self._total, self._desc = stream, total, desc
+        self._stream, self.total, self._desc = stream, total, desc
         self._count = 0
         self._started = self._drawn_at = time.monotonic()
         self._width = 0
@@ -161,14 +217,14 @@ class LineBar:
         elapsed = max(now - self._started, 1e-9)
         rate = self._count / elapsed
         parts = [f"{self._desc}: " if self._desc else ""]
-        if self._total is None:
+        if self.total is None:
             parts.append(f"{self._count} tasks")
         else:
-            percent = 100 * self._count // self._total if self._total else 100
-            parts.append(f"{self._count}/{self._total} [{percent}%]")
+            percent = 100 * self._count // self.total if self.total else 100
+            parts.append(f"{self._count}/{self.total} [{percent}%]")
         parts.append(f" {rate:.1f} tasks/s, elapsed {_clock(elapsed)}")
-        if self._total is not None and self._count < self._total:
-            eta = (self._total - self._count) / rate if rate > 0 else None
+        if self.total is not None and self._count < self.total:
+            eta = (self.total - self._count) / rate if rate > 0 else None
             parts.append(f", ETA {_clock(eta) if eta is not None else '?'}")
         return "".join(parts)
 
