@@ -57,6 +57,8 @@ if _names.TYPE_CHECKING:
     from ._stats import PoolStats as PoolStats
     from ._stats import WorkerStats as WorkerStats
     from ._timeouts import TIMEOUT_MAX as TIMEOUT_MAX
+    from ._worker_info import WorkerInfo as WorkerInfo
+    from ._worker_info import worker as worker
     from .processes import Barrier as Barrier
     from .processes import BoundedSemaphore as BoundedSemaphore
     from .processes import Condition as Condition
@@ -127,6 +129,7 @@ if _names.TYPE_CHECKING:
         "ThreadPoolExecutor",
         "TimeoutError",
         "WorkerCrashed",
+        "WorkerInfo",
         "WorkerStats",
         "WorkhorseError",
         "active_children",
@@ -143,6 +146,7 @@ if _names.TYPE_CHECKING:
         "threads",
         "wait",
         "with_start_method",
+        "worker",
     )
 else:
     __all__ = tuple(_names.public("workhorse"))

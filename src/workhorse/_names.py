@@ -82,6 +82,8 @@ Executor  cf  :ProcessPoolExecutor  :ThreadPoolExecutor  :ProcessPoolExecutor  c
 TaskGroup              .processes  ._taskgroup   ._taskgroup     -
 PoolStats              ._stats     -             -               -
 process                ._decorators  -           -               -
+worker                 ._worker_info  -          -               -
+WorkerInfo             ._worker_info  -          -               -
 thread                 ._decorators  -           -               -
 WorkerStats            ._stats     -             -               -
 group                  .processes  HERE          HERE            HERE     ctx

@@ -156,6 +156,23 @@ def test_asyncio_run_and_amap(cluster: DaskContext) -> None:
     asyncio.run(main())
 
 
+def dask_worker_info(_: int) -> tuple[Any, str, int]:
+    info = workhorse.worker()
+    assert info is not None
+    info.state["calls"] = info.state.get("calls", 0) + 1
+    return info.id, info.backend, info.state["calls"]
+
+
+def test_tasks_see_their_dask_worker(cluster: DaskContext) -> None:
+    with cluster.Pool() as pool:
+        seen = pool.map(dask_worker_info, range(50))
+    workers = cluster.client.scheduler_info()["workers"]
+    names = {worker["name"] for worker in workers.values()}
+    assert {s[0] for s in seen} <= names
+    assert {s[1] for s in seen} == {"dask"}
+    assert max(s[2] for s in seen) > 1  # a worker's state outlives a batch
+
+
 def test_with_options_and_progress(cluster: DaskContext) -> None:
     stream = io.StringIO()
     with cluster.Pool(progress=stream) as pool:

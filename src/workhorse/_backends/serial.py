@@ -26,6 +26,7 @@ Example::
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -40,6 +41,7 @@ from .._scheduler import _exit
 from .._scheduler._events import PoolEvents
 from .._scheduler._job import Job
 from .._scheduler._outcomes import fail_or_retry, timeout_error
+from .._worker_info import WorkerInfo, enter, leave
 
 if TYPE_CHECKING:
     from .._config import PoolConfig
@@ -47,6 +49,10 @@ if TYPE_CHECKING:
 __all__ = ["SerialEngine"]
 
 CALLER = "the caller"  # the one "worker" of pool.stats(): tasks run in the calling thread
+
+
+def _caller_info() -> WorkerInfo:
+    return WorkerInfo(0, os.getpid(), CALLER, "serial")
 
 
 class _Expired(BaseException):
@@ -77,6 +83,7 @@ class SerialEngine(BackendBase):
         self._max_tasks = config.max_tasks_per_worker
         self._done = 0  # tasks since the initializer last ran
         self._initialized = False
+        self._info = _caller_info()
         self._closing = False
         self._broken: BaseException | None = None
 
@@ -105,6 +112,15 @@ class SerialEngine(BackendBase):
                 raise
 
     def _run_one(
+        self, job: Job, index: int, attempt: int, requeue: Callable[[int, int], None]
+    ) -> None:
+        previous = enter(self._info)  # workhorse.worker() in the task: the caller, as worker 0
+        try:
+            self._run_inline(job, index, attempt, requeue)
+        finally:
+            leave(previous)
+
+    def _run_inline(
         self, job: Job, index: int, attempt: int, requeue: Callable[[int, int], None]
     ) -> None:
         if not self._initialized:
@@ -160,6 +176,7 @@ class SerialEngine(BackendBase):
         self._done += 1
         if self._max_tasks is not None and self._done >= self._max_tasks:
             self._done, self._initialized = 0, False  # a "new worker": initialize again
+            self._info = _caller_info()
 
     def stop_job(self, job: Job) -> None:
         """Nothing runs elsewhere: a job is stopped by its sink refusing to ``start``."""

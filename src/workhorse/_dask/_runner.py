@@ -39,6 +39,7 @@ from typing import Any
 
 from .._remote import dump_exception
 from .._scheduler._job import ARGS, ITEM
+from .._worker_info import WorkerInfo, enter, leave
 
 __all__ = ["FINISHED", "STARTED", "run_batch", "stop_batches"]
 
@@ -66,6 +67,7 @@ _seq = itertools.count()
 _wake = threading.Condition(_lock)
 _watchdog: threading.Thread | None = None
 _dying = False
+_state_info: WorkerInfo | None = None  # this worker process's (see _info)
 
 
 def run_batch(
@@ -89,6 +91,7 @@ def run_batch(
         _running[key] = batch
     began = time.monotonic()
     values, errors = batch.values, batch.errors
+    previous = enter(_info())
     try:
         for index, call in enumerate(calls):
             batch.index = index
@@ -109,9 +112,22 @@ def run_batch(
         with _lock:
             _running.pop(key, None)
             batch.index = len(calls)  # the watchdog's pending deadlines no longer apply
+        leave(previous)
     seconds = time.monotonic() - began
     Variable(key, client=client).set((FINISHED, os.getpid()))
     return values, errors, seconds, os.getpid()
+
+
+def _info() -> WorkerInfo:
+    """``workhorse.worker()`` in a task: this Dask worker (its name as the id), with one
+    ``state`` dict per worker process."""
+    global _state_info
+    from distributed import get_worker
+
+    if _state_info is None:
+        dask_worker = get_worker()
+        _state_info = WorkerInfo(dask_worker.name, os.getpid(), dask_worker.address, "dask")
+    return _state_info
 
 
 def stop_batches(keys: list[str]) -> int:

@@ -137,8 +137,9 @@ class ProcessEngine(BackendBase, Dispatch, Results, WorkerLifecycle):
         self._template = Template() if start_method == "fork" else None
         self._main_by_value = start_method != "fork" and not main_importable()
         self._setup = dumps(
-            (initializer, initargs), what="initializer", main_by_value=self._main_by_value
-        )
+            (initializer, initargs, start_method), what="initializer",
+            main_by_value=self._main_by_value,
+        )  # fmt: skip
         self._max_tasks = max_tasks_per_worker
         self._batcher = Batcher(chunksize, floor=MIN_BATCH_SECONDS, floor_items=MIN_BATCH_ITEMS)
         self._board = ProgressBoard.create(workers)

@@ -45,6 +45,7 @@ from ..._errors import SerializationError
 from ..._remote import dump_exception
 from ..._scheduler._job import ARGS, CALL, ITEM
 from ..._serialize import dumps, loads
+from ..._worker_info import WorkerInfo, set_process_worker
 from ._progress import ProgressBoard
 from ._zerocopy import pack, unpack
 
@@ -106,7 +107,9 @@ def worker_main(
     _watch_parent()
     board = ProgressBoard.attach(board_name, slots)
     origin = f"pool worker (pid {os.getpid()})"
-    initializer, initargs = loads(setup)
+    initializer, initargs, start_method = loads(setup)
+    name = f"pid {os.getpid()}"
+    set_process_worker(WorkerInfo(slot, os.getpid(), name, "processes", start_method))
     if initializer is not None:
         try:
             initializer(*initargs)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import _thread
 import itertools
 import logging
+import os
 import threading
 import weakref
 from collections.abc import Callable
@@ -45,6 +46,7 @@ from ..._scheduler._events import PoolEvents
 from ..._scheduler._job import ARGS, ITEM, FutureSink, Job
 from ..._scheduler._outcomes import deliver, timeout_error
 from ..._scheduler._units import Pending, Unit
+from ..._worker_info import WorkerInfo, enter
 from ._deadlines import Deadlines
 
 __all__ = ["ThreadEngine"]
@@ -89,6 +91,7 @@ class ThreadEngine(BackendBase):
         self._sleepers: list[_thread.LockType] = []  # idle threads' wake-up locks (held)
         self._active = 0  # threads counted against capacity (abandoned ones are not)
         self._names = itertools.count()
+        self._ids: set[int] = set()  # WorkerInfo.id of each thread (see workhorse.worker())
         self._closing = False
         self._broken: BaseException | None = None
         self._deadlines = Deadlines(
@@ -194,9 +197,13 @@ class ThreadEngine(BackendBase):
         if self._active >= self.workers:
             return
         self._active += 1
+        # The lowest number free: a replacement takes the one its predecessor left.
+        wid = next(i for i in itertools.count() if i not in self._ids)
+        self._ids.add(wid)
         thread = threading.Thread(
-            target=self._work, name=f"{self._name}-{next(self._names)}", daemon=True
-        )
+            target=self._work, args=(wid,), name=f"{self._name}-{next(self._names)}",
+            daemon=True,
+        )  # fmt: skip
         self._threads.add(thread)
         thread.start()  # not masked: it runs tasks, which may start processes (see _signals)
 
@@ -233,11 +240,12 @@ class ThreadEngine(BackendBase):
                 self._running[taken] = True
                 return taken
 
-    def _work(self) -> None:
+    def _work(self, wid: int) -> None:
         me = threading.current_thread()
         waiter = _thread.allocate_lock()
         waiter.acquire()
         self.events.worker_started(me.name)
+        enter(WorkerInfo(wid, os.getpid(), me.name, "threads"))
         cause = "shutdown"
         try:
             if self._initializer is not None:
@@ -264,12 +272,15 @@ class ThreadEngine(BackendBase):
             self.events.worker_replaced(me.name, "it reached its task limit")
             with self._lock:  # retired after max tasks: hand the slot to a fresh thread
                 self._active -= 1
+                self._ids.discard(wid)  # and its id
+                wid = -1
                 if self._pending and not self._closing:
                     self._grow()
         finally:
             self.events.worker_exited(me.name, cause)
             with self._lock:
                 self._threads.discard(me)
+                self._ids.discard(wid)  # (-1: handed on already)
                 self._deadlines.wake()  # the deadline thread exits with the last one
 
     def _run(self, unit: Unit) -> bool:
