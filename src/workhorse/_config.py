@@ -35,6 +35,7 @@ from ._options import (
 )
 from ._process import check_not_bootstrapping
 from ._registry import backend_names
+from ._trace import check_trace
 
 __all__ = [
     "BACKEND_ENV",
@@ -83,6 +84,7 @@ class DaskPoolExtras(ViewOptions, total=False):
     """What every face takes (the Dask ``Pool`` takes only these)."""
 
     chunksize: int | str
+    trace: str | os.PathLike[str] | None
 
 
 class DaskExecutorExtras(DaskPoolExtras, total=False):
@@ -209,6 +211,7 @@ class PoolConfig:
     name: str = "workhorse"
     remote_traceback: type[BaseException] | None = None
     client: Any = None
+    trace: str | None = None
 
     @classmethod
     def for_face(cls, face: Face, given: dict[str, Any], **fixed: Any) -> PoolConfig:
@@ -261,6 +264,7 @@ class PoolConfig:
         name: str = "workhorse",
         remote_traceback: type[BaseException] | None = None,
         client: Any = None,
+        trace: str | os.PathLike[str] | None = None,
     ) -> PoolConfig:
         """Check every argument of a pool face (named as the face names them) and return
         the config; raises ``TypeError``/``ValueError`` naming the argument."""
@@ -300,6 +304,7 @@ class PoolConfig:
             name=name,
             remote_traceback=remote_traceback,
             client=client,
+            trace=check_trace(trace),
         )
 
 
@@ -307,7 +312,7 @@ class PoolConfig:
 _PASSED = (
     "backend", "initializer", "initargs", "max_tasks_per_worker", "timeout", "retries",
     "retry_on", "cancel_running", "progress", "chunksize", "init_timeout", "idle_timeout",
-    "client",
+    "client", "trace",
 )  # fmt: skip
 
 

@@ -30,6 +30,7 @@ from ._registry import make_backend
 from ._scheduler._exit import cut_feeds, drain_feeds
 from ._scheduler._job import Job, ListSink
 from ._stats import PoolStats
+from ._trace import Timeline, insights
 
 __all__ = ["UNSET", "Front", "FrontView", "View"]
 
@@ -68,6 +69,8 @@ class Front:
         """Make the backend of ``config``; it shuts down (without waiting) once ``owner``
         (the face) is garbage-collected."""
         backend = make_backend(config)
+        if config.trace is not None:
+            backend.events.timeline = Timeline(config.trace, backend.events.name)
         front = cls(config, backend, config.options, config.progress)
         if owner is not None:
             weakref.finalize(owner, backend.shutdown, False)
@@ -135,12 +138,23 @@ class Front:
             drain_feeds(self.backend)
         self.backend.shutdown(wait, cancel_futures=cancel_futures)
         self.bars.close(wait)
+        self._write_trace()
 
     def terminate(self) -> None:
         """Stop now: lazy maps are cut, running tasks stopped, queued ones cancelled."""
         cut_feeds(self.backend)
         self.backend.terminate()
         self.bars.close()
+        self._write_trace()
+
+    def _write_trace(self) -> None:
+        timeline = self.backend.events.timeline
+        if timeline is None:
+            return
+        try:
+            timeline.write()
+        except OSError as exc:  # the pool's work is done: a trace that cannot be written
+            self.backend.events.logger.warning("%s: cannot write trace: %s", timeline.pool, exc)
 
 
 class FrontView:
@@ -173,6 +187,21 @@ class FrontView:
                 print(pool.stats().done)   # 100
         """
         return self._front.backend.events.tally.snapshot()
+
+    def insights(self) -> str:
+        """What the pool did, in words: its counts, each worker's tasks, busy time and
+        utilization, and the slowest batches it ran (the slowest tasks, when they ran alone)
+        with their calls. Pools created with ``trace="run.json"`` also write a timeline at
+        shutdown that https://ui.perfetto.dev opens, one track per worker.
+
+        Example::
+
+            with workhorse.Pool(2) as pool:
+                pool.map(work, items)
+                print(pool.insights())
+        """
+        events = self._front.backend.events
+        return insights(events.name, events.tally.snapshot(), events.slowest.entries())
 
 
 class View(FrontView):

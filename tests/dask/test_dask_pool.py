@@ -173,6 +173,17 @@ def test_tasks_see_their_dask_worker(cluster: DaskContext) -> None:
     assert max(s[2] for s in seen) > 1  # a worker's state outlives a batch
 
 
+def test_trace_and_insights(cluster: DaskContext, tmp_path: Path) -> None:
+    import json
+
+    path = tmp_path / "run.json"
+    with cluster.Pool(trace=path) as pool:
+        assert pool.map(square, range(100)) == [x * x for x in range(100)]
+        assert "100 tasks submitted, 100 done" in pool.insights()
+    events = json.loads(path.read_text())["traceEvents"]
+    assert sum(e["args"]["tasks"] for e in events if e["ph"] == "X") == 100
+
+
 def test_with_options_and_progress(cluster: DaskContext) -> None:
     stream = io.StringIO()
     with cluster.Pool(progress=stream) as pool:

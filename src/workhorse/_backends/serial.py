@@ -151,11 +151,13 @@ class SerialEngine(BackendBase):
                 error = timeout_error(job, index, how)
                 self.events.timed_out(job.describe(index), timeout, "dropping its result")
             else:
-                self.events.ran(CALLER, 1, time.monotonic() - began)
+                self.events.ran(
+                    CALLER, 1, time.monotonic() - began, job=job, index=index, started=began
+                )
                 self._count_task()
                 job.sink.ok(index, [value])
                 return
-        self.events.ran(CALLER, 1, time.monotonic() - began)
+        self.events.ran(CALLER, 1, time.monotonic() - began, job=job, index=index, started=began)
         self._count_task()
         fail_or_retry(job, index, attempt, error, requeue, self.events)
 

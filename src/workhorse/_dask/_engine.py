@@ -254,7 +254,7 @@ class DaskEngine(BackendBase):
                 error = exc
             else:
                 self._batcher.observe(len(values), seconds, unit.job.fn)
-                self.events.ran(f"pid {pid}", len(values), seconds)
+                self.events.ran(f"pid {pid}", len(values), seconds, job=unit.job, index=unit.start)
                 self._deliver(unit, unit.start, values, errors)
                 return
         if error is None:  # cancelled by Dask itself (a dependency lost): run it again

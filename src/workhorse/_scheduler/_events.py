@@ -32,9 +32,13 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
+from collections.abc import Callable
+from typing import Any
 
 from .._errors import _signal_name
 from .._stats import Tally
+from .._trace import Slowest, Timeline
 
 __all__ = ["PoolEvents", "describe_exit", "logger_for"]
 
@@ -62,12 +66,14 @@ def describe_exit(exitcode: int | None) -> str:
 class PoolEvents:
     """One pool's log records (see the module docstring)."""
 
-    __slots__ = ("_shut", "logger", "name", "tally")
+    __slots__ = ("_shut", "logger", "name", "slowest", "tally", "timeline")
 
     def __init__(self, backend: str, kind: str = "pool") -> None:
         self.name = f"{kind}-{next(_numbers)}"
         self.logger = logger_for(backend)
         self.tally = Tally()
+        self.slowest = Slowest()
+        self.timeline: Timeline | None = None  # trace=: set by the front end
         self._shut = False
 
     def _emit(self, level: int, message: str, *args: object) -> None:
@@ -85,22 +91,39 @@ class PoolEvents:
     def worker_started(self, worker: object) -> None:
         """A worker (a pid, a thread name) started."""
         self.tally.worker_started(worker)
+        if self.timeline is not None:
+            self.timeline.instant(worker, "started")
         self._emit(logging.DEBUG, "worker %s started", worker)
 
     def worker_stopped(self, worker: object, why: str, cause: str = "idle") -> None:
         """A worker left in the ordinary course (``cause``: idle, the pool's shutdown)."""
-        self.tally.worker_exited(worker, cause)
+        self.worker_exited(worker, cause)
         self._emit(logging.DEBUG, "worker %s stopped: %s", worker, why)
 
     def worker_exited(self, worker: object, cause: str) -> None:
         """A worker is gone (``cause``: one of :data:`~.._stats.EXIT_CAUSES`); counted only,
         the records that say why are :meth:`worker_died` and :meth:`worker_replaced`."""
         self.tally.worker_exited(worker, cause)
+        if self.timeline is not None:
+            self.timeline.instant(worker, f"exited: {cause}")
 
-    def ran(self, worker: object, items: int, seconds: float, pickling: float = 0.0) -> None:
-        """``worker`` ran ``items`` tasks for ``seconds`` (``pickling``: the seconds spent
-        pickling and unpickling them and their results); counted only."""
+    def ran(
+        self, worker: object, items: int, seconds: float, pickling: float = 0.0, *,
+        job: Any = None, index: int = 0, started: float | None = None,
+    ) -> None:  # fmt: skip
+        """``worker`` ran ``items`` tasks (``job``'s from ``index``) for ``seconds`` from
+        ``started`` (monotonic; ``None``: until now); ``pickling``: the seconds spent pickling
+        and unpickling them and their results. Counted, and kept for insights and the trace."""
         self.tally.ran(worker, items, seconds, pickling)
+        if job is None:
+            return
+        describe: Callable[[], str] = lambda: _batch_words(job, index, items)  # noqa: E731
+        self.slowest.offer(seconds, describe, worker)
+        timeline = self.timeline
+        if timeline is not None:
+            start = time.monotonic() - seconds if started is None else started
+            name = getattr(job.fn, "__qualname__", None) or type(job.fn).__qualname__
+            timeline.batch(worker, name, start, seconds, items, job.describe(index), pickling)
 
     def shutting_down(self, wait: bool, cancel: bool) -> None:
         """``shutdown``/``close``/``terminate`` was called (said once per pool)."""
@@ -115,6 +138,8 @@ class PoolEvents:
     def retrying(self, task: str, attempt: int, tries: int, error: BaseException) -> None:
         """``task`` failed on try ``attempt`` (1-based) of ``tries`` and runs again."""
         self.tally.count("retried")
+        if self.timeline is not None:
+            self.timeline.instant(None, "retry", task=task, attempt=attempt, error=repr(error))
         self._emit(
             logging.INFO, "%s failed on try %d of %d (%s: %s); running it again",
             task, attempt, tries, type(error).__name__, error,
@@ -141,8 +166,15 @@ class PoolEvents:
     def timed_out(self, task: str, timeout: float | None, what: str) -> None:
         """``task`` ran past its timeout; ``what`` the pool does about it."""
         self.tally.count("timed_out")
+        if self.timeline is not None:
+            self.timeline.instant(None, "timeout", task=task, action=what)
         self._emit(logging.WARNING, "%s ran past its timeout of %s s; %s", task, timeout, what)
 
     def broken(self, error: BaseException) -> None:
         """The pool broke: every queued task fails with ``error``."""
         self._emit(logging.WARNING, "the pool is broken: %s", error)
+
+
+def _batch_words(job: Any, index: int, items: int) -> str:
+    first: str = job.describe(index)
+    return first if items == 1 else f"{items} tasks, the first {first}"

@@ -144,7 +144,7 @@ class Results(ManagerState):
             self._send(worker, staged)
         began = time.perf_counter()
         try:
-            _, values, failures, seconds, pickled = unpack(data)
+            _, values, failures, seconds, pickled, started = unpack(data)
         except BaseException as exc:
             self._undecodable(batch, exc, UNREADABLE_RESULTS)
             return
@@ -152,7 +152,11 @@ class Results(ManagerState):
             if batch.segments:
                 discard(batch.segments)
         pickling = batch.pickling + pickled + time.perf_counter() - began
-        self.events.ran(worker.pid, batch.size, seconds, pickling)
+        first = batch.parts[0]
+        self.events.ran(
+            worker.pid, batch.size, seconds, pickling, job=first.job, index=first.start,
+            started=started,
+        )  # fmt: skip
         worker.since = time.monotonic()
         worker.done += batch.size
         # The worker's own time running the items: the round trip (and the manager's delay in
@@ -296,6 +300,9 @@ class Results(ManagerState):
             if timeout is not None and now - started > timeout * 1e9:
                 what = f"killing its worker {worker.pid}"
                 self.events.timed_out(part.job.describe(item), timeout, what)
+                # Its worker will never report it: its time is counted (and drawn) here.
+                seconds = (now - started) / 1e9
+                self.events.ran(worker.pid, 1, seconds, job=part.job, index=item)
                 self._kill(worker, ("timeout", part.job, item))
 
     def _stop_running(self, job: Job) -> None:

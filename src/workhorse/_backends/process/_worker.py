@@ -11,7 +11,7 @@ the worker its next batch before it spends time unpickling these results)::
                        ("stop",)                         finish and exit
     worker -> parent   ("ready", pid)                    initializer done
                        ("init_failed", exc_blob)         initializer raised: worker exits
-               DONE + (batch_id, values, failures, seconds, pickling)
+               DONE + (batch_id, values, failures, seconds, pickling, started)
                                                              failures: {index: exc_blob},
                                                                 seconds: running the items
                        ("unpack_failed", batch_id, exc_blob)  the batch could not be unpickled
@@ -154,7 +154,7 @@ def _serve(
                 conn.send_bytes(dumps(("unpack_failed", batch_id, dump_exception(exc, origin))))
                 continue
             fn = functions[fn_id]
-            ran = time.perf_counter()
+            ran, started = time.perf_counter(), time.monotonic()
             pickling = ran - began + packing
             values, failures = _run_batch(board, slot, batch_id, fn, call_kind, items, mode, origin)
             ended = time.perf_counter()
@@ -163,7 +163,11 @@ def _serve(
             # sending the results, and the parent must not blame the last item's *run*.
             board.start_item(slot, batch_id, len(values))
             packed = _pack_done(
-                (batch_id, values, failures, seconds, pickling), fn, origin, result_prefix, blob
+                (batch_id, values, failures, seconds, pickling, started),
+                fn,
+                origin,
+                result_prefix,
+                blob,
             )
             packing = time.perf_counter() - ended
             conn.send_bytes(packed)
@@ -286,12 +290,12 @@ def _run_timed(
 
 
 def _pack_done(
-    done: tuple[int, list[Any], dict[int, bytes], float, float], fn: Any, origin: str,
+    done: tuple[int, list[Any], dict[int, bytes], float, float, float], fn: Any, origin: str,
     prefix: str, arguments: bytes,
 ) -> bytes:  # fmt: skip
     """The results message; large buffers go to shared memory, and a result that is (part
     of) an argument refers to the argument's segment instead of being copied again."""
-    _, values, failures, _, _ = done
+    _, values, failures, _, _, _ = done
     try:
         return DONE + pack(done, prefix=prefix, reply_to=arguments)[0]
     except BaseException:  # SystemExit from a __reduce__ too: it must not end the worker

@@ -311,7 +311,10 @@ class ThreadEngine(BackendBase):
         finally:
             state.scope = previous
         seconds = monotonic() - began
-        self.events.ran(threading.current_thread().name, len(values), seconds)
+        self.events.ran(
+            threading.current_thread().name, len(values), seconds, job=job, index=start,
+            started=began,
+        )  # fmt: skip
         if not self._running.pop(unit, False):
             return False  # timed out or stopped: settled by whoever stopped it
         self._batcher.observe(len(values), seconds, unit.job.fn)
