@@ -3,10 +3,13 @@ initializer), the same on every backend (the Dask one is in tests/dask)."""
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import signal
+import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -100,3 +103,66 @@ def test_a_thread_replaced_at_its_task_limit_keeps_its_id() -> None:
 def test_a_process_a_task_forks_is_not_a_worker() -> None:
     with workhorse.Pool(1, context=workhorse.get_context("fork")) as pool:
         assert pool.apply(forks_a_child, (workhorse.Queue(),))
+
+
+def record_exit(path: str) -> None:
+    info = workhorse.worker()
+    assert info is not None
+    with open(path, "a") as f:
+        f.write(f"{info.backend} {info.id} {info.state.get('calls', 0)}\n")
+
+
+_release = threading.Event()
+
+
+def hang() -> None:
+    _release.wait(BOUND)  # released by the test once the pool has gone on without it
+
+
+def raise_on_exit() -> None:
+    raise RuntimeError("the exit hook failed")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_exit_hook_runs_once_per_worker_that_leaves_in_order(
+    backend: str, tmp_path: Any
+) -> None:
+    path = str(tmp_path / "exits")
+    hook = functools.partial(record_exit, path)
+    with workhorse.Pool(2, backend=backend, worker_exit=hook, max_tasks_per_worker=5) as pool:
+        assert pool.map(whoami, range(12), chunksize=1)
+        pool.close()
+        pool.join()
+    lines = [line.split() for line in Path(path).read_text().splitlines()]
+    assert {line[0] for line in lines} == {backend}
+    assert sum(int(line[2]) for line in lines) == 12  # each worker's state, seen at its exit
+    assert all(int(line[2]) <= 5 for line in lines)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_exit_hook_that_hangs_does_not_hang_the_pool(backend: str) -> None:
+    _release.clear()
+    start = time.monotonic()
+    with workhorse.ProcessPoolExecutor(2, backend=backend, worker_exit=hang) as pool:
+        assert pool.submit(abs, -1).result(timeout=BOUND) == 1
+    assert time.monotonic() - start < BOUND / 2  # the hook's 2 s, not its 30
+    _release.set()
+    for thread in threading.enumerate():
+        if thread.name == "workhorse-worker-exit":
+            thread.join(BOUND)
+
+
+@pytest.mark.parametrize("backend", ["threads", "serial"])
+def test_an_exit_hook_that_raises_is_logged(backend: str, caplog: pytest.LogCaptureFixture) -> None:
+    with workhorse.ThreadPoolExecutor(1, backend=backend, worker_exit=raise_on_exit) as pool:
+        assert pool.submit(abs, -1).result(timeout=BOUND) == 1
+    [record] = [r for r in caplog.records if "worker_exit hook" in r.getMessage()]
+    assert record.exc_info is not None
+    assert "the exit hook failed" in str(record.exc_info[1])
+
+
+def test_bad_exit_hooks_are_refused() -> None:
+    with pytest.raises(TypeError, match="worker_exit must be callable, not int"):
+        workhorse.ThreadPool(1, worker_exit=3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="the dask backend does not take worker_exit"):
+        workhorse.Pool(1, backend="dask", worker_exit=hang)

@@ -98,6 +98,7 @@ class ThreadPoolExtras(DaskPoolExtras, total=False):
 
     max_tasks_per_worker: int | None
     backend: str | None
+    worker_exit: Callable[[], Any] | None
 
 
 class ThreadPoolExecutorExtras(ThreadPoolExtras, total=False):
@@ -212,6 +213,7 @@ class PoolConfig:
     remote_traceback: type[BaseException] | None = None
     client: Any = None
     trace: str | None = None
+    worker_exit: Callable[[], Any] | None = None
 
     @classmethod
     def for_face(cls, face: Face, given: dict[str, Any], **fixed: Any) -> PoolConfig:
@@ -265,6 +267,7 @@ class PoolConfig:
         remote_traceback: type[BaseException] | None = None,
         client: Any = None,
         trace: str | os.PathLike[str] | None = None,
+        worker_exit: Callable[[], Any] | None = None,
     ) -> PoolConfig:
         """Check every argument of a pool face (named as the face names them) and return
         the config; raises ``TypeError``/``ValueError`` naming the argument."""
@@ -283,8 +286,16 @@ class PoolConfig:
             method = _start_method(context_value, context_name, default_start_method)
         elif context_value is not None:
             _start_method(context_value, context_name, None, check_bootstrap=False)
-        if chosen == "dask" and (initializer is not None or limit is not None):
-            given = "initializer" if initializer is not None else "a per-worker task limit"
+        if worker_exit is not None and not callable(worker_exit):
+            raise TypeError(f"worker_exit must be callable, not {type(worker_exit).__name__}")
+        if chosen == "dask" and (
+            initializer is not None or limit is not None or worker_exit is not None
+        ):
+            given = (
+                "initializer" if initializer is not None
+                else "worker_exit" if worker_exit is not None
+                else "a per-worker task limit"
+            )  # fmt: skip
             raise ValueError(
                 f"the dask backend does not take {given}: Dask workers are long-lived "
                 "services (use a Dask worker plugin to set them up)"
@@ -305,6 +316,7 @@ class PoolConfig:
             remote_traceback=remote_traceback,
             client=client,
             trace=check_trace(trace),
+            worker_exit=worker_exit,
         )
 
 
@@ -312,7 +324,7 @@ class PoolConfig:
 _PASSED = (
     "backend", "initializer", "initargs", "max_tasks_per_worker", "timeout", "retries",
     "retry_on", "cancel_running", "progress", "chunksize", "init_timeout", "idle_timeout",
-    "client", "trace",
+    "client", "trace", "worker_exit",
 )  # fmt: skip
 
 

@@ -71,6 +71,7 @@ def _local(config: PoolConfig) -> dict[str, Any]:
         "workers": config.workers, "initializer": config.initializer,
         "initargs": config.initargs, "max_tasks_per_worker": config.max_tasks_per_worker,
         "options": config.options, "chunksize": config.chunksize,
+        "worker_exit": config.worker_exit,
     }  # fmt: skip
 
 

@@ -25,12 +25,22 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["WorkerInfo", "enter", "leave", "set_process_worker", "worker"]
+__all__ = [
+    "EXIT_TIMEOUT", "WorkerInfo", "enter", "leave", "run_exit_hook", "set_process_worker",
+    "worker",
+]  # fmt: skip
+
+#: Seconds a ``worker_exit`` hook may run; then its worker goes on without it (a process
+#: worker is killed by its pool at the same bound).
+EXIT_TIMEOUT = 2.0
+_log = logging.getLogger("workhorse")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -90,6 +100,36 @@ def enter(info: WorkerInfo | None) -> WorkerInfo | None:
 def leave(previous: WorkerInfo | None) -> None:
     """Undo :func:`enter`."""
     _local.info = previous
+
+
+def run_exit_hook(hook: Callable[[], Any] | None, timeout: float = EXIT_TIMEOUT) -> None:
+    """Run a pool's ``worker_exit`` hook for the worker this thread is, at most ``timeout``
+    seconds: one that raises is logged (with its traceback, on stderr when logging is not
+    configured), one that hangs is left running in a daemon thread, so the pool never waits
+    for it longer than that."""
+    if hook is None:
+        return
+    info = worker()
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        enter(info)  # the hook runs as the worker: workhorse.worker() finds its state
+        try:
+            hook()
+        except BaseException as exc:  # SystemExit too: the worker is leaving anyway
+            failure.append(exc)
+
+    runner = threading.Thread(target=run, name="workhorse-worker-exit", daemon=True)
+    runner.start()
+    runner.join(timeout)
+    name = getattr(hook, "__qualname__", repr(hook))
+    if runner.is_alive():
+        _log.warning("worker_exit hook %s still running after %s s: left behind", name, timeout)
+    elif failure:
+        error = failure[0]
+        _log.warning(
+            "worker_exit hook %s raised", name, exc_info=(type(error), error, error.__traceback__)
+        )
 
 
 def _forget_in_child() -> None:

@@ -41,7 +41,7 @@ from .._scheduler import _exit
 from .._scheduler._events import PoolEvents
 from .._scheduler._job import Job
 from .._scheduler._outcomes import fail_or_retry, timeout_error
-from .._worker_info import WorkerInfo, enter, leave
+from .._worker_info import WorkerInfo, enter, leave, run_exit_hook
 
 if TYPE_CHECKING:
     from .._config import PoolConfig
@@ -80,6 +80,7 @@ class SerialEngine(BackendBase):
         self.events.started(1, "serial: each task runs inline, in the caller")
         self.feeds: weakref.WeakSet[Any] = weakref.WeakSet()  # the lazy maps open on it
         self._initializer, self._initargs = config.initializer, config.initargs
+        self._worker_exit = config.worker_exit
         self._max_tasks = config.max_tasks_per_worker
         self._done = 0  # tasks since the initializer last ran
         self._initialized = False
@@ -177,6 +178,7 @@ class SerialEngine(BackendBase):
     def _count_task(self) -> None:
         self._done += 1
         if self._max_tasks is not None and self._done >= self._max_tasks:
+            run_exit_hook(self._worker_exit)  # this "worker" leaves (its info is entered)
             self._done, self._initialized = 0, False  # a "new worker": initialize again
             self._info = _caller_info()
 
@@ -187,10 +189,23 @@ class SerialEngine(BackendBase):
         """Accept nothing more (everything accepted has already run)."""
         self.events.shutting_down(wait, cancel_futures)
         self._closing = True
+        self._leave()
 
     def terminate(self) -> None:
         """Accept nothing more."""
         self._closing = True
+        self._leave()
+
+    def _leave(self) -> None:
+        """The caller stops being a worker: the pool's ``worker_exit`` hook, once."""
+        if not self._initialized or self._broken is not None:
+            return
+        self._initialized = False
+        previous = enter(self._info)
+        try:
+            run_exit_hook(self._worker_exit)
+        finally:
+            leave(previous)
 
 
 def _can_alarm() -> bool:

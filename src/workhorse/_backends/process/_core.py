@@ -121,6 +121,7 @@ class ProcessEngine(BackendBase, Dispatch, Results, WorkerLifecycle):
         name: str = "workhorse-pool",
         remote_traceback: Callable[[str], BaseException] | None = None,
         events: PoolEvents | None = None,
+        worker_exit: Callable[[], Any] | None = None,
     ) -> None:
         self.workers = workers
         self.events = events or PoolEvents("processes")
@@ -137,7 +138,7 @@ class ProcessEngine(BackendBase, Dispatch, Results, WorkerLifecycle):
         self._template = Template() if start_method == "fork" else None
         self._main_by_value = start_method != "fork" and not main_importable()
         self._setup = dumps(
-            (initializer, initargs, start_method), what="initializer",
+            (initializer, initargs, start_method, worker_exit), what="initializer",
             main_by_value=self._main_by_value,
         )  # fmt: skip
         self._max_tasks = max_tasks_per_worker

@@ -45,7 +45,7 @@ from ..._errors import SerializationError
 from ..._remote import dump_exception
 from ..._scheduler._job import ARGS, CALL, ITEM
 from ..._serialize import dumps, loads
-from ..._worker_info import WorkerInfo, set_process_worker
+from ..._worker_info import WorkerInfo, run_exit_hook, set_process_worker
 from ._progress import ProgressBoard
 from ._zerocopy import pack, unpack
 
@@ -107,7 +107,7 @@ def worker_main(
     _watch_parent()
     board = ProgressBoard.attach(board_name, slots)
     origin = f"pool worker (pid {os.getpid()})"
-    initializer, initargs, start_method = loads(setup)
+    initializer, initargs, start_method, worker_exit = loads(setup)
     name = f"pid {os.getpid()}"
     set_process_worker(WorkerInfo(slot, os.getpid(), name, "processes", start_method))
     if initializer is not None:
@@ -124,6 +124,8 @@ def worker_main(
         _serve(conn, board, slot, origin, max_tasks, result_prefix)
     except (EOFError, OSError):
         pass  # the parent is gone or closed our connection: nothing left to do
+    else:  # stopped by the pool, idle, or retired: an ordinary exit
+        run_exit_hook(worker_exit)
     finally:
         board.detach()
 

@@ -46,7 +46,7 @@ from ..._scheduler._events import PoolEvents
 from ..._scheduler._job import ARGS, ITEM, FutureSink, Job
 from ..._scheduler._outcomes import deliver, timeout_error
 from ..._scheduler._units import Pending, Unit
-from ..._worker_info import WorkerInfo, enter
+from ..._worker_info import WorkerInfo, enter, run_exit_hook
 from ._deadlines import Deadlines
 
 __all__ = ["ThreadEngine"]
@@ -71,6 +71,7 @@ class ThreadEngine(BackendBase):
         workers: int,
         *,
         initializer: Callable[..., Any] | None = None,
+        worker_exit: Callable[[], Any] | None = None,
         initargs: tuple[Any, ...] = (),
         max_tasks_per_worker: int | None = None,
         options: TaskOptions | None = None,
@@ -82,6 +83,7 @@ class ThreadEngine(BackendBase):
         self.options = options or TaskOptions()
         self.events = events or PoolEvents("threads")
         self._initializer, self._initargs = initializer, initargs
+        self._worker_exit = worker_exit
         self._max_tasks = max_tasks_per_worker
         self._name = name
         self._lock = threading.Lock()
@@ -246,7 +248,7 @@ class ThreadEngine(BackendBase):
         waiter.acquire()
         self.events.worker_started(me.name)
         enter(WorkerInfo(wid, os.getpid(), me.name, "threads"))
-        cause = "shutdown"
+        cause, initialized = "shutdown", True
         try:
             if self._initializer is not None:
                 try:
@@ -254,6 +256,7 @@ class ThreadEngine(BackendBase):
                 except BaseException as exc:
                     _executor_log.critical("Exception in initializer:", exc_info=True)
                     self._break(exc)
+                    initialized = False
                     return
             done = 0
             while self._max_tasks is None or done < self._max_tasks:
@@ -277,6 +280,8 @@ class ThreadEngine(BackendBase):
                 if self._pending and not self._closing:
                     self._grow()
         finally:
+            if initialized and cause in ("shutdown", "task limit"):  # an ordinary exit
+                run_exit_hook(self._worker_exit)
             self.events.worker_exited(me.name, cause)
             with self._lock:
                 self._threads.discard(me)
