@@ -58,6 +58,15 @@ def test_a_floor_keeps_tail_batches_from_shrinking_to_single_items() -> None:
     assert floored.size(pending=400, workers=4) == 20  # the target still rules: 400 ms
 
 
+def test_the_process_floor_lifts_only_items_shorter_than_a_round_trip() -> None:
+    # the process engine's: a 2 ms floor for items under 0.1 ms
+    batcher = Batcher(floor=0.002, floor_items=128, floor_under=0.0001)
+    batcher.observe(10, 0.01, fn=len)  # 1 ms items: the last ones of a map may be long
+    assert batcher.size(pending=4, workers=2, fn=len) == 1
+    batcher.observe(1000, 0.01, fn=abs)  # 10 us items: a batch of one costs more than it does
+    assert batcher.size(pending=4, workers=2, fn=abs) == 4
+
+
 def test_a_function_not_measured_yet_starts_from_one_item() -> None:
     # measured on no-ops (1 us each): the floor (50 ms of them) or the target would put the
     # whole of a new function's slow items in one batch

@@ -190,11 +190,15 @@ class ProcessPoolExecutor(_PoolExecutor):
             as the stdlib does).
         initializer: called with ``initargs`` in each worker when it starts; if it raises,
             the pool is broken (:class:`~workhorse.PoolBroken`) instead of forking forever.
+        initargs: the initializer's arguments.
         max_tasks_per_child: the stdlib's name for ``max_tasks_per_worker``.
+
+    Keyword Args:
         timeout: per-task limit in seconds; a task past it is stopped (its worker killed and
             replaced) and its future raises :class:`~workhorse.TaskTimeout`.
-        retries: how many times a failed task is run again; ``retry_on`` limits which
-            exceptions count (a crashed worker, ``WorkerCrashed``, included by default).
+        retries: how many times a failed task is run again.
+        retry_on: the exception types that are retried (a crashed worker,
+            ``WorkerCrashed``, included by default: ``Exception``).
         max_tasks_per_worker: a worker is replaced after this many tasks.
         progress: a progress bar on ``map`` (see :mod:`workhorse._progress_bar`): ``True``
             on a terminal, ``"always"``, or a stream.
@@ -210,6 +214,10 @@ class ProcessPoolExecutor(_PoolExecutor):
             ``"serial"`` (inline in the caller, in order: for pdb and tests) or ``"dask"``
             (the current Dask client); ``$WORKHORSE_BACKEND`` sets it for every pool
             created without it.
+        trace: a file path: a Chrome trace-event timeline of the pool's workers is written
+            there at shutdown (open it in https://ui.perfetto.dev).
+        worker_exit: called in each worker that leaves in the ordinary course (shutdown,
+            task limit, idle), at most 2 s; one that raises is logged.
 
     With the environment variable ``WORKHORSE_WORKER_MEMORY_GROWTH`` set (bytes), a worker
     whose memory grows by more than that is replaced after its

@@ -344,11 +344,15 @@ class Pool(_BasePool):
 
     Args:
         processes: number of worker processes (default: the CPU count).
-        initializer, initargs: called in each worker when it starts.
+        initializer: called in each worker when it starts.
+        initargs: the initializer's arguments.
         maxtasksperchild: a worker is replaced after this many tasks.
         context: a ``multiprocessing`` or workhorse context choosing the start method.
-        timeout, retries, retry_on, max_tasks_per_worker, progress, chunksize, init_timeout,
-            idle_timeout, backend: as for :class:`~workhorse.ProcessPoolExecutor`.
+
+    The keyword arguments beyond the stdlib's (``timeout``, ``retries``, ``retry_on``,
+    ``max_tasks_per_worker``, ``progress``, ``chunksize``, ``init_timeout``, ``idle_timeout``,
+    ``backend``, ``trace``, ``worker_exit``) are those of
+    :class:`~workhorse.ProcessPoolExecutor`.
 
     Example::
 

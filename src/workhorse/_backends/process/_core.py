@@ -93,6 +93,9 @@ MIN_BATCH_SECONDS = 0.002
 # generation after each batch, so the reference cycles a batch of small tasks leaves stay
 # bounded (fewer than 150 of 300 alive at once: loky's test, our fault matrix's E5).
 MIN_BATCH_ITEMS = 128
+# ... and only for items shorter than a batch's round trip: longer ones gain nothing from it,
+# and at the tail of a map two of them in one batch can be two long ones.
+FLOOR_ITEMS_UNDER = 0.0001
 
 
 class ProcessEngine(BackendBase, Dispatch, Results, WorkerLifecycle):
@@ -142,7 +145,10 @@ class ProcessEngine(BackendBase, Dispatch, Results, WorkerLifecycle):
             main_by_value=self._main_by_value,
         )  # fmt: skip
         self._max_tasks = max_tasks_per_worker
-        self._batcher = Batcher(chunksize, floor=MIN_BATCH_SECONDS, floor_items=MIN_BATCH_ITEMS)
+        self._batcher = Batcher(
+            chunksize, floor=MIN_BATCH_SECONDS, floor_items=MIN_BATCH_ITEMS,
+            floor_under=FLOOR_ITEMS_UNDER,
+        )  # fmt: skip
         self._board = ProgressBoard.create(workers)
         # Large arguments and results travel in shared memory named from these prefixes.
         self._shm_tag = os.urandom(3).hex()
