@@ -77,6 +77,15 @@ def test_the_trace_has_a_slice_per_batch_and_a_track_per_worker(
     assert all(e["tid"] > 0 for e in slices)  # on a worker's track, not the pool's
 
 
+def test_a_pool_left_with_work_queued_writes_all_of_it(tmp_path: Path) -> None:
+    path = tmp_path / "run.json"
+    with workhorse.Pool(2, trace=path) as pool:
+        result = pool.map_async(work, range(14, 60))  # leaving: close() + join()
+    assert result.get(BOUND) == list(range(14, 60))
+    events = check_trace_events(json.loads(path.read_text()))
+    assert sum(e["args"]["tasks"] for e in events if e["ph"] == "X") == 46
+
+
 def test_a_crash_and_a_timeout_are_marked_on_the_timeline(tmp_path: Path) -> None:
     path = tmp_path / "run.json"
     with workhorse.Pool(1, trace=str(path), timeout=0.2) as pool:

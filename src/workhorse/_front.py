@@ -138,16 +138,17 @@ class Front:
             drain_feeds(self.backend)
         self.backend.shutdown(wait, cancel_futures=cancel_futures)
         self.bars.close(wait)
-        self._write_trace()
+        self.write_trace()
 
     def terminate(self) -> None:
         """Stop now: lazy maps are cut, running tasks stopped, queued ones cancelled."""
         cut_feeds(self.backend)
         self.backend.terminate()
         self.bars.close()
-        self._write_trace()
+        self.write_trace()
 
-    def _write_trace(self) -> None:
+    def write_trace(self) -> None:
+        """(Re)write the pool's ``trace=`` file, if it has one."""
         timeline = self.backend.events.timeline
         if timeline is None:
             return

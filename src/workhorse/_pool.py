@@ -320,6 +320,7 @@ class _BasePool(_PoolTasks, AsyncContext):
                     raise PoolTimeoutError(f"the pool's workers still run after {timeout} s")
                 time.sleep(JOIN_POLL)
         self._engine.shutdown(wait=True)
+        self._front.write_trace()  # close() wrote what was done by then; now all of it
 
     def __enter__(self) -> Any:
         self._check_running()
