@@ -115,9 +115,7 @@ class Decorated(Generic[P, R]):
     def __reduce__(self) -> tuple[Any, ...]:
         module, name = getattr(self, "__module__", None), getattr(self, "__qualname__", "")
         try:
-            found: Any = importlib.import_module(module) if module else None
-            for part in name.split("."):
-                found = getattr(found, part)
+            found = _lookup(module, name) if module else None
         except (ImportError, AttributeError):
             found = None
         if found is self:  # importable by name: the worker imports it too

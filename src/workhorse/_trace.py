@@ -69,11 +69,13 @@ class Slowest:
         self._order = itertools.count()
         self._lock = threading.Lock()
 
-    def offer(self, seconds: float, describe: Any, worker: object) -> None:
+    def offer(self, seconds: float, job: Any, index: int, items: int, worker: object) -> None:
+        """A batch of ``items`` of ``job`` from ``index`` ran for ``seconds`` on ``worker``."""
         heap = self._heap
         if len(heap) >= self._keep and seconds <= heap[0][0]:
-            return  # the usual case: one comparison, no words
-        what = describe()
+            return  # the usual case (once per batch): one comparison, nothing allocated
+        first: str = job.describe(index)
+        what = first if items == 1 else f"{items} tasks, the first {first}"
         with self._lock:
             entry = (seconds, next(self._order), what, str(worker))
             if len(heap) < self._keep:

@@ -33,7 +33,6 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from .._errors import _signal_name
@@ -117,8 +116,7 @@ class PoolEvents:
         self.tally.ran(worker, items, seconds, pickling)
         if job is None:
             return
-        describe: Callable[[], str] = lambda: _batch_words(job, index, items)  # noqa: E731
-        self.slowest.offer(seconds, describe, worker)
+        self.slowest.offer(seconds, job, index, items, worker)
         timeline = self.timeline
         if timeline is not None:
             start = time.monotonic() - seconds if started is None else started
@@ -173,8 +171,3 @@ class PoolEvents:
     def broken(self, error: BaseException) -> None:
         """The pool broke: every queued task fails with ``error``."""
         self._emit(logging.WARNING, "the pool is broken: %s", error)
-
-
-def _batch_words(job: Any, index: int, items: int) -> str:
-    first: str = job.describe(index)
-    return first if items == 1 else f"{items} tasks, the first {first}"
