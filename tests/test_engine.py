@@ -124,7 +124,7 @@ def test_fixed_chunksize_is_respected() -> None:
 
 
 def _engine(pool: Any) -> ProcessEngine:
-    engine: ProcessEngine = pool._engine
+    engine: ProcessEngine = pool._front.backend
     return engine
 
 

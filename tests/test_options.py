@@ -94,7 +94,7 @@ def test_with_options_rejects_bad_values_on_every_class(make: Factory) -> None:
         with pytest.raises(TypeError):
             pool.with_options(chunksize=2)  # a constructor argument, not a per-view option
         view = pool.with_options(timeout=math.inf, retries=0, retry_on=KeyError, progress=None)
-        assert view._options == TaskOptions(None, 0, (KeyError,))
+        assert view._front.options == TaskOptions(None, 0, (KeyError,))
 
 
 def test_with_options_help_shows_what_an_unset_option_means(make: Factory) -> None:

@@ -108,9 +108,9 @@ _KILL_SCRIPT = textwrap.dedent(
         q = workhorse.Queue()
         threading.Thread(target=putter, args=(q,), daemon=True).start()
         with workhorse.Pool(2) as pool:
-            while len(pool._engine.worker_pids()) < 2:
+            while len(pool._front.backend.worker_pids()) < 2:
                 time.sleep(0.01)
-            print("pids", os.getpid(), *pool._engine.worker_pids(), flush=True)
+            print("pids", os.getpid(), *pool._front.backend.worker_pids(), flush=True)
             pool.map(stuck, [np.full(1 << 18, i) for i in range(4)], chunksize=1)
     """
 )

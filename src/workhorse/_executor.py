@@ -151,7 +151,7 @@ class _PoolExecutor(_Submitter, AsyncContext, Executor):
     def _broken(self) -> str | bool:
         # The stdlib executors' flag (False, or why the pool broke): private, but code and
         # tests poll it to wait for a broken pool (CPython's FailingInitializerTest does).
-        broken: BaseException | None = getattr(self._engine, "_broken", None)
+        broken: BaseException | None = getattr(self._front.backend, "_broken", None)
         return False if broken is None else str(broken)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
@@ -245,7 +245,7 @@ class ProcessPoolExecutor(_PoolExecutor):
         self._front = Front.open(config, self)
 
     def __repr__(self) -> str:
-        return f"<workhorse.ProcessPoolExecutor max_workers={self._workers}>"
+        return f"<workhorse.ProcessPoolExecutor max_workers={self._front.workers}>"
 
 
 class ThreadPoolExecutor(_PoolExecutor):
@@ -279,4 +279,4 @@ class ThreadPoolExecutor(_PoolExecutor):
         self._front = Front.open(config, self)
 
     def __repr__(self) -> str:
-        return f"<workhorse.ThreadPoolExecutor max_workers={self._workers}>"
+        return f"<workhorse.ThreadPoolExecutor max_workers={self._front.workers}>"

@@ -159,22 +159,9 @@ class Front:
 
 
 class FrontView:
-    """A pool face or view: everything it does goes through its :class:`Front`. The
-    properties keep the names the faces' private API had (tests and tools read them)."""
+    """A pool face or view: everything it does goes through its :class:`Front`."""
 
     _front: Front
-
-    @property
-    def _engine(self) -> Backend:
-        return self._front.backend
-
-    @property
-    def _options(self) -> TaskOptions:
-        return self._front.options
-
-    @property
-    def _workers(self) -> int:
-        return self._front.workers
 
     def stats(self) -> PoolStats:
         """What the pool has done so far (always on; a view reports its pool's): tasks
@@ -213,4 +200,4 @@ class View(FrontView):
         self._owner, self._front = owner, front
 
     def __repr__(self) -> str:
-        return f"<workhorse.{type(self).__name__} of {self._owner!r} with {self._options}>"
+        return f"<workhorse.{type(self).__name__} of {self._owner!r} with {self._front.options}>"

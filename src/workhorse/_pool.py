@@ -315,11 +315,11 @@ class _BasePool(_PoolTasks, AsyncContext):
             raise ValueError("Pool is still running")
         if timeout is not None:
             deadline = time.monotonic() + timeout
-            while self._engine.alive:
+            while self._front.backend.alive:
                 if time.monotonic() >= deadline:
                     raise PoolTimeoutError(f"the pool's workers still run after {timeout} s")
                 time.sleep(JOIN_POLL)
-        self._engine.shutdown(wait=True)
+        self._front.backend.shutdown(wait=True)
         self._front.write_trace()  # close() wrote what was done by then; now all of it
 
     def __enter__(self) -> Any:
@@ -374,7 +374,7 @@ class Pool(_BasePool):
         self._open(PoolConfig.for_face(_POOL, locals()))
 
     def __repr__(self) -> str:
-        return f"<workhorse.Pool state={self._state} pool_size={self._workers}>"
+        return f"<workhorse.Pool state={self._state} pool_size={self._front.workers}>"
 
 
 class ThreadPool(_BasePool):
@@ -400,4 +400,4 @@ class ThreadPool(_BasePool):
         self._open(PoolConfig.for_face(_THREAD_POOL, locals()))
 
     def __repr__(self) -> str:
-        return f"<workhorse.ThreadPool state={self._state} pool_size={self._workers}>"
+        return f"<workhorse.ThreadPool state={self._state} pool_size={self._front.workers}>"

@@ -146,7 +146,7 @@ def test_parent_killed_a_worker_exits_even_while_its_sibling_is_stopped(tmp_path
         import os, sys, time, workhorse
         if __name__ == "__main__":
             pool = workhorse.ProcessPoolExecutor(2, mp_context=workhorse.get_context("fork"))
-            print(os.getpid(), *pool._engine.worker_pids(), flush=True)
+            print(os.getpid(), *pool._front.backend.worker_pids(), flush=True)
             time.sleep(60)
         """
     )
@@ -174,9 +174,9 @@ def test_parent_killed_its_workers_exit_by_themselves(tmp_path: Path) -> None:
             pool = workhorse.ProcessPoolExecutor(2)
             gate = workhorse.Event()
             futures = [pool.submit(gate.wait, 60) for _ in range(4)]
-            while len(pool._engine.worker_pids()) < 2:
+            while len(pool._front.backend.worker_pids()) < 2:
                 time.sleep(0.01)
-            print(os.getpid(), *pool._engine.worker_pids(), flush=True)
+            print(os.getpid(), *pool._front.backend.worker_pids(), flush=True)
             gate.wait(60)
         """
     )

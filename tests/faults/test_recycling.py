@@ -113,7 +113,7 @@ def _nap(seconds: float) -> None:
 
 def test_idle_workers_exit_and_come_back_when_work_arrives() -> None:
     with workhorse.ProcessPoolExecutor(2, mp_context=FORK, idle_timeout=0.1) as pool:
-        engine = pool._engine
+        engine = pool._front.backend
         assert isinstance(engine, ProcessEngine)
         first = pool.submit(os.getpid).result(BOUND)
         wait_until(lambda: not engine.worker_pids(), "the idle workers to exit")

@@ -31,9 +31,9 @@ SCRIPT = textwrap.dedent(
     if __name__ == "__main__":
         op = sys.argv[1]
         with workhorse.{pool}(2) as pool:
-            while len(pool._engine.worker_pids()) < 2:
+            while len(pool._front.backend.worker_pids()) < 2:
                 time.sleep(0.01)
-            print("pids", os.getpid(), *pool._engine.worker_pids(), flush=True)
+            print("pids", os.getpid(), *pool._front.backend.worker_pids(), flush=True)
             if op == "map":
                 pool.map(stuck, range(4))
             elif op == "imap":
@@ -119,12 +119,12 @@ def test_ctrl_c_always_lands_on_the_main_thread() -> None:
         assert pool.map(abs, [-1, -2]) == [1, 2]
         # A worker still starting may be inside pthread_create, which blocks every signal
         # for an instant: look once both are ready.
-        engine = pool._engine
+        engine = pool._front.backend
         wait_until(lambda: all(w is not None and w.ready for w in engine._slots), "workers")
         manager = next(t for t in threading.enumerate() if t.name.endswith("-manager"))
         assert manager.native_id is not None
         assert {ctrl_c, term} <= of_thread(manager.native_id)
-        for pid in pool._engine.worker_pids():
+        for pid in pool._front.backend.worker_pids():
             assert not {ctrl_c, term} & _blocked_signals(f"/proc/{pid}/status")
     q = workhorse.Queue()
     payload = bytes(1 << 20)

@@ -39,7 +39,7 @@ def _soak(tasks: int, retries: int) -> dict[str, Any]:
     stop = threading.Event()
     kills = 0
     with workhorse.ProcessPoolExecutor(2, mp_context=FORK, retries=retries) as pool:
-        engine = pool._engine
+        engine = pool._front.backend
         assert isinstance(engine, ProcessEngine)
 
         def chaos() -> None:

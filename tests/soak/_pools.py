@@ -140,7 +140,7 @@ def pool_trial(ledger: Ledger, rng: random.Random) -> None:
     gaps = (5e-5, 0.03) if method == "fork" and timeout is None else (0.02, 0.5)
     if flavour == "executor":
         executor = workhorse.ProcessPoolExecutor(2, mp_context=context, **options)
-        chaos = Chaos(executor._engine, rng, gaps)
+        chaos = Chaos(executor._front.backend, rng, gaps)
         try:
             _run_executor(executor, op, n, tally, timeout is not None)
         finally:
@@ -148,7 +148,7 @@ def pool_trial(ledger: Ledger, rng: random.Random) -> None:
             _bounded(tally, "shutdown(wait=True)", executor.shutdown, executor.terminate)
     else:
         pool = workhorse.Pool(2, context=context, **options)
-        chaos = Chaos(pool._engine, rng, gaps)
+        chaos = Chaos(pool._front.backend, rng, gaps)
         try:
             _run_pool(pool, op, n, tally, timeout is not None)
         finally:

@@ -51,7 +51,7 @@ class DaskExecutor(_PoolExecutor):
         self._front = Front.open(config, self)
 
     def __repr__(self) -> str:
-        return f"<workhorse.dask Executor max_workers={self._workers}>"
+        return f"<workhorse.dask Executor max_workers={self._front.workers}>"
 
 
 class DaskPool(_BasePool):
@@ -75,4 +75,4 @@ class DaskPool(_BasePool):
         self._open(PoolConfig.for_face(_POOL, locals(), backend="dask"))
 
     def __repr__(self) -> str:
-        return f"<workhorse.dask Pool state={self._state} pool_size={self._workers}>"
+        return f"<workhorse.dask Pool state={self._state} pool_size={self._front.workers}>"

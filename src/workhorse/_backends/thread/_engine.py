@@ -35,7 +35,6 @@ from functools import partial
 from time import monotonic
 from typing import Any
 
-from ... import _cancel
 from ..._backend import BackendBase
 from ..._errors import PoolBroken
 from ..._futures import TaskFuture
@@ -43,10 +42,11 @@ from ..._options import TaskOptions
 from ..._scheduler import _exit
 from ..._scheduler._batching import Batcher
 from ..._scheduler._events import PoolEvents
-from ..._scheduler._job import ARGS, ITEM, FutureSink, Job
+from ..._scheduler._job import ARGS, FutureSink, Job
 from ..._scheduler._outcomes import deliver, timeout_error
 from ..._scheduler._units import Pending, Unit
 from ..._worker_info import WorkerInfo, enter, run_exit_hook
+from ._calls import call_slice
 from ._deadlines import Deadlines
 
 __all__ = ["ThreadEngine"]
@@ -54,6 +54,11 @@ __all__ = ["ThreadEngine"]
 _executor_log = logging.getLogger(
     "concurrent.futures"
 )  # where the stdlib logs a failing initializer
+
+_ABANDONED = (
+    "its future failed on time, but a thread cannot be killed: it was asked to stop at its "
+    "next workhorse call and was replaced"
+)
 
 
 class ThreadEngine(BackendBase):
@@ -292,29 +297,9 @@ class ThreadEngine(BackendBase):
         job = unit.job
         if job.options.timeout is not None:
             self._deadlines.watch(unit, job.options.timeout)
-        fn, calls, kind, start = job.fn, job.calls, job.kind, unit.start
-        failures: dict[int, BaseException] = {}
+        start = unit.start
         began = monotonic()
-        state = _cancel.state
-        previous, state.scope = state.scope, unit
-        try:
-            if unit.stop - start == 1:  # every submit: no loop, no batch list
-                try:
-                    if kind == ITEM:
-                        value = fn(calls[start])
-                    elif kind == ARGS:
-                        value = fn(*calls[start])
-                    else:
-                        args, kwargs = calls[start]
-                        value = fn(*args, **kwargs)
-                except BaseException as exc:  # Cancelled included: it is the task's outcome
-                    failures[start] = exc
-                    value = None
-                values = [value]
-            else:
-                values = _run_many(unit, failures)
-        finally:
-            state.scope = previous
+        values, failures = call_slice(unit)
         seconds = monotonic() - began
         self.events.ran(
             threading.current_thread().name, len(values), seconds, job=job, index=start,
@@ -324,14 +309,11 @@ class ThreadEngine(BackendBase):
             return False  # timed out or stopped: settled by whoever stopped it
         self._batcher.observe(len(values), seconds, unit.job.fn)
         if failures:
-            self._deliver(unit, values, failures)
+            requeue = partial(self._requeue, job)
+            deliver(job, start, values, failures, unit.attempt, requeue, self.events)
         else:
             job.sink.ok(start, values)
         return True
-
-    def _deliver(self, unit: Unit, values: list[Any], failures: dict[int, BaseException]) -> None:
-        requeue = partial(self._requeue, unit.job)
-        deliver(unit.job, unit.start, values, failures, unit.attempt, requeue, self.events)
 
     def _requeue(self, job: Job, index: int, attempt: int) -> None:
         with self._lock:
@@ -356,13 +338,9 @@ class ThreadEngine(BackendBase):
     def _expire(self, unit: Unit) -> None:
         """``unit`` ran past its timeout: fail it on time and abandon its thread."""
         if unit in self._running and self._abandon(unit, "the task ran past its timeout"):
-            how = (
-                "its future failed on time, but a thread cannot be killed: it was asked to stop "
-                "at its next workhorse call and was replaced"
-            )
             task = unit.job.describe(unit.start)
             self.events.timed_out(task, unit.job.options.timeout, "replacing its thread")
-            unit.job.sink.fail(unit.start, timeout_error(unit.job, unit.start, how))
+            unit.job.sink.fail(unit.start, timeout_error(unit.job, unit.start, _ABANDONED))
 
     def _break(self, cause: BaseException) -> None:
         first = False
@@ -379,33 +357,6 @@ class ThreadEngine(BackendBase):
         for unit in victims:
             for index in range(unit.start, unit.stop):
                 unit.job.sink.fail(index, broken)
-
-
-def _run_many(unit: Unit, failures: dict[int, BaseException]) -> list[Any]:
-    """Run a slice of several items; ``failures`` gets the ones that raised."""
-    job = unit.job
-    fn, kind = job.fn, job.kind
-    # A private copy that _abandon empties: the loop stops before the next item without
-    # testing a flag per item, and an abandoned slice starts no new call.
-    batch = unit.batch = job.calls[unit.start : unit.stop]
-    items = iter(batch)
-    values: list[Any] = []
-    append = values.append
-    while True:  # the try is outside the loop: it costs nothing until an item raises
-        try:
-            if kind == ITEM:
-                for item in items:
-                    append(fn(item))
-            elif kind == ARGS:
-                for item in items:
-                    append(fn(*item))
-            else:
-                for args, kwargs in items:
-                    append(fn(*args, **kwargs))
-            return values
-        except BaseException as exc:  # Cancelled included: it is the task's outcome
-            failures[unit.start + len(values)] = exc
-            append(None)
 
 
 def _wake_all(sleepers: list[_thread.LockType]) -> None:
