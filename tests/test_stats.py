@@ -210,3 +210,20 @@ def test_the_rest_of_a_map_stopped_early_is_counted_as_cancelled(backend: str) -
         stats = pool.stats()
     assert stats.submitted == stats.done + stats.cancelled
     assert stats.cancelled > 0
+
+
+@pytest.mark.parametrize("value", ["0", "off"])
+def test_per_task_counting_can_be_turned_off_for_measuring_its_cost(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WORKHORSE_STATS", value)
+    with workhorse.ProcessPoolExecutor(2) as pool:
+        assert list(pool.map(abs, range(-50, 0))) == list(range(50, 0, -1))
+        assert pool.submit(abs, -1).result(timeout=30) == 1
+        stats = pool.stats()
+    assert (stats.submitted, stats.done, stats.busy) == (0, 0, 0.0)
+    assert stats.workers_started == 2  # worker starts and exits are still counted
+    monkeypatch.delenv("WORKHORSE_STATS")
+    with workhorse.ThreadPool(2) as thread_pool:  # read when a pool is created
+        thread_pool.map(abs, range(10))
+        assert thread_pool.stats().done == 10

@@ -57,6 +57,10 @@ PINNED_APIS = {
     "loky": (EXECUTOR_MAP,),
 }
 ISSUE_11_GOAL = 2.0
+#: Issue 12: always-on statistics cost less than this fraction of tiny-task throughput.
+STATS_BUDGET = 0.03
+STATS_CASE = "stats cost: {api}, stats {state}"
+SUBMIT = "submit per item"
 
 
 def serial(items: int) -> dict[str, float]:
@@ -207,6 +211,78 @@ def faulty_submit(items: int, kills: int) -> dict[str, float]:
     return {SUBMIT_FAULT_CASE: items / elapsed}
 
 
+def stats_cost(items: int, submits: int, rounds: int) -> dict[str, float]:
+    """Throughput with the per-task statistics on and off, on the same running pools: the
+    counting is switched between runs (what ``WORKHORSE_STATS=0`` does to a new pool), on
+    and off in alternation, so that both see the same workers and the same machine; each
+    figure is the median over ``rounds``."""
+    import statistics
+
+    import workhorse
+
+    pool, executor = workhorse.Pool(WORKERS), workhorse.ProcessPoolExecutor(WORKERS)
+    events = [pool._front.backend.events, executor._front.backend.events]
+    data = list(range(items))
+
+    def run(api: str, state: str) -> float:
+        for each in events:
+            each.counts = each.tally if state == "on" else None
+        start = time.perf_counter()
+        if api == MAP:
+            done = len(pool.map(noop, data))
+        elif api == IMAP:
+            done = sum(1 for _ in pool.imap(noop, data))
+        elif api == EXECUTOR_MAP:
+            done = sum(1 for _ in executor.map(noop, data))
+        else:
+            futures = [executor.submit(noop, i) for i in range(submits)]
+            wait(futures)
+            done = len(futures)
+        return done / (time.perf_counter() - start)
+
+    figures: dict[str, float] = {}
+    try:
+        for api in (MAP, IMAP, EXECUTOR_MAP, SUBMIT):
+            for state in ("on", "off"):  # warm up: the batch sizes settle
+                run(api, state)
+            rates: dict[str, list[float]] = {"on": [], "off": []}
+            for round_ in range(rounds):
+                order = ("on", "off") if round_ % 2 == 0 else ("off", "on")
+                for state in order:
+                    rates[state].append(run(api, state))
+            for state in ("on", "off"):
+                figures[STATS_CASE.format(api=api, state=state)] = statistics.median(rates[state])
+            checkpoint(figures)
+    finally:
+        pool.close()
+        pool.join()
+        executor.shutdown()
+    note(
+        "stats cost: the same two running pools with the per-task statistics switched on and "
+        f"off between runs, in alternation; median of {rounds} runs each"
+    )
+    return figures
+
+
+def stats_targets(best: Mapping[tuple[str, str], tuple[float, str]]) -> list[str]:
+    """Issue 12: always-on statistics cost < 3% of the tiny-task throughput, per API."""
+    lines = []
+    for api in (MAP, IMAP, EXECUTOR_MAP, SUBMIT):
+        on = best.get((STATS_CASE.format(api=api, state="on"), "workhorse.Pool"))
+        off = best.get((STATS_CASE.format(api=api, state="off"), "workhorse.Pool"))
+        head = f"issue 12: statistics on {api} cost < {STATS_BUDGET:.0%}"
+        if on is None or off is None:
+            lines.append(f"{head}: no figure")
+            continue
+        cost = 1 - on[0] / off[0]
+        verdict = "met" if cost < STATS_BUDGET else "missed"
+        lines.append(
+            f"{head}: {fmt_figure(on[0], 'tasks/s')} on vs {fmt_figure(off[0], 'tasks/s')} "
+            f"off = {cost:+.1%}: {verdict}"
+        )
+    return lines
+
+
 def jobs(quick: bool) -> list[Job]:
     sweep = [10_000] if quick else [1_000, 5_000, 10_000, 25_000]
     items = scaled(ITEMS)
@@ -225,6 +301,8 @@ def jobs(quick: bool) -> list[Job]:
             out.append(Job(contender.name, api, f"{__name__}:run_api", params))
     faults = {"items": items // 5 if quick else items, "kills": KILLS}
     out.append(Job("workhorse.Pool", "faults", f"{__name__}:faulty_map", faults))
+    cost = {"items": items, "submits": items // 10, "rounds": 9 if quick else 21}
+    out.append(Job("workhorse.Pool", "stats cost", f"{__name__}:stats_cost", cost))
     submits = items // 50 if quick else items // 5
     out.append(
         Job(
@@ -258,7 +336,7 @@ def targets(best: Mapping[tuple[str, str], tuple[float, str]]) -> list[str]:
             verdict = "met" if ratio >= goal else f"missed ({ratio / goal:.3f} of the goal)"
             peer = f"{name} ({variant})" if variant else name
             lines.append(f"{case}: {mine} {ratio:.2f}x {peer} (>= {goal:g}x): {verdict}")
-    return lines + issue_11_targets(best)
+    return lines + issue_11_targets(best) + stats_targets(best)
 
 
 def issue_11_targets(best: Mapping[tuple[str, str], tuple[float, str]]) -> list[str]:

@@ -85,6 +85,7 @@ class DaskPoolExtras(ViewOptions, total=False):
 
     chunksize: int | str
     trace: str | os.PathLike[str] | None
+    shared: Any
 
 
 class DaskExecutorExtras(DaskPoolExtras, total=False):
@@ -214,6 +215,7 @@ class PoolConfig:
     client: Any = None
     trace: str | None = None
     worker_exit: Callable[[], Any] | None = None
+    shared: Any = None
 
     @classmethod
     def for_face(cls, face: Face, given: dict[str, Any], **fixed: Any) -> PoolConfig:
@@ -268,6 +270,7 @@ class PoolConfig:
         client: Any = None,
         trace: str | os.PathLike[str] | None = None,
         worker_exit: Callable[[], Any] | None = None,
+        shared: Any = None,
     ) -> PoolConfig:
         """Check every argument of a pool face (named as the face names them) and return
         the config; raises ``TypeError``/``ValueError`` naming the argument."""
@@ -317,6 +320,7 @@ class PoolConfig:
             client=client,
             trace=check_trace(trace),
             worker_exit=worker_exit,
+            shared=shared,
         )
 
 
@@ -324,7 +328,7 @@ class PoolConfig:
 _PASSED = (
     "backend", "initializer", "initargs", "max_tasks_per_worker", "timeout", "retries",
     "retry_on", "cancel_running", "progress", "chunksize", "init_timeout", "idle_timeout",
-    "client", "trace", "worker_exit",
+    "client", "trace", "worker_exit", "shared",
 )  # fmt: skip
 
 

@@ -218,6 +218,11 @@ class ProcessPoolExecutor(_PoolExecutor):
             there at shutdown (open it in https://ui.perfetto.dev).
         worker_exit: called in each worker that leaves in the ordinary course (shutdown,
             task limit, idle), at most 2 s; one that raises is logged.
+        shared: read-only data the tasks read as ``workhorse.worker().shared``, delivered to
+            each worker once, not with every task: inherited under ``fork``; pickled once
+            under ``spawn``/``forkserver``, its large buffers (NumPy arrays) in one read-only
+            shared-memory mapping every worker reads; the object itself on threads; Dask's
+            broadcast ``scatter`` on Dask.
 
     With the environment variable ``WORKHORSE_WORKER_MEMORY_GROWTH`` set (bytes), a worker
     whose memory grows by more than that is replaced after its

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from ._backend import Backend
 from ._config import PoolConfig
+from ._futures import count_outcome
 from ._lazy_map import Feed, ResultIterator, describe, input_length
 from ._options import Progress, TaskOptions, check_progress
 from ._progress_bar import ProgressBar, SubmitBars, make_bar
@@ -95,9 +96,10 @@ class Front:
     ) -> Future[T]:
         """Queue ``fn(*args, **kwargs)``."""
         future = self.backend.submit(fn, args, kwargs, self.options)
-        tally = self.backend.events.tally
-        tally.accepted(1)
-        future.add_done_callback(tally.future_settled)
+        tally = self.backend.events.counts
+        if tally is not None:
+            tally.accepted(1)
+            count_outcome(future, tally)
         if self.progress:
             self.bars.track(self.progress, future)
         return future
@@ -109,7 +111,7 @@ class Front:
         the batch size the call asked for, else adaptive)."""
         bar = make_bar(self.progress, len(calls), describe(fn))
         on_ready = None if bar is None else (lambda _s, start, stop: bar.update(stop - start))
-        sink = ListSink(len(calls), on_ready, self.backend.events.tally)
+        sink = ListSink(len(calls), on_ready, self.backend.events.counts)
         if calls:
             self.backend.run(Job(fn, calls, self.options, sink, kind, chunksize))
         return sink, bar

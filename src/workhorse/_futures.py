@@ -20,7 +20,7 @@ from concurrent.futures import Future
 from concurrent.futures._base import CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED, PENDING, RUNNING
 from typing import Any, TypeVar
 
-__all__ = ["TaskFuture", "force_cancel", "settle", "start_running"]
+__all__ = ["TaskFuture", "count_outcome", "force_cancel", "settle", "start_running"]
 
 T = TypeVar("T")
 _log = logging.getLogger("workhorse")
@@ -36,6 +36,9 @@ class TaskFuture(Future[T]):
     """
 
     _stop_running: Callable[[TaskFuture[Any]], None] | None = None
+    # The pool's counts (pool.stats()), told how it ends by settle() or force_cancel(): a
+    # done-callback per future would cost three times as much (see count_outcome).
+    _tally: Any = None
 
     def cancel(self) -> bool:
         """Cancel the task, stopping it if it is running; False once it has finished."""
@@ -75,6 +78,9 @@ def force_cancel(future: Future[Any]) -> bool:
         for waiter in future._waiters:
             waiter.add_cancelled(future)
         future._condition.notify_all()
+        tally = getattr(future, "_tally", None)
+    if tally is not None:
+        tally.settled(cancelled=1)
     invoke_callbacks(future)
     return True
 
@@ -100,7 +106,26 @@ def settle(future: Future[Any], ok: bool, value: Any) -> None:
             else:
                 waiter.add_exception(future)
         future._condition.notify_all()
+        tally = getattr(future, "_tally", None)
+    if tally is not None:
+        if ok:
+            tally.settled(done=1)
+        else:
+            tally.settled(failed=1)
     invoke_callbacks(future)
+
+
+def count_outcome(future: Future[Any], tally: Any) -> None:
+    """Have ``tally.settled`` told how ``future`` ends (now, if it has ended already).
+
+    Set under the future's lock, which :func:`settle` and :func:`force_cancel` hold when they
+    read it, so an outcome is counted exactly once however the two race.
+    """
+    with future._condition:
+        if future._state not in (FINISHED, CANCELLED, CANCELLED_AND_NOTIFIED):
+            future._tally = tally  # type: ignore[attr-defined]
+            return
+    tally.future_settled(future)
 
 
 def invoke_callbacks(future: Future[Any]) -> None:

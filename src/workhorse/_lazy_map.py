@@ -163,7 +163,7 @@ class Feed:
 
     def _submit(self, chunk: list[Any]) -> None:
         on_ready = self._ready if (self.bar or not self.ordered) else None
-        sink = ListSink(len(chunk), on_ready, self.engine.events.tally)
+        sink = ListSink(len(chunk), on_ready, self.engine.events.counts)
         job = Job(self.fn, chunk, self.options, sink, self.kind, self.chunksize)
         try:
             self.engine.run(job)

@@ -269,9 +269,9 @@ class _BasePool(_PoolTasks, AsyncContext):
 
     def _open(self, config: PoolConfig) -> None:
         self._owner = self
-        self._state = _RUN
         self._lock = threading.Lock()
         self._front = Front.open(config, self)
+        self._state = _RUN  # only now: a constructor that raised leaves no "unclosed pool"
 
     def _check_running(self) -> None:
         if self._state != _RUN:
@@ -352,7 +352,7 @@ class Pool(_BasePool):
 
     The keyword arguments beyond the stdlib's (``timeout``, ``retries``, ``retry_on``,
     ``max_tasks_per_worker``, ``progress``, ``chunksize``, ``init_timeout``, ``idle_timeout``,
-    ``backend``, ``trace``, ``worker_exit``) are those of
+    ``backend``, ``trace``, ``worker_exit``, ``shared``) are those of
     :class:`~workhorse.ProcessPoolExecutor`.
 
     Example::

@@ -71,7 +71,7 @@ def _local(config: PoolConfig) -> dict[str, Any]:
         "workers": config.workers, "initializer": config.initializer,
         "initargs": config.initargs, "max_tasks_per_worker": config.max_tasks_per_worker,
         "options": config.options, "chunksize": config.chunksize,
-        "worker_exit": config.worker_exit,
+        "worker_exit": config.worker_exit, "shared": config.shared,
     }  # fmt: skip
 
 
@@ -114,8 +114,9 @@ def _dask(config: PoolConfig) -> Backend:
             ) from None
     events = PoolEvents("dask", config.name)
     return DaskEngine(
-        client, config.workers, options=config.options, chunksize=config.chunksize, events=events
-    )
+        client, config.workers, options=config.options, chunksize=config.chunksize,
+        events=events, shared=config.shared,
+    )  # fmt: skip
 
 
 register_backend("processes", _processes)

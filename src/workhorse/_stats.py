@@ -4,8 +4,14 @@ Every backend reports the same facts to its pool's :class:`~._scheduler._events.
 (a worker started, ran a batch, exited and why; a task was retried or timed out), and the
 pool's front end counts what it accepted and how each task ended. Each fact is one counter
 update under one lock, made once per batch or per event, never per item of a batch: cheap
-enough to leave on. A ``submit`` is counted by a done-callback on its future (about 1 us):
-every way a future ends (a result, an error, a cancel by the caller or by the pool) runs it.
+enough to leave on. A ``submit``'s future is counted where it ends -- a result, an error, a
+cancel by the caller or by the pool all go through :func:`~._futures.settle` or
+:func:`~._futures.force_cancel` -- not by a done-callback, which cost three times as much.
+
+``WORKHORSE_STATS=0`` in the environment (read when a pool is created) turns the per-task
+counting off -- tasks, batches, busy time and the slowest batches; worker starts and exits
+are still counted -- so that bench/ can measure what it costs (the "stats cost" case of its
+tiny-task workload).
 
 Example::
 
@@ -17,6 +23,7 @@ Example::
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import Counter, deque
@@ -27,7 +34,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["EXIT_CAUSES", "PoolStats", "Tally", "WorkerStats"]
+__all__ = ["EXIT_CAUSES", "STATS_ENV", "PoolStats", "Tally", "WorkerStats", "counting_tasks"]
+
+#: Set to ``0`` (or ``off``, ``false``, ``no``) to turn the per-task counting off.
+STATS_ENV = "WORKHORSE_STATS"
 
 #: Why a worker exits, as :attr:`PoolStats.worker_exits` counts it.
 EXIT_CAUSES = (
@@ -105,6 +115,11 @@ class PoolStats:
     def pending(self) -> int:
         """Accepted and not settled yet: queued or running."""
         return max(0, self.submitted - self.done - self.failed - self.cancelled)
+
+
+def counting_tasks() -> bool:
+    """Whether pools created now count their tasks (see :data:`STATS_ENV`)."""
+    return os.environ.get(STATS_ENV, "1").strip().lower() not in ("0", "off", "false", "no")
 
 
 class _Worker:

@@ -50,7 +50,8 @@ class WorkerInfo:
     ``id``: the worker's number in its pool, ``0`` to ``workers - 1`` (kept by a
     replacement; on Dask, the Dask worker's name); ``pid``: its process; ``name``: its thread
     or process name; ``backend``: ``"processes"``, ``"threads"``, ``"serial"`` or ``"dask"``;
-    ``start_method``: of a process worker; ``state``: a dict that lives as long as the worker.
+    ``start_method``: of a process worker; ``state``: a dict that lives as long as the worker;
+    ``shared``: the pool's ``shared=`` object (``None`` if it has none).
 
     Example::
 
@@ -64,6 +65,7 @@ class WorkerInfo:
     backend: str
     start_method: str | None = None
     state: dict[str, Any] = field(default_factory=dict, repr=False)
+    shared: Any = field(default=None, repr=False)
 
 
 _local = threading.local()

@@ -173,6 +173,35 @@ def test_tasks_see_their_dask_worker(cluster: DaskContext) -> None:
     assert max(s[2] for s in seen) > 1  # a worker's state outlives a batch
 
 
+def shared_sum(offset: int) -> float:
+    info = workhorse.worker()
+    assert info is not None
+    return float(info.shared["array"].sum()) + offset
+
+
+def shared_of_worker() -> Any:
+    info = workhorse.worker()
+    assert info is not None
+    return info.shared
+
+
+def test_shared_data_reaches_every_batch(cluster: DaskContext) -> None:
+    import numpy as np
+
+    array = np.ones(300_000)
+    with cluster.Pool(shared={"array": array}) as pool:
+        assert pool.map(shared_sum, range(20)) == [300_000.0 + i for i in range(20)]
+    with cluster.ProcessPoolExecutor() as executor:  # another pool: its own (no) shared data
+        assert executor.submit(shared_of_worker).result(timeout=60) is None
+
+
+def test_shared_data_that_cannot_be_pickled_is_refused(cluster: DaskContext) -> None:
+    import threading
+
+    with pytest.raises(workhorse.SerializationError, match="cannot pickle shared"):
+        cluster.Pool(shared=threading.Lock())
+
+
 def test_trace_and_insights(cluster: DaskContext, tmp_path: Path) -> None:
     import json
 

@@ -51,8 +51,8 @@ __all__ = ["SerialEngine"]
 CALLER = "the caller"  # the one "worker" of pool.stats(): tasks run in the calling thread
 
 
-def _caller_info() -> WorkerInfo:
-    return WorkerInfo(0, os.getpid(), CALLER, "serial")
+def _caller_info(shared: Any = None) -> WorkerInfo:
+    return WorkerInfo(0, os.getpid(), CALLER, "serial", shared=shared)
 
 
 class _Expired(BaseException):
@@ -84,7 +84,7 @@ class SerialEngine(BackendBase):
         self._max_tasks = config.max_tasks_per_worker
         self._done = 0  # tasks since the initializer last ran
         self._initialized = False
-        self._info = _caller_info()
+        self._info = _caller_info(config.shared)
         self._closing = False
         self._broken: BaseException | None = None
 
@@ -180,7 +180,7 @@ class SerialEngine(BackendBase):
         if self._max_tasks is not None and self._done >= self._max_tasks:
             run_exit_hook(self._worker_exit)  # this "worker" leaves (its info is entered)
             self._done, self._initialized = 0, False  # a "new worker": initialize again
-            self._info = _caller_info()
+            self._info = _caller_info(self._info.shared)
 
     def stop_job(self, job: Job) -> None:
         """Nothing runs elsewhere: a job is stopped by its sink refusing to ``start``."""

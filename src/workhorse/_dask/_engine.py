@@ -54,6 +54,7 @@ from .._scheduler._events import PoolEvents
 from .._scheduler._job import ARGS, ITEM, FutureSink, Job
 from .._scheduler._outcomes import Requeue, deliver, fail_or_retry, timeout_error
 from .._scheduler._units import Pending, Unit
+from .._serialize import unpicklable
 from . import _runner
 
 __all__ = ["SCATTER_BYTES", "DaskEngine"]
@@ -95,8 +96,12 @@ class DaskEngine(BackendBase):
         options: TaskOptions | None = None,
         chunksize: int | None = None,
         events: PoolEvents | None = None,
+        shared: Any = None,
     ) -> None:
         self.client = client
+        # shared=: on every worker once (Dask's broadcast scatter); each batch names it, so
+        # a worker that joins later fetches it from one that has it.
+        self._shared: Any = None if shared is None else _scatter_shared(client, shared)
         self.events = events or PoolEvents("dask")
         threads = sum(client.nthreads().values()) or 1
         self.workers = workers or threads
@@ -141,6 +146,7 @@ class DaskEngine(BackendBase):
             if wait:
                 while self._pending or self._inflight:
                     self._idle.wait()
+                self._shared = None  # every batch is done: the cluster may drop the data
 
     def terminate(self) -> None:
         """Drop every queued item and stop every running batch now."""
@@ -196,7 +202,7 @@ class DaskEngine(BackendBase):
         try:
             batch.future = self.client.submit(
                 _runner.run_batch, batch.key, job.fn, calls, job.kind, job.options.timeout,
-                key=batch.key, pure=False,
+                self._shared, key=batch.key, pure=False,
             )  # fmt: skip
         except Exception as exc:  # the cluster is gone: these items cannot run
             self._finish(batch)
@@ -361,6 +367,14 @@ class DaskEngine(BackendBase):
     def _requeue(self, unit: Unit) -> None:
         with self._lock:
             self._pending.push_front([unit])
+
+
+def _scatter_shared(client: Any, obj: Any) -> Any:
+    """A future of ``obj`` copied to every worker of the cluster (``shared=``)."""
+    try:  # in a list: scatter would spread a list's or dict's own items
+        return client.scatter([obj], broadcast=True, hash=False)[0]
+    except Exception as exc:
+        raise unpicklable(obj, "shared", exc) from exc
 
 
 def _scatter(client: Any, batch: _Batch, calls: list[Any], kind: str) -> list[Any]:

@@ -28,6 +28,7 @@ started with its first batch that has a timeout.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import os
@@ -71,8 +72,9 @@ _state_info: WorkerInfo | None = None  # this worker process's (see _info)
 
 
 def run_batch(
-    key: str, fn: Callable[..., Any], calls: list[Any], kind: str, timeout: float | None
-) -> tuple[list[Any], dict[int, bytes], float, int]:
+    key: str, fn: Callable[..., Any], calls: list[Any], kind: str, timeout: float | None,
+    shared: Any = None,
+) -> tuple[list[Any], dict[int, bytes], float, int]:  # fmt: skip
     """Run ``calls`` of ``fn`` in this Dask worker; ``(values, errors, seconds, pid)``.
 
     An item that raises gets ``None`` in ``values`` and its pickled exception (with
@@ -91,7 +93,10 @@ def run_batch(
         _running[key] = batch
     began = time.monotonic()
     values, errors = batch.values, batch.errors
-    previous = enter(_info())
+    info = _info()
+    if shared is not None:  # this pool's shared= (Dask resolved its future): for this batch
+        info = dataclasses.replace(info, shared=shared)
+    previous = enter(info)
     try:
         for index, call in enumerate(calls):
             batch.index = index

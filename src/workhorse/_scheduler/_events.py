@@ -36,7 +36,7 @@ import time
 from typing import Any
 
 from .._errors import _signal_name
-from .._stats import Tally
+from .._stats import Tally, counting_tasks
 from .._trace import Slowest, Timeline
 
 __all__ = ["PoolEvents", "describe_exit", "logger_for"]
@@ -65,12 +65,14 @@ def describe_exit(exitcode: int | None) -> str:
 class PoolEvents:
     """One pool's log records (see the module docstring)."""
 
-    __slots__ = ("_shut", "logger", "name", "slowest", "tally", "timeline")
+    __slots__ = ("_shut", "counts", "logger", "name", "slowest", "tally", "timeline")
 
     def __init__(self, backend: str, kind: str = "pool") -> None:
         self.name = f"{kind}-{next(_numbers)}"
         self.logger = logger_for(backend)
         self.tally = Tally()
+        # What counts each task and batch: the tally, or None with $WORKHORSE_STATS=0.
+        self.counts: Tally | None = self.tally if counting_tasks() else None
         self.slowest = Slowest()
         self.timeline: Timeline | None = None  # trace=: set by the front end
         self._shut = False
@@ -113,7 +115,11 @@ class PoolEvents:
         """``worker`` ran ``items`` tasks (``job``'s from ``index``) for ``seconds`` from
         ``started`` (monotonic; ``None``: until now); ``pickling``: the seconds spent pickling
         and unpickling them and their results. Counted, and kept for insights and the trace."""
-        self.tally.ran(worker, items, seconds, pickling)
+        if self.counts is None:
+            if self.timeline is None:
+                return
+        else:
+            self.counts.ran(worker, items, seconds, pickling)
         if job is None:
             return
         self.slowest.offer(seconds, job, index, items, worker)

@@ -79,6 +79,7 @@ from ._dispatch import Dispatch
 from ._lifecycle import WorkerLifecycle
 from ._progress import ProgressBoard
 from ._results import Results
+from ._shared import SharedData
 from ._template import Template
 from ._wire import FUNCTION_CACHE, FunctionCache
 from ._zerocopy import make_prefix
@@ -125,6 +126,7 @@ class ProcessEngine(BackendBase, Dispatch, Results, WorkerLifecycle):
         remote_traceback: Callable[[str], BaseException] | None = None,
         events: PoolEvents | None = None,
         worker_exit: Callable[[], Any] | None = None,
+        shared: Any = None,
     ) -> None:
         self.workers = workers
         self.events = events or PoolEvents("processes")
@@ -138,8 +140,14 @@ class ProcessEngine(BackendBase, Dispatch, Results, WorkerLifecycle):
         # (see _template); spawn and forkserver children import the main script again, so
         # its functions travel by reference unless they cannot import it (stdin, -c).
         self._start_method = start_method
-        self._template = Template() if start_method == "fork" else None
         self._main_by_value = start_method != "fork" and not main_importable()
+        # Before the template: under fork the workers inherit it from the table it enters.
+        self._shared = (
+            None
+            if shared is None
+            else SharedData(shared, start_method=start_method, main_by_value=self._main_by_value)
+        )
+        self._template = Template() if start_method == "fork" else None
         self._setup = dumps(
             (initializer, initargs, start_method, worker_exit), what="initializer",
             main_by_value=self._main_by_value,

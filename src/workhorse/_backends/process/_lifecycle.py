@@ -95,7 +95,8 @@ class WorkerLifecycle(ManagerState):
         self._board.clear(slot)
         parent_conn, child_conn = self._ctx.Pipe()
         limits = (self._max_tasks, self._result_prefix(slot))
-        args = (child_conn, self._board.name, self.workers, slot, self._setup, *limits)
+        shared = None if self._shared is None else self._shared.handle()
+        args = (child_conn, self._board.name, self.workers, slot, self._setup, shared, *limits)
         name = f"workhorse-worker-{slot}"
         try:
             if self._template is None or directly:
@@ -196,6 +197,8 @@ class WorkerLifecycle(ManagerState):
         self._board.close()
         if self._template is not None:
             self._template.close()
+        if self._shared is not None:
+            self._shared.close()
         with self._lock:
             self._wake_closed = True
             os.close(self._wake_r)

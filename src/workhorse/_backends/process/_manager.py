@@ -22,6 +22,7 @@ from ..._scheduler._job import Job
 from ..._scheduler._outcomes import Requeue, fail_or_retry
 from ..._scheduler._units import Pending, Unit
 from ._progress import ProgressBoard
+from ._shared import SharedData
 from ._template import Template
 from ._wire import Batch, FunctionCache, ProcessWorker
 from ._zerocopy import discard
@@ -43,6 +44,7 @@ class ManagerState:
     _functions: FunctionCache
     _ids: itertools.count[int]
     _template: Template | None
+    _shared: SharedData | None
     _ctx: Any
     _start_method: str
     _main_by_value: bool

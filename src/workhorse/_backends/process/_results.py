@@ -122,7 +122,7 @@ class Results(ManagerState):
             self._on_unpack_failed(worker, load_exception(message[2]))
         elif kind == "init_failed":
             error = load_exception(message[1])
-            self._break(error, "the pool's initializer raised")
+            self._break(error, message[2] if len(message) > 2 else "the pool's initializer raised")
         elif kind == "retire":
             if message[2] is not None and not self._warned_memory:
                 self._warned_memory = True  # once per pool: every worker leaks alike

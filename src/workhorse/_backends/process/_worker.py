@@ -47,6 +47,7 @@ from ..._scheduler._job import ARGS, CALL, ITEM
 from ..._serialize import dumps, loads
 from ..._worker_info import WorkerInfo, run_exit_hook, set_process_worker
 from ._progress import ProgressBoard
+from ._shared import load as load_shared
 from ._zerocopy import pack, unpack
 
 __all__ = [
@@ -96,6 +97,7 @@ def worker_main(
     slots: int,
     slot: int,
     setup: bytes,
+    shared: object,
     max_tasks: int | None,
     result_prefix: str,
 ) -> None:
@@ -109,7 +111,14 @@ def worker_main(
     origin = f"pool worker (pid {os.getpid()})"
     initializer, initargs, start_method, worker_exit = loads(setup)
     name = f"pid {os.getpid()}"
-    set_process_worker(WorkerInfo(slot, os.getpid(), name, "processes", start_method))
+    try:
+        data = None if shared is None else load_shared(shared)
+    except BaseException as exc:  # the pool is broken with it, as by a failing initializer
+        failed = "a worker could not load the pool's shared= data"
+        conn.send_bytes(dumps(("init_failed", dump_exception(exc, origin), failed)))
+        return
+    info = WorkerInfo(slot, os.getpid(), name, "processes", start_method, shared=data)
+    set_process_worker(info)
     if initializer is not None:
         try:
             initializer(*initargs)

@@ -83,12 +83,14 @@ class ThreadEngine(BackendBase):
         chunksize: int | None = None,
         name: str = "workhorse-thread",
         events: PoolEvents | None = None,
+        shared: Any = None,
     ) -> None:
         self.workers = workers
         self.options = options or TaskOptions()
         self.events = events or PoolEvents("threads")
         self._initializer, self._initargs = initializer, initargs
         self._worker_exit = worker_exit
+        self._shared = shared  # threads share memory: every worker reads this very object
         self._max_tasks = max_tasks_per_worker
         self._name = name
         self._lock = threading.Lock()
@@ -252,7 +254,7 @@ class ThreadEngine(BackendBase):
         waiter = _thread.allocate_lock()
         waiter.acquire()
         self.events.worker_started(me.name)
-        enter(WorkerInfo(wid, os.getpid(), me.name, "threads"))
+        enter(WorkerInfo(wid, os.getpid(), me.name, "threads", shared=self._shared))
         cause, initialized = "shutdown", True
         try:
             if self._initializer is not None:
