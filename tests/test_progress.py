@@ -98,3 +98,57 @@ def test_as_completed_keeps_the_stdlib_s_behaviour() -> None:
 def test_as_completed_refuses_a_bad_progress_value(value: Any) -> None:
     with pytest.raises(TypeError, match="progress must be"):
         workhorse.as_completed([], progress=value)
+
+
+@pytest.mark.parametrize("kind", ["processes", "threads"])
+def test_a_task_group_counts_its_members(renderer: str, kind: str) -> None:
+    stream = io.StringIO()
+    module = workhorse.processes if kind == "processes" else workhorse.threads
+    with module.group(progress=stream) as group:
+        for i in range(4):
+            group.start(nap, i)
+    assert group.results == [0, 1, 2, 3]
+    assert stream.getvalue().count("\n") == 1
+    assert "4/4" in _final_line(stream)
+
+
+def test_a_task_group_shows_no_bar_unless_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    with workhorse.threads.group() as group:
+        group.start(nap, 1)
+    assert capsys.readouterr().err == ""
+    with pytest.raises(TypeError, match="progress must be"):
+        workhorse.threads.group(progress="yes")
+
+
+def test_nested_maps_share_the_line_and_only_the_outer_bar_stays(renderer: str) -> None:
+    stream = io.StringIO()
+    with workhorse.ThreadPool(2) as pool:
+        outer = pool.with_options(progress=stream)
+        for row in outer.imap(list, [range(3), range(5)]):
+            inner = pool.with_options(progress=stream).map(nap, row)  # a bar inside a bar
+            assert inner == row
+    text = stream.getvalue()
+    final = _final_line(stream)
+    assert "2/2" in final  # the outer bar's final state, alone
+    assert "nap" not in final
+    if renderer == "line":
+        assert " | " in text  # outer and inner drawn side by side on one line
+        assert text.count("\n") == 1  # the inner bars were erased, not left behind
+    else:
+        assert "nap:" in text  # tqdm drew each inner bar on the next row, then erased it
+
+
+def test_bars_in_two_threads_do_not_draw_over_each_other(renderer: str) -> None:
+    if renderer != "line":
+        pytest.skip("tqdm positions concurrent bars itself")
+    stream = io.StringIO()
+    first = workhorse._progress_bar.make_bar(stream, 2, "a")
+    second = workhorse._progress_bar.make_bar(stream, 3, "b")
+    assert first is not None
+    assert second is not None
+    first.update(2)
+    first.close()  # not the last one open: erased, b redrawn
+    second.update(3)
+    second.close()
+    assert stream.getvalue().count("\n") == 1
+    assert _final_line(stream).startswith("b: 3/3")

@@ -133,3 +133,54 @@ def test_the_trace_in_docs_is_a_valid_trace() -> None:
     document = json.loads((Path(__file__).parent.parent / "docs" / "trace.json").read_text())
     events = check_trace_events(document)
     assert {e["name"] for e in events} >= {"retry", "timeout", "exited: timeout", "started"}
+
+
+def slow_at_seven(x: int) -> int:
+    time.sleep(0.15 if x == 7 else 0.001)
+    if x == 3:
+        raise KeyError(x)
+    return x
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_insights_true_times_each_task_even_inside_a_batch(backend: str, tmp_path: Path) -> None:
+    path = tmp_path / "run.json"
+    with workhorse.Pool(2, backend=backend, insights=True, trace=path, chunksize=20) as pool:
+        with pytest.raises(KeyError):
+            pool.map(slow_at_seven, range(40))  # batches of 20: item 7 hides in one
+        pool.apply(abs, (-1,))
+        text = pool.insights()
+    lines = text.splitlines()
+    assert any(line.startswith("tasks: 41 timed; ran ") for line in lines), text
+    assert any("waited in the queue" in line for line in lines)
+    slowest = lines[lines.index("slowest tasks:") + 1]
+    assert "task slow_at_seven(7)" in slowest  # by name, not as "20 tasks, the first ..."
+    assert float(slowest.split()[0]) >= 0.14
+    events = check_trace_events(json.loads(path.read_text()))
+    tasks = [e for e in events if e.get("cat") == "task"]
+    batches = [e for e in events if e.get("cat") == "batch"]
+    assert len(tasks) == 41  # the failed task included
+    longest = max(tasks, key=lambda e: e["dur"])
+    assert longest["args"]["index"] == 7
+    # each task lies inside a batch of its track
+    for task in tasks:
+        assert any(
+            b["tid"] == task["tid"]
+            and b["ts"] - 1 <= task["ts"]
+            and task["ts"] + task["dur"] <= b["ts"] + b["dur"] + 1
+            for b in batches
+        ), task
+
+
+def test_without_insights_nothing_is_timed_per_task() -> None:
+    with workhorse.Pool(2, chunksize=20) as pool:
+        pool.map(abs, range(40))
+        text = pool.insights()
+    assert "slowest tasks:" not in text
+    assert not any(line.startswith("tasks: ") for line in text.splitlines())
+    assert "slowest batches:" in text
+
+
+def test_insights_must_be_a_bool() -> None:
+    with pytest.raises(TypeError, match="insights must be True or False"):
+        workhorse.Pool(1, insights="yes")  # type: ignore[arg-type]

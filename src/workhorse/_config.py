@@ -86,6 +86,7 @@ class DaskPoolExtras(ViewOptions, total=False):
     chunksize: int | str
     trace: str | os.PathLike[str] | None
     shared: Any
+    insights: bool
 
 
 class DaskExecutorExtras(DaskPoolExtras, total=False):
@@ -216,6 +217,7 @@ class PoolConfig:
     trace: str | None = None
     worker_exit: Callable[[], Any] | None = None
     shared: Any = None
+    insights: bool = False
 
     @classmethod
     def for_face(cls, face: Face, given: dict[str, Any], **fixed: Any) -> PoolConfig:
@@ -271,6 +273,7 @@ class PoolConfig:
         trace: str | os.PathLike[str] | None = None,
         worker_exit: Callable[[], Any] | None = None,
         shared: Any = None,
+        insights: bool = False,
     ) -> PoolConfig:
         """Check every argument of a pool face (named as the face names them) and return
         the config; raises ``TypeError``/``ValueError`` naming the argument."""
@@ -289,6 +292,8 @@ class PoolConfig:
             method = _start_method(context_value, context_name, default_start_method)
         elif context_value is not None:
             _start_method(context_value, context_name, None, check_bootstrap=False)
+        if not isinstance(insights, bool):
+            raise TypeError(f"insights must be True or False, not {insights!r}")
         if worker_exit is not None and not callable(worker_exit):
             raise TypeError(f"worker_exit must be callable, not {type(worker_exit).__name__}")
         if chosen == "dask" and (
@@ -321,6 +326,7 @@ class PoolConfig:
             trace=check_trace(trace),
             worker_exit=worker_exit,
             shared=shared,
+            insights=insights,
         )
 
 
@@ -328,7 +334,7 @@ class PoolConfig:
 _PASSED = (
     "backend", "initializer", "initargs", "max_tasks_per_worker", "timeout", "retries",
     "retry_on", "cancel_running", "progress", "chunksize", "init_timeout", "idle_timeout",
-    "client", "trace", "worker_exit", "shared",
+    "client", "trace", "worker_exit", "shared", "insights",
 )  # fmt: skip
 
 

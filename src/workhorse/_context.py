@@ -38,6 +38,7 @@ from . import (
     _thread_sync,
 )
 from ._executor import ProcessPoolExecutor
+from ._options import Progress
 from ._pool import Pool
 from ._process import process_class
 from ._taskgroup import TaskGroup
@@ -70,8 +71,9 @@ class Context:
     name: ClassVar[str]
     Pipe = staticmethod(_pipe.Pipe)
 
-    def group(self) -> TaskGroup[Any]:
-        """A new task group whose members run as this context's workers."""
+    def group(self, *, progress: Progress = False) -> TaskGroup[Any]:
+        """A new task group whose members run as this context's workers (``progress``: a
+        bar counting finished members, as for the pools)."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -172,9 +174,9 @@ class ProcessContext(Context, _StdlibContext):
         """A context with the same names whose processes use start method ``method``."""
         return ProcessContext(method)
 
-    def group(self) -> TaskGroup[_process.Process]:
+    def group(self, *, progress: Progress = False) -> TaskGroup[_process.Process]:
         """A new task group whose members are processes of this start method."""
-        return TaskGroup(self.Process)
+        return TaskGroup(self.Process, progress=progress)
 
     def __repr__(self) -> str:
         method = self._start_method or "default"
@@ -222,9 +224,9 @@ class ThreadContext(Context):
         ThreadPoolExecutor = _executor.ThreadPoolExecutor
         Executor = ThreadPoolExecutor
 
-    def group(self) -> TaskGroup[_thread.Thread]:
+    def group(self, *, progress: Progress = False) -> TaskGroup[_thread.Thread]:
         """A new task group whose members are threads."""
-        return TaskGroup(Thread)
+        return TaskGroup(Thread, progress=progress)
 
 
 _publish.bind(ProcessContext, "processes")

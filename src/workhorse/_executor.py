@@ -216,6 +216,9 @@ class ProcessPoolExecutor(_PoolExecutor):
             created without it.
         trace: a file path: a Chrome trace-event timeline of the pool's workers is written
             there at shutdown (open it in https://ui.perfetto.dev).
+        insights: time each task, not only each batch: ``insights()`` then reports how long
+            tasks ran and waited in the queue and the slowest tasks, and the trace shows
+            each task inside its batch (it costs a clock read per task).
         worker_exit: called in each worker that leaves in the ordinary course (shutdown,
             task limit, idle), at most 2 s; one that raises is logged.
         shared: read-only data the tasks read as ``workhorse.worker().shared``, delivered to

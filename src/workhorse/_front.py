@@ -31,6 +31,7 @@ from ._registry import make_backend
 from ._scheduler._exit import cut_feeds, drain_feeds
 from ._scheduler._job import Job, ListSink
 from ._stats import PoolStats
+from ._task_times import TaskTimes
 from ._trace import Timeline, insights
 
 __all__ = ["UNSET", "Front", "FrontView", "View"]
@@ -72,6 +73,8 @@ class Front:
         backend = make_backend(config)
         if config.trace is not None:
             backend.events.timeline = Timeline(config.trace, backend.events.name)
+        if config.insights:
+            backend.events.per_task = TaskTimes()
         front = cls(config, backend, config.options, config.progress)
         if owner is not None:
             weakref.finalize(owner, backend.shutdown, False)
@@ -181,8 +184,10 @@ class FrontView:
     def insights(self) -> str:
         """What the pool did, in words: its counts, each worker's tasks, busy time and
         utilization, and the slowest batches it ran (the slowest tasks, when they ran alone)
-        with their calls. Pools created with ``trace="run.json"`` also write a timeline at
-        shutdown that https://ui.perfetto.dev opens, one track per worker.
+        with their calls; with ``insights=True``, also how long tasks ran and waited in the
+        queue (mean, median, p95, max) and the slowest tasks. Pools created with
+        ``trace="run.json"`` also write a timeline at shutdown that https://ui.perfetto.dev
+        opens, one track per worker.
 
         Example::
 
@@ -191,7 +196,8 @@ class FrontView:
                 print(pool.insights())
         """
         events = self._front.backend.events
-        return insights(events.name, events.tally.snapshot(), events.slowest.entries())
+        tasks = None if events.per_task is None else events.per_task.summary()
+        return insights(events.name, events.tally.snapshot(), events.slowest.entries(), tasks)
 
 
 class View(FrontView):

@@ -352,7 +352,7 @@ class Pool(_BasePool):
 
     The keyword arguments beyond the stdlib's (``timeout``, ``retries``, ``retry_on``,
     ``max_tasks_per_worker``, ``progress``, ``chunksize``, ``init_timeout``, ``idle_timeout``,
-    ``backend``, ``trace``, ``worker_exit``, ``shared``) are those of
+    ``backend``, ``trace``, ``insights``, ``worker_exit``, ``shared``) are those of
     :class:`~workhorse.ProcessPoolExecutor`.
 
     Example::

@@ -13,6 +13,12 @@ When a bar appears (``progress=``):
 * ``True``: on standard error, when standard error is a terminal (logs and CI stay clean);
 * ``"always"``: on standard error, terminal or not;
 * a text stream (anything with ``write``): on that stream, always.
+
+Bars nest: a bar opened while another is open on the same stream (a map run for each item of
+another map, the maps in a task group's body, two maps in two threads) is shown beside it,
+not over it. With tqdm it takes the next line and is erased when it closes (``leave=False``);
+the line bar draws every open bar of its stream on one line, ``outer | inner``. Only the
+outermost bar's final state stays on screen.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import os
 import sys
 import threading
 import time
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 from ._options import Progress
 
@@ -40,11 +46,12 @@ class ProgressBar:
         bar.close(done=10)        # make sure the final count shows, then end the line
     """
 
-    def __init__(self, backend: Any) -> None:
+    def __init__(self, backend: Any, stream: Any = None) -> None:
         self._backend = backend
         self._lock = threading.Lock()
         self._closed = False
         self.count = 0
+        self._stream = stream  # whose open bars this one is counted among (see _depth)
 
     def update(self, n: int = 1) -> None:
         """Count ``n`` more finished tasks (ignored once closed)."""
@@ -75,6 +82,8 @@ class ProgressBar:
                 self._backend.update(done - self.count)
                 self.count = done
             self._backend.close()
+        if self._stream is not None:
+            _leave(self._stream, self)
 
 
 def make_bar(progress: Progress, total: int | None, desc: str = "") -> ProgressBar | None:
@@ -89,18 +98,44 @@ def make_bar(progress: Progress, total: int | None, desc: str = "") -> ProgressB
     stream = _stream(progress)
     if stream is None:
         return None
-    if _zero_width(stream):  # tqdm would fit its bar into 0 columns: draw nothing at all
-        return ProgressBar(LineBar(stream, total, desc))
-    try:
-        from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
-    except ImportError:
-        return ProgressBar(LineBar(stream, total, desc))
+    tqdm: Any = None
+    if not _zero_width(stream):  # tqdm would fit its bar into 0 columns: draw nothing at all
+        try:
+            import tqdm as tqdm_module  # type: ignore[import-untyped,unused-ignore]
+        except ImportError:
+            pass
+        else:
+            tqdm = tqdm_module.tqdm
+    with _open_lock:
+        depth = len(_open.setdefault(id(stream), []))
+        if tqdm is None:
+            backend: Any = LineBar(stream, total, desc)
+        else:
 
-    class QuietTqdm(tqdm):  # type: ignore[misc,unused-ignore]
-        monitor_interval = 0  # no monitor thread: the bar must not outlive its pool
+            class QuietTqdm(tqdm):  # type: ignore[misc,valid-type,unused-ignore]
+                monitor_interval = 0  # no monitor thread: the bar must not outlive its pool
 
-    bar = QuietTqdm(total=total, desc=desc or None, unit="task", file=stream, dynamic_ncols=True)
-    return ProgressBar(bar)
+            backend = QuietTqdm(
+                total=total, desc=desc or None, unit="task", file=stream, dynamic_ncols=True,
+                position=depth, leave=depth == 0,
+            )  # fmt: skip
+        bar = ProgressBar(backend, stream)
+        _open[id(stream)].append(bar)
+    return bar
+
+
+# The bars open on each stream (by id), oldest first: a bar's depth is its place here.
+_open: dict[int, list[ProgressBar]] = {}
+_open_lock = threading.Lock()
+
+
+def _leave(stream: Any, bar: ProgressBar) -> None:
+    with _open_lock:
+        bars = _open.get(id(stream), [])
+        if bar in bars:
+            bars.remove(bar)
+        if not bars:
+            _open.pop(id(stream), None)
 
 
 class SubmitBars:
@@ -185,32 +220,33 @@ class LineBar:
     """
 
     def __init__(self, stream: IO[str], total: int | None, desc: str = "") -> None:
-        self._stream, self.total, self._desc = stream, total, desc
+        self.total, self._desc = total, desc
         self._count = 0
-        self._started = self._drawn_at = time.monotonic()
-        self._width = 0
+        self._started = time.monotonic()
         self._closed = False
-        self._lock = threading.Lock()
-        self._draw(self._started)
+        self._line = _Line.of(stream)
+        self._line.add(self)
 
     def update(self, n: int = 1) -> None:
         """Count ``n`` more finished tasks; redraw if the last drawing is old enough."""
-        with self._lock:
+        line = self._line
+        with line.lock:
             if self._closed:
                 return
             self._count += n
             now = time.monotonic()
-            if now - self._drawn_at >= REFRESH:
-                self._draw(now)
+            if now - line.drawn_at >= REFRESH:
+                line.draw(now)
 
     def close(self) -> None:
-        """Draw the final count and end the line (once)."""
-        with self._lock:
+        """Draw the final count and end the line (once); a bar nested in another is
+        erased from their shared line instead."""
+        line = self._line
+        with line.lock:
             if self._closed:
                 return
             self._closed = True
-            self._draw(time.monotonic())
-            self._write("\n")
+            line.remove(self)
 
     def render(self, now: float) -> str:
         """The line for the current count at time ``now``."""
@@ -228,19 +264,64 @@ class LineBar:
             parts.append(f", ETA {_clock(eta) if eta is not None else '?'}")
         return "".join(parts)
 
-    def _draw(self, now: float) -> None:
-        line = self.render(now)
-        padding = " " * max(0, self._width - len(line))  # erase a longer previous line
-        self._width = len(line)
-        self._drawn_at = now
-        self._write(f"\r{line}{padding}")
 
-    def _write(self, text: str) -> None:
+class _Line:
+    """The line of one stream that its open :class:`LineBar` s share, oldest first."""
+
+    _lines: ClassVar[dict[int, _Line]] = {}  # by the stream's id, while a bar is open on it
+    _guard: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.bars: list[LineBar] = []
+        self.lock = threading.Lock()
+        self.width = 0
+        self.drawn_at = 0.0
+        self.broken = False
+
+    @classmethod
+    def of(cls, stream: IO[str]) -> _Line:
+        with cls._guard:
+            line = cls._lines.get(id(stream))
+            if line is None or line.stream is not stream:
+                line = cls._lines[id(stream)] = cls(stream)
+            return line
+
+    def add(self, bar: LineBar) -> None:
+        with self.lock:
+            self.bars.append(bar)
+            self.draw(time.monotonic())
+
+    def remove(self, bar: LineBar) -> None:
+        """(lock held) The last bar leaves its final state and ends the line; another one
+        is erased, the others redrawn."""
+        now = time.monotonic()
+        if len(self.bars) == 1:
+            self.draw(now)
+            self.write("\n")
+            self.width = 0
+            with self._guard:
+                if self._lines.get(id(self.stream)) is self:
+                    del self._lines[id(self.stream)]
+        self.bars.remove(bar)
+        if self.bars:
+            self.draw(now)
+
+    def draw(self, now: float) -> None:
+        text = " | ".join(bar.render(now) for bar in self.bars)
+        padding = " " * max(0, self.width - len(text))  # erase a longer previous line
+        self.width = len(text)
+        self.drawn_at = now
+        self.write(f"\r{text}{padding}")
+
+    def write(self, text: str) -> None:
+        if self.broken:
+            return
         try:
-            self._stream.write(text)
-            self._stream.flush()
+            self.stream.write(text)
+            self.stream.flush()
         except (OSError, ValueError):
-            self._closed = True  # the stream went away: stop drawing, never fail the pool
+            self.broken = True  # the stream went away: stop drawing, never fail the pool
 
 
 def _clock(seconds: float) -> str:

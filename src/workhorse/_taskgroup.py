@@ -28,6 +28,8 @@ from typing import Any, Generic, Protocol, Self, TypeVar
 
 from . import _cancel
 from ._errors import Cancelled
+from ._options import Progress, check_progress
+from ._progress_bar import ProgressBar, make_bar
 from ._signals import start_quietly
 
 __all__ = ["TaskGroup"]
@@ -58,7 +60,8 @@ class TaskGroup(Generic[W]):
 
     ``TaskGroup(worker_class)`` takes :class:`~workhorse._process.Process` (or a class from
     ``process_class``) or :class:`~workhorse._thread.Thread`; the contexts expose it as
-    ``group()``.
+    ``group()``. ``progress=`` (as for the pools: ``True`` on a terminal, ``"always"``, or a
+    stream) shows a bar counting the members that finished out of those started so far.
 
     Example::
 
@@ -78,8 +81,10 @@ class TaskGroup(Generic[W]):
     #: Seconds between SIGTERM and SIGKILL when the group stops a process.
     grace: float = 1.0
 
-    def __init__(self, worker_class: Callable[..., W]) -> None:
+    def __init__(self, worker_class: Callable[..., W], *, progress: Progress = False) -> None:
         self._worker_class = worker_class
+        self._progress = check_progress(progress)
+        self._bar: ProgressBar | None = None
         self._members: list[_Member] = []
         self._lock = threading.Lock()
         self._state = "new"  # new -> open -> (stopping) -> done
@@ -98,6 +103,7 @@ class TaskGroup(Generic[W]):
         if self._state != "new":
             raise RuntimeError("a TaskGroup can only be entered once")
         self._state = "open"
+        self._bar = make_bar(self._progress, 0, "group")
         return self
 
     def start(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> W:
@@ -118,6 +124,8 @@ class TaskGroup(Generic[W]):
             member = _Member(worker)
             worker.start()
             self._members.append(member)
+            if self._bar is not None:
+                self._bar.grow()
             self._all_done.clear()
             self._ensure_watcher()
             on_finish = getattr(worker, "_wh_on_finish", None)
@@ -161,6 +169,8 @@ class TaskGroup(Generic[W]):
             self._shutdown_watcher()
             with self._lock:
                 self._state = "done"
+            if self._bar is not None:
+                self._bar.close()
         if interrupt is not None:
             if interrupt is exc:
                 return  # propagates unchanged
@@ -233,6 +243,8 @@ class TaskGroup(Generic[W]):
 
     def _on_finished(self, member: _Member) -> None:
         member.finished = True
+        if self._bar is not None:
+            self._bar.update()
         is_process = hasattr(member.worker, "terminate")
         if member.stopped and is_process:
             return  # terminated by the group, whatever its exit code says

@@ -6,7 +6,8 @@ why), and one when a task is retried or times out. At shutdown it writes them as
 trace-event file -- the JSON that https://ui.perfetto.dev and ``chrome://tracing`` open -- with
 one track per worker. Batches, not tasks: slow tasks travel alone (adaptive batching sends an
 item of 10 ms or more by itself), so each is its own slice; a batch of thousands of tiny tasks
-is one slice, which is what a timeline can show of them anyway.
+is one slice; with ``insights=True`` each of its tasks is also a slice inside it (see
+:mod:`._task_times`).
 
 :func:`insights` is the summary in words, always available: the pool's counts, each worker's
 tasks, busy time and utilization, and the slowest batches seen (the slowest tasks, when they
@@ -134,6 +135,17 @@ class Timeline:
                 "tid": self._track(worker), "args": args,
             })  # fmt: skip
 
+    def task(self, worker: str, start: float, seconds: float, job: Any, index: int) -> None:
+        """One task of a batch (``insights=True``): a slice inside the batch's."""
+        fn = job.fn
+        name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+        with self._lock:
+            self._add({
+                "name": name, "cat": "task", "ph": "X", "ts": self._us(start),
+                "dur": max(0.0, round(seconds * 1e6, 3)), "pid": 1, "tid": self._track(worker),
+                "args": {"index": index},
+            })  # fmt: skip
+
     def instant(self, worker: object | None, name: str, **args: Any) -> None:
         """Something happened at once: on ``worker``'s track, or the pool's (``None``)."""
         with self._lock:
@@ -173,8 +185,12 @@ class Timeline:
         os.replace(temporary, self.path)  # a reader never sees half a file
 
 
-def insights(name: str, stats: PoolStats, slowest: list[tuple[float, str, str]]) -> str:
-    """The summary of :meth:`pool.insights() <workhorse.ProcessPoolExecutor.insights>`."""
+def insights(
+    name: str, stats: PoolStats, slowest: list[tuple[float, str, str]],
+    tasks: list[str] | None = None,
+) -> str:  # fmt: skip
+    """The summary of :meth:`pool.insights() <workhorse.ProcessPoolExecutor.insights>`;
+    ``tasks``: the per-task lines of ``insights=True`` (:meth:`.TaskTimes.summary`)."""
     alive = sum(w.alive for w in stats.workers)
     share = f" ({stats.busy / alive:.0%})" if alive > 0 else ""
     lines = [
@@ -194,4 +210,4 @@ def insights(name: str, stats: PoolStats, slowest: list[tuple[float, str, str]])
     if slowest:
         lines.append("slowest batches:")
         lines += [f"  {s:8.3f} s  {what}  (worker {who})" for s, what, who in slowest]
-    return "\n".join(lines)
+    return "\n".join(lines + (tasks or []))

@@ -151,8 +151,13 @@ def with_start_method(method: str) -> ProcessContext:
     return process_context(method)
 
 
-def group() -> TaskGroup[Process]:
-    """A task group whose members are processes (default start method).
+if TYPE_CHECKING:  # the type of group()'s argument, not a name of this module
+    from ._options import Progress
+
+
+def group(*, progress: Progress = False) -> TaskGroup[Process]:
+    """A task group whose members are processes (default start method; ``progress``: a bar
+    counting finished members, as for the pools).
 
     Example::
 
@@ -161,7 +166,7 @@ def group() -> TaskGroup[Process]:
             g.start(pow, 3, 3)
         print(g.results)   # [1024, 27]
     """
-    return TaskGroup(Process)
+    return TaskGroup(Process, progress=progress)
 
 
 def Value(typecode_or_type: Any, *args: Any, lock: Any = True) -> Any:

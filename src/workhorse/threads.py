@@ -130,8 +130,13 @@ _FORWARDED = frozenset({"excepthook"})
 sys.modules[__name__].__class__ = _ThreadsModule
 
 
-def group() -> TaskGroup[Thread]:
-    """A task group whose members are threads.
+if TYPE_CHECKING:  # the type of group()'s argument, not a name of this module
+    from ._options import Progress
+
+
+def group(*, progress: Progress = False) -> TaskGroup[Thread]:
+    """A task group whose members are threads (``progress``: a bar counting finished
+    members, as for the pools).
 
     Example::
 
@@ -139,7 +144,7 @@ def group() -> TaskGroup[Thread]:
             g.start(sum, [1, 2, 3])
         print(g.results)   # [6]
     """
-    return TaskGroup(Thread)
+    return TaskGroup(Thread, progress=progress)
 
 
 # Pickles and reprs name the public modules (`workhorse.threads.Lock`, `workhorse.ThreadPool`).

@@ -34,6 +34,17 @@ def test_group_results_in_start_order(cluster: DaskContext) -> None:
     assert not first.is_alive()
 
 
+def test_group_progress_counts_finished_members(cluster: DaskContext) -> None:
+    import io
+
+    stream = io.StringIO()
+    with cluster.group(progress=stream) as g:
+        for n in range(3):
+            g.start(pow, 2, n)
+    assert g.results == [1, 2, 4]
+    assert "3/3" in stream.getvalue().rstrip("\n").rsplit("\r", 1)[-1]
+
+
 def test_group_failure_stops_a_blocked_sibling(cluster: DaskContext) -> None:
     never = cluster.Event()
     with pytest.raises(ExceptionGroup) as caught, cluster.group() as g:  # noqa: PT012

@@ -213,6 +213,19 @@ def test_trace_and_insights(cluster: DaskContext, tmp_path: Path) -> None:
     assert sum(e["args"]["tasks"] for e in events if e["ph"] == "X") == 100
 
 
+def test_insights_true_times_each_task(cluster: DaskContext, tmp_path: Path) -> None:
+    import json
+
+    path = tmp_path / "run.json"
+    with cluster.Pool(trace=path, insights=True) as pool:
+        assert pool.map(square, range(100)) == [x * x for x in range(100)]
+        text = pool.insights()
+    assert "tasks: 100 timed" in text
+    assert "slowest tasks:" in text
+    events = json.loads(path.read_text())["traceEvents"]
+    assert sum(1 for e in events if e.get("cat") == "task") == 100
+
+
 def test_with_options_and_progress(cluster: DaskContext) -> None:
     stream = io.StringIO()
     with cluster.Pool(progress=stream) as pool:

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, Self, Unpack
 
 from .. import _publish
 from .._config import DaskExecutorExtras, DaskPoolExtras
+from .._options import Progress
 from .._taskgroup import TaskGroup
 from . import _queue, _sync
 from ._connect import DEFAULT_CONNECT_TIMEOUT, check_scheduler
@@ -259,8 +260,9 @@ class DaskContext:
     if TYPE_CHECKING:  # bound from workhorse._names.TABLE below; checked by a test
         Executor = ProcessPoolExecutor
 
-    def group(self) -> TaskGroup[DaskTask]:
-        """A task group whose members run as tasks on this cluster (see :mod:`._group`).
+    def group(self, *, progress: Progress = False) -> TaskGroup[DaskTask]:
+        """A task group whose members run as tasks on this cluster (see :mod:`._group`;
+        ``progress``: a bar counting finished members, as for the pools).
 
         Example::
 
@@ -269,7 +271,7 @@ class DaskContext:
                 g.start(download, url2)
             print(g.results)
         """
-        return TaskGroup(member_class(self.client))
+        return TaskGroup(member_class(self.client), progress=progress)
 
     # -- primitives (see _sync.py and _queue.py for the differences from threading) ---------
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 import itertools
 import sys
 import threading
+import time
 import uuid
 import weakref
 from concurrent.futures import CancelledError
@@ -202,7 +203,7 @@ class DaskEngine(BackendBase):
         try:
             batch.future = self.client.submit(
                 _runner.run_batch, batch.key, job.fn, calls, job.kind, job.options.timeout,
-                self._shared, key=batch.key, pure=False,
+                self._shared, self.events.per_task is not None, key=batch.key, pure=False,
             )  # fmt: skip
         except Exception as exc:  # the cluster is gone: these items cannot run
             self._finish(batch)
@@ -255,12 +256,17 @@ class DaskEngine(BackendBase):
                 error = exc
         if error is None and future.status == "finished":
             try:
-                values, errors, seconds, pid = future.result()
+                values, errors, seconds, pid, offsets = future.result()
             except BaseException as exc:  # lost again while fetching, and this time failed
                 error = exc
             else:
                 self._batcher.observe(len(values), seconds, unit.job.fn)
-                self.events.ran(f"pid {pid}", len(values), seconds, job=unit.job, index=unit.start)
+                started = time.monotonic() - seconds  # placed by its arrival (module docstring)
+                ends = None if offsets is None else [started + o for o in offsets]
+                self.events.ran(
+                    f"pid {pid}", len(values), seconds, job=unit.job, index=unit.start,
+                    started=started, ends=ends,
+                )  # fmt: skip
                 self._deliver(unit, unit.start, values, errors)
                 return
         if error is None:  # cancelled by Dask itself (a dependency lost): run it again

@@ -33,8 +33,9 @@ class DaskExecutor(_PoolExecutor):
 
     Returned futures are real :class:`concurrent.futures.Future` objects. ``max_workers``
     caps the batches running at once (default: every worker thread of the cluster).
-    ``timeout``, ``retries``/``retry_on``, ``progress``, ``chunksize``, ``trace`` and
-    ``shared`` mean what they mean for :class:`workhorse.ProcessPoolExecutor`; a task past
+    ``timeout``, ``retries``/``retry_on``, ``progress``, ``chunksize``, ``trace``,
+    ``insights`` and ``shared`` mean what they mean for
+    :class:`workhorse.ProcessPoolExecutor`; a task past
     its ``timeout`` or cancelled while running is stopped by killing its Dask worker, which
     the nanny restarts.
 
@@ -60,7 +61,7 @@ class DaskPool(_BasePool):
 
     ``processes`` caps the batches running at once (default: every worker thread of the
     cluster). The extras (``timeout``, ``retries``, ``retry_on``, ``progress``,
-    ``chunksize``, ``trace``, ``shared``) are those of :class:`workhorse.Pool`.
+    ``chunksize``, ``trace``, ``insights``, ``shared``) are those of :class:`workhorse.Pool`.
 
     Example::
 

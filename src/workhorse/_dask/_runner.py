@@ -73,9 +73,11 @@ _state_info: WorkerInfo | None = None  # this worker process's (see _info)
 
 def run_batch(
     key: str, fn: Callable[..., Any], calls: list[Any], kind: str, timeout: float | None,
-    shared: Any = None,
-) -> tuple[list[Any], dict[int, bytes], float, int]:  # fmt: skip
-    """Run ``calls`` of ``fn`` in this Dask worker; ``(values, errors, seconds, pid)``.
+    shared: Any = None, timed: bool = False,
+) -> tuple[list[Any], dict[int, bytes], float, int, list[float] | None]:  # fmt: skip
+    """Run ``calls`` of ``fn`` in this Dask worker; ``(values, errors, seconds, pid, ends)``,
+    ``ends`` (``timed``, for ``insights=True``): when each item ended, in seconds from the
+    batch's start (this worker's clock is not the client's).
 
     An item that raises gets ``None`` in ``values`` and its pickled exception (with
     traceback) in ``errors``, so one failure never hides the rest of the batch.
@@ -93,6 +95,7 @@ def run_batch(
         _running[key] = batch
     began = time.monotonic()
     values, errors = batch.values, batch.errors
+    ends: list[float] | None = [] if timed else None
     info = _info()
     if shared is not None:  # this pool's shared= (Dask resolved its future): for this batch
         info = dataclasses.replace(info, shared=shared)
@@ -113,6 +116,8 @@ def run_batch(
             except BaseException as exc:  # the item's outcome, whatever it is
                 errors[index] = dump_exception(exc, f"a Dask worker (pid {os.getpid()})")
                 values.append(None)
+            if ends is not None:
+                ends.append(time.monotonic() - began)
     finally:
         with _lock:
             _running.pop(key, None)
@@ -120,7 +125,7 @@ def run_batch(
         leave(previous)
     seconds = time.monotonic() - began
     Variable(key, client=client).set((FINISHED, os.getpid()))
-    return values, errors, seconds, os.getpid()
+    return values, errors, seconds, os.getpid(), ends
 
 
 def _info() -> WorkerInfo:

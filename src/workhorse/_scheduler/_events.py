@@ -37,6 +37,7 @@ from typing import Any
 
 from .._errors import _signal_name
 from .._stats import Tally, counting_tasks
+from .._task_times import Part, TaskTimes
 from .._trace import Slowest, Timeline
 
 __all__ = ["PoolEvents", "describe_exit", "logger_for"]
@@ -65,7 +66,7 @@ def describe_exit(exitcode: int | None) -> str:
 class PoolEvents:
     """One pool's log records (see the module docstring)."""
 
-    __slots__ = ("_shut", "counts", "logger", "name", "slowest", "tally", "timeline")
+    __slots__ = ("_shut", "counts", "logger", "name", "per_task", "slowest", "tally", "timeline")
 
     def __init__(self, backend: str, kind: str = "pool") -> None:
         self.name = f"{kind}-{next(_numbers)}"
@@ -75,6 +76,8 @@ class PoolEvents:
         self.counts: Tally | None = self.tally if counting_tasks() else None
         self.slowest = Slowest()
         self.timeline: Timeline | None = None  # trace=: set by the front end
+        # insights=True (set by the front end): backends then report each item's end time
+        self.per_task: TaskTimes | None = None
         self._shut = False
 
     def _emit(self, level: int, message: str, *args: object) -> None:
@@ -111,10 +114,22 @@ class PoolEvents:
     def ran(
         self, worker: object, items: int, seconds: float, pickling: float = 0.0, *,
         job: Any = None, index: int = 0, started: float | None = None,
+        ends: list[float] | None = None, parts: list[Part] | None = None,
     ) -> None:  # fmt: skip
         """``worker`` ran ``items`` tasks (``job``'s from ``index``) for ``seconds`` from
         ``started`` (monotonic; ``None``: until now); ``pickling``: the seconds spent pickling
-        and unpickling them and their results. Counted, and kept for insights and the trace."""
+        and unpickling them and their results. Counted, and kept for insights and the trace.
+
+        ``insights=True``: ``ends`` are the items' end times, in order (a batch of one needs
+        none); ``parts`` (job, first index, count) say whose items they are when the batch
+        holds several jobs' (default: ``items`` of ``job`` from ``index``)."""
+        per_task = self.per_task
+        if per_task is not None and job is not None:
+            begin = time.monotonic() - seconds if started is None else started
+            if not ends and items == 1:  # a batch of one needs no end times
+                ends = [begin + seconds]
+            if ends is not None:
+                per_task.record(worker, begin, ends, parts or [(job, index, items)], self.timeline)
         if self.counts is None:
             if self.timeline is None:
                 return

@@ -26,6 +26,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Future
 from concurrent.futures._base import PENDING, RUNNING
+from time import monotonic
 from typing import Any
 
 from .._futures import TaskFuture, force_cancel, settle, start_running
@@ -289,7 +290,10 @@ class Job:
     ``calls`` are stored (:data:`ITEM`, :data:`ARGS` or :data:`CALL`); ``chunksize``: the
     batch size the caller asked for (``None``: the backend's adaptive batching)."""
 
-    __slots__ = ("__weakref__", "_errors", "calls", "chunksize", "fn", "kind", "options", "sink")
+    __slots__ = (
+        "__weakref__", "_errors", "calls", "chunksize", "created", "fn", "kind", "options",
+        "sink",
+    )  # fmt: skip
 
     def __init__(
         self, fn: Callable[..., Any], calls: list[Any], options: TaskOptions, sink: Sink,
@@ -297,6 +301,7 @@ class Job:
     ) -> None:  # fmt: skip
         self.fn, self.calls, self.options, self.sink, self.kind = fn, calls, options, sink, kind
         self.chunksize = chunksize
+        self.created = monotonic()  # when it was queued (insights=True: time in the queue)
         # Item index -> what its earlier tries raised (text: an exception would keep its
         # traceback's frames alive); made on the first retry.
         self._errors: dict[int, list[str]] | None = None

@@ -16,7 +16,7 @@ from ..._scheduler._units import Unit
 from ..._serialize import dumps
 from ._manager import ManagerState
 from ._wire import Batch, ProcessWorker, Unpicklable, pack_calls
-from ._worker import BULK, INDEXED, TIMED
+from ._worker import BULK, INDEXED, TIMED, TRACED
 from ._zerocopy import discard
 
 __all__ = ["BULK_MIN", "Dispatch"]
@@ -128,7 +128,9 @@ class Dispatch(ManagerState):
                 self._push_front([one for part in parts for one in part.singles()])
             return None
         batch_id = next(self._ids)
-        if any(part.job.options.timeout for part in parts):
+        if self.events.per_task is not None:  # insights=True: each item's end time
+            mode = TRACED
+        elif any(part.job.options.timeout for part in parts):
             mode = TIMED
         elif len(calls) >= BULK_MIN and first.job.kind != CALL:
             mode = BULK

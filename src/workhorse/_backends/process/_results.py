@@ -144,7 +144,7 @@ class Results(ManagerState):
             self._send(worker, staged)
         began = time.perf_counter()
         try:
-            _, values, failures, seconds, pickled, started = unpack(data)
+            _, values, failures, seconds, pickled, started, ends = unpack(data)
         except BaseException as exc:
             self._undecodable(batch, exc, UNREADABLE_RESULTS)
             return
@@ -155,7 +155,8 @@ class Results(ManagerState):
         first = batch.parts[0]
         self.events.ran(
             worker.pid, batch.size, seconds, pickling, job=first.job, index=first.start,
-            started=started,
+            started=started, ends=ends,
+            parts=None if ends is None else [(p.job, p.start, len(p)) for p in batch.parts],
         )  # fmt: skip
         worker.since = time.monotonic()
         worker.done += batch.size

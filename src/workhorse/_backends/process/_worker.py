@@ -10,10 +10,12 @@ the worker its next batch before it spends time unpickling these results)::
                            ``_job.ITEM``/``ARGS``/``CALL``); ``mode``: see ``_run_batch``
                        ("stop",)                         finish and exit
     worker -> parent   ("ready", pid)                    initializer done
-                       ("init_failed", exc_blob)         initializer raised: worker exits
-               DONE + (batch_id, values, failures, seconds, pickling, started)
+                       ("init_failed", exc_blob[, why])  initializer (or shared=) failed
+               DONE + (batch_id, values, failures, seconds, pickling, started, ends)
                                                              failures: {index: exc_blob},
-                                                                seconds: running the items
+                                                                seconds: running the items,
+                                                                ends: each item's end time
+                                                                (insights=True) or None
                        ("unpack_failed", batch_id, exc_blob)  the batch could not be unpickled
                        ("retire", tasks_done, grown)  max tasks, or memory grown past the limit
 
@@ -167,14 +169,17 @@ def _serve(
             fn = functions[fn_id]
             ran, started = time.perf_counter(), time.monotonic()
             pickling = ran - began + packing
-            values, failures = _run_batch(board, slot, batch_id, fn, call_kind, items, mode, origin)
+            ends: list[float] | None = [] if mode == TRACED else None
+            values, failures = _run_batch(
+                board, slot, batch_id, fn, call_kind, items, mode, origin, ends
+            )
             ended = time.perf_counter()
             seconds = ended - ran
             # Index one past the last item: a death from here on happened while pickling or
             # sending the results, and the parent must not blame the last item's *run*.
             board.start_item(slot, batch_id, len(values))
             packed = _pack_done(
-                (batch_id, values, failures, seconds, pickling, started),
+                (batch_id, values, failures, seconds, pickling, started, ends),
                 fn,
                 origin,
                 result_prefix,
@@ -230,6 +235,9 @@ def _load_function(blob: bytes, origin: str) -> Any:
 #: that kills its worker is found (and fails) alone. The parent picks BULK for large batches
 #: of fast items, where a per-item write would cost as much as the item.
 TIMED, INDEXED, BULK = "timed", "indexed", "bulk"
+#: ``TRACED``: as ``TIMED``, and each item's end time goes back with the results
+#: (``insights=True``).
+TRACED = "traced"
 #: The first byte of a results message (no pickle, zero-copy or not, starts with it).
 DONE = b"\x00"
 BULK_INDEX = -2
@@ -237,7 +245,7 @@ BULK_INDEX = -2
 
 def _run_batch(
     board: ProgressBoard, slot: int, batch_id: int, fn: Any, kind: str, items: list[Any],
-    mode: str, origin: str,
+    mode: str, origin: str, ends: list[float] | None = None,
 ) -> tuple[list[Any], dict[int, bytes]]:  # fmt: skip
     """Run every item; ``values[i]`` is item i's result, ``failures[i]`` its pickled error.
 
@@ -252,8 +260,8 @@ def _run_batch(
         view[at] = BULK_INDEX
     while len(values) < len(items):
         try:
-            if mode == TIMED:
-                _run_timed(board, slot, batch_id, fn, kind, items, values)
+            if mode in (TIMED, TRACED):
+                _run_timed(board, slot, batch_id, fn, kind, items, values, ends)
             elif mode == BULK and kind != CALL:
                 rest = itertools.islice(items, len(values), None)
                 values.extend(map(fn, rest) if kind == ITEM else itertools.starmap(fn, rest))
@@ -262,6 +270,8 @@ def _run_batch(
         except BaseException as exc:  # SystemExit included: it fails the task, not the worker
             failures[len(values)] = dump_exception(exc, origin)
             values.append(None)
+            if ends is not None:
+                ends.append(time.monotonic())
     return values, failures
 
 
@@ -287,7 +297,7 @@ def _run_fast(
 
 def _run_timed(
     board: ProgressBoard, slot: int, batch_id: int, fn: Any, kind: str, items: list[Any],
-    values: list[Any],
+    values: list[Any], ends: list[float] | None = None,
 ) -> None:  # fmt: skip
     for index in range(len(values), len(items)):
         board.start_item(slot, batch_id, index)
@@ -298,15 +308,18 @@ def _run_timed(
             values.append(fn(*item))
         else:
             values.append(fn(*item[0], **item[1]))
+        if ends is not None:
+            ends.append(time.monotonic())
 
 
 def _pack_done(
-    done: tuple[int, list[Any], dict[int, bytes], float, float, float], fn: Any, origin: str,
+    done: tuple[int, list[Any], dict[int, bytes], float, float, float, list[float] | None],
+    fn: Any, origin: str,
     prefix: str, arguments: bytes,
 ) -> bytes:  # fmt: skip
     """The results message; large buffers go to shared memory, and a result that is (part
     of) an argument refers to the argument's segment instead of being copied again."""
-    _, values, failures, _, _, _ = done
+    _, values, failures, _, _, _, _ = done
     try:
         return DONE + pack(done, prefix=prefix, reply_to=arguments)[0]
     except BaseException:  # SystemExit from a __reduce__ too: it must not end the worker

@@ -8,6 +8,7 @@ instruction counts per item.
 
 from __future__ import annotations
 
+from time import monotonic
 from typing import Any
 
 from ... import _cancel
@@ -17,9 +18,11 @@ from ..._scheduler._units import Unit
 __all__ = ["call_slice"]
 
 
-def call_slice(unit: Unit) -> tuple[list[Any], dict[int, BaseException]]:
+def call_slice(
+    unit: Unit, ends: list[float] | None = None
+) -> tuple[list[Any], dict[int, BaseException]]:
     """Call every item of ``unit``: the values (None where an item raised) and the failures
-    by item index.
+    by item index; ``ends`` (``insights=True``) gets each item's end time.
 
     Example::
 
@@ -44,6 +47,8 @@ def call_slice(unit: Unit) -> tuple[list[Any], dict[int, BaseException]]:
                 failures[start] = exc
                 value = None
             return [value], failures
+        if ends is not None:
+            return _run_traced(unit, failures, ends), failures
         return _run_many(unit, failures), failures
     finally:
         state.scope = previous
@@ -74,3 +79,24 @@ def _run_many(unit: Unit, failures: dict[int, BaseException]) -> list[Any]:
         except BaseException as exc:  # Cancelled included: it is the task's outcome
             failures[unit.start + len(values)] = exc
             append(None)
+
+
+def _run_traced(unit: Unit, failures: dict[int, BaseException], ends: list[float]) -> list[Any]:
+    """:func:`_run_many` with each item's end time appended to ``ends``."""
+    job = unit.job
+    batch = unit.batch = job.calls[unit.start : unit.stop]  # emptied by _abandon, as there
+    values: list[Any] = []
+    for position, call in enumerate(batch):
+        try:
+            if job.kind == ITEM:
+                values.append(job.fn(call))
+            elif job.kind == ARGS:
+                values.append(job.fn(*call))
+            else:
+                args, kwargs = call
+                values.append(job.fn(*args, **kwargs))
+        except BaseException as exc:  # Cancelled included: it is the task's outcome
+            failures[unit.start + position] = exc
+            values.append(None)
+        ends.append(monotonic())
+    return values

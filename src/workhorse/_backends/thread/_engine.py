@@ -301,11 +301,12 @@ class ThreadEngine(BackendBase):
             self._deadlines.watch(unit, job.options.timeout)
         start = unit.start
         began = monotonic()
-        values, failures = call_slice(unit)
+        ends: list[float] | None = [] if self.events.per_task is not None else None
+        values, failures = call_slice(unit, ends)
         seconds = monotonic() - began
         self.events.ran(
             threading.current_thread().name, len(values), seconds, job=job, index=start,
-            started=began,
+            started=began, ends=ends,
         )  # fmt: skip
         if not self._running.pop(unit, False):
             return False  # timed out or stopped: settled by whoever stopped it
