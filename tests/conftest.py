@@ -62,8 +62,17 @@ def _shm_entries() -> set[str]:
     return found
 
 
+# Threads a library keeps idle for reuse: trio's thread cache (its to_thread workers) lives
+# for seconds after its last use, by design.
+_CACHED_THREADS = ("Trio thread ",)
+
+
 def _threads() -> set[threading.Thread]:
-    return {t for t in threading.enumerate() if t is not threading.main_thread()}
+    return {
+        t
+        for t in threading.enumerate()
+        if t is not threading.main_thread() and not t.name.startswith(_CACHED_THREADS)
+    }
 
 
 def _settle(check: object, deadline: float) -> None:

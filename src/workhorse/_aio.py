@@ -1,5 +1,5 @@
-"""asyncio on every pool: ``await pool.run(fn, *args)``, ``async for r in pool.amap(...)``,
-``async with pool``.
+"""asyncio and trio on every pool: ``await pool.run(fn, *args)``, ``async for r in
+pool.amap(...)``, ``async with pool``.
 
 The tasks run in the pool's workers either way; what a coroutine needs is a way to wait for
 them without blocking its event loop, and to stop them when it stops waiting.
@@ -18,6 +18,14 @@ them without blocking its event loop, and to stop them when it stops waiting.
 * ``async with pool`` leaves the pool as ``with pool`` does (``Pool``: ``terminate``, the
   executors: ``shutdown(wait=True)``), waiting in a thread.
 
+Under trio (directly, or through anyio on its trio backend) the same holds with trio's
+means: ``run`` sleeps on a ``trio.Event`` that the future's done-callback sets through the
+run's token (no thread per awaiting task), a trio cancellation (a cancel scope,
+``trio.move_on_after``, a nursery whose sibling failed) cancels and stops the pool task, and
+the waits of ``amap`` and ``async with`` go to ``trio.to_thread``. Which library runs is read
+at each call: asyncio if an asyncio loop runs in this thread, else trio; anyio code works on
+either of its backends.
+
 The serial backend runs each task inline, in the caller: there ``run`` blocks the event loop
 for the task's duration (it is for debugging, not for serving).
 
@@ -34,7 +42,9 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator, Callable, Iterable
+from concurrent.futures import Future
 from typing import Any, Self, TypeVar
 
 from ._front import FrontView
@@ -61,8 +71,11 @@ class AsyncTasks(FrontView):
         """
         if not callable(fn):
             raise TypeError(f"fn must be callable, not {type(fn).__name__}")
+        trio = _trio()  # before submitting: outside asyncio and trio nothing may start
         future = self._front.view({"cancel_running": True}).run_one(fn, args, kwargs)
-        return await asyncio.wrap_future(future)
+        if trio is None:
+            return await asyncio.wrap_future(future)
+        return await _trio_result(trio, future)
 
     def amap(
         self, fn: Callable[..., T], *iterables: Iterable[Any], ordered: bool = True
@@ -112,7 +125,7 @@ class AsyncResults(AsyncIterator[T]):
     async def __anext__(self) -> T:
         if not self._ready and not self._ended and self._error is None:
             try:
-                values, self._error, self._ended = await asyncio.to_thread(_take_run, self._results)
+                values, self._error, self._ended = await _in_thread(_take_run, self._results)
             except BaseException:  # cancelled while waiting: nobody reads the rest
                 self._results.close()
                 raise
@@ -140,7 +153,53 @@ class AsyncContext:
         return self
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        await asyncio.to_thread(self.__exit__, exc_type, exc, tb)  # type: ignore[attr-defined]
+        await _in_thread(self.__exit__, exc_type, exc, tb)  # type: ignore[attr-defined]
+
+
+def _trio() -> Any:
+    """The trio module if trio (not asyncio) runs this coroutine; ``None`` under asyncio."""
+    try:
+        asyncio.get_running_loop()
+        return None
+    except RuntimeError:
+        pass
+    trio = sys.modules.get("trio")  # a trio run imported it
+    if trio is not None:
+        try:
+            trio.lowlevel.current_trio_token()
+            return trio
+        except RuntimeError:
+            pass
+    raise RuntimeError("workhorse's async methods run under asyncio or trio (or anyio on either)")
+
+
+async def _trio_result(trio: Any, future: Future[T]) -> T:
+    """Wait for ``future`` in trio without a thread; cancel it if the wait is cancelled."""
+    token = trio.lowlevel.current_trio_token()
+    done = trio.Event()
+
+    def wake(_: object) -> None:  # any thread: the pool's, or this one if already done
+        try:
+            token.run_sync_soon(done.set)
+        except trio.RunFinishedError:
+            pass  # the trio run ended meanwhile: nobody waits
+
+    future.add_done_callback(wake)
+    try:
+        await done.wait()
+    except BaseException:  # trio.Cancelled (or KeyboardInterrupt): stop the pool task
+        future.cancel()
+        raise
+    return future.result()
+
+
+async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` in a thread, under asyncio or trio."""
+    trio = _trio()
+    if trio is None:
+        return await asyncio.to_thread(fn, *args)
+    result: T = await trio.to_thread.run_sync(fn, *args, abandon_on_cancel=True)
+    return result
 
 
 def _take_run(results: ResultIterator[T]) -> tuple[list[T], BaseException | None, bool]:
