@@ -1,11 +1,14 @@
 """The ``workhorse`` command.
 
+``workhorse map`` calls a Python function on every record of a file, on a pool, with a
+resumable journal, and ``workhorse status`` reads that journal (see :mod:`._jobs`).
 ``workhorse demo`` runs the seed tour: the twenty scenarios of the tutorial workhorse grew from,
 each a short script in ``workhorse._tour`` (``examples/seed/`` in the source tree). Each runs in
 its own interpreter, as ``python -m workhorse._tour.<module>``, under a timeout.
 
 Example::
 
+    $ workhorse map mymodule:score items.jsonl -o scores.jsonl
     $ workhorse demo --list
     $ workhorse demo 3 8
     $ python -m workhorse --version
@@ -203,6 +206,9 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         metavar="SECONDS",
         help=f"per-scenario time limit (default: {DEFAULT_TIMEOUT:g})",
     )
+    from ._jobs._commands import add_commands
+
+    add_commands(commands)
     return parser, demo
 
 
@@ -210,7 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``workhorse`` command with ``argv`` (default: ``sys.argv[1:]``).
 
     Returns:
-        The exit status: 0 on success, 1 if a scenario failed, 2 for a usage error.
+        The exit status: 0 on success, 1 if a scenario (or a map's record) failed, 2 for a
+        usage error, 130 for an interrupted map.
 
     Example::
 
@@ -219,7 +226,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser, demo = _parser()
     try:
         args = parser.parse_args(argv)
-        return _demo(args, demo)
+        if args.command == "demo":
+            return _demo(args, demo)
+        from ._jobs._commands import run_command
+
+        return run_command(args)
     except SystemExit as exc:  # argparse exits for --help, --version and usage errors
         if exc.code is None or isinstance(exc.code, int):
             return exc.code or 0

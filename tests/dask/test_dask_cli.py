@@ -136,3 +136,19 @@ def test_a_cluster_started_with_the_dask_programs(cli_cluster: str, cluster: Das
     with Client(cli_cluster, set_as_default=False, timeout=START) as again:
         again.wait_for_workers(2, timeout=START)
         assert again.submit(pow, 2, 5, pure=False).result(timeout=30) == 32
+
+
+def test_workhorse_map_runs_on_a_cluster(cli_cluster: str, tmp_path: Path) -> None:
+    """``workhorse map --dask ADDRESS``: the same job, its journal and output, on Dask."""
+    (tmp_path / "in.jsonl").write_text("".join(f'{{"n": {n}}}\n' for n in range(50)))
+    (tmp_path / "tasks.py").write_text("def double(record):\n    return 2 * record['n']\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "workhorse", "map", "tasks:double", "in.jsonl", "-o", "out.jsonl",
+         "--dask", cli_cluster, "--json"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=START + 30, check=False,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["done"] == 50
+    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert sorted(r["result"] for r in lines) == [2 * n for n in range(50)]
