@@ -348,3 +348,21 @@ def test_make_bar_shows_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None
     shown.update(3)
     shown.close()
     assert "3/3" in sys.stderr.getvalue()  # type: ignore[union-attr]
+
+
+def test_a_bar_can_be_relabelled_as_it_goes(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("tqdm")
+    out = io.StringIO()
+    bar = make_bar(out, 3, "map")
+    assert bar is not None
+    bar.describe("map, 2 failed")
+    bar.close(done=3)
+    assert "map, 2 failed" in out.getvalue()
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # the line bar
+    out = io.StringIO()
+    bar = make_bar(out, 3, "map")
+    assert bar is not None
+    bar.update(2)
+    bar.describe("map, 1 failed")
+    bar.close(done=3)
+    assert out.getvalue().rstrip("\n").rsplit("\r", 1)[-1].startswith("map, 1 failed: 3/3")

@@ -7,7 +7,7 @@ import importlib
 from ..harness import Workload
 
 #: Workload keys in issue 4's order (the module of the same name defines each).
-KEYS = ("tiny", "cpu", "skewed", "payload", "queues", "startup", "sync", "threads", "dask")
+KEYS = ("tiny", "cpu", "skewed", "payload", "queues", "startup", "sync", "threads", "dask", "cli")
 
 
 def load(key: str) -> Workload:

@@ -206,7 +206,7 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         metavar="SECONDS",
         help=f"per-scenario time limit (default: {DEFAULT_TIMEOUT:g})",
     )
-    from ._jobs._commands import add_commands
+    from ._jobs._subcommands import add_commands
 
     add_commands(commands)
     return parser, demo
@@ -228,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command == "demo":
             return _demo(args, demo)
-        from ._jobs._commands import run_command
+        from ._jobs._subcommands import run_command
 
         return run_command(args)
     except SystemExit as exc:  # argparse exits for --help, --version and usage errors

@@ -60,6 +60,17 @@ class ProgressBar:
                 self.count += n
                 self._backend.update(n)
 
+    def describe(self, text: str) -> None:
+        """Show ``text`` as the bar's label from now on (``workhorse map``: failures so far)."""
+        with self._lock:
+            if self._closed:
+                return
+            backend = self._backend
+            if isinstance(backend, LineBar):
+                backend.describe(text)
+            else:
+                backend.set_description(text, refresh=False)
+
     @property
     def total(self) -> int:
         """How many tasks it counts towards (0 when unknown)."""
@@ -237,6 +248,10 @@ class LineBar:
             now = time.monotonic()
             if now - line.drawn_at >= REFRESH:
                 line.draw(now)
+
+    def describe(self, text: str) -> None:
+        """Label the bar ``text`` (shown at the next drawing)."""
+        self._desc = text
 
     def close(self) -> None:
         """Draw the final count and end the line (once); a bar nested in another is

@@ -1,8 +1,10 @@
-"""The ``map`` and ``status`` subcommands of ``workhorse``: their arguments and what they print.
+"""The ``map``, ``run``, ``status`` and ``example`` subcommands of ``workhorse``: their
+arguments and what they print.
 
 Example::
 
     $ workhorse map mymodule:score items.jsonl -o scores.jsonl -j 4
+    $ workhorse run -j 4 --halt now,fail=1 'convert {} {.}.png' ::: *.jpg
     $ workhorse status scores.jsonl.journal --json
 """
 
@@ -82,6 +84,38 @@ def add_commands(commands: Any) -> None:
     run.add_argument("--retry-failed", action="store_true", help="with --resume: rerun failures")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
     run.add_argument("--json", action="store_true", dest="json_summary", help="JSON summary")
+    shell = commands.add_parser(
+        "run",
+        help="run a shell command for each input (GNU parallel's habits), resumably",
+        description=(
+            "Run COMMAND once per input: the arguments after ':::', else the lines of -a FILE "
+            "or of standard input. Placeholders: {} the input, {.} without extension, {/} base "
+            "name, {//} directory, {/.} base name without extension, {#} the job number (each "
+            "shell-quoted; without any, ' {}' is appended). Each command runs in a process "
+            "group of its own, its stdout and stderr captured apart: printed as each ends, or "
+            "with -o written as JSON lines (command, exit, stdout, stderr, attempts, seconds) "
+            "beside a journal, so that --resume redoes nothing that finished."
+        ),
+        epilog="example: workhorse run -j 4 --halt now,fail=1 'gzip -k {}' ::: a.csv b.csv",
+    )
+    shell.add_argument("-j", "--jobs", type=_count, metavar="N", help="at once (default: CPUs)")
+    shell.add_argument("--timeout", type=_seconds, metavar="SECONDS",
+                       help="kill a command's process group past it")  # fmt: skip
+    shell.add_argument("--retries", type=_retries, default=0, metavar="N", help="reruns")
+    shell.add_argument("--halt", type=_halt, metavar="WHEN,fail=N",
+                       help="now,fail=N: kill the running commands at N failures; soon,fail=N: "
+                       "start no more (default: never)")  # fmt: skip
+    shell.add_argument("-o", "--output", metavar="OUTPUT", help="JSON Lines results")
+    shell.add_argument("-a", "--arg-file", metavar="FILE", help="inputs, one per line")
+    shell.add_argument("--journal", metavar="PATH", help="default: OUTPUT.journal")
+    shell.add_argument("--resume", action="store_true", help="go on where the journal stops")
+    shell.add_argument("--retry-failed", action="store_true", help="with --resume")
+    shell.add_argument("--ordered", "--keep-order", action="store_true", dest="ordered",
+                       help="output in input order")  # fmt: skip
+    shell.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
+    shell.add_argument("--json", action="store_true", dest="json_summary", help="JSON summary")
+    shell.add_argument("template", metavar="COMMAND", help="the command template")
+    shell.add_argument("args", nargs=argparse.REMAINDER, metavar="::: ARG ...")
     example = commands.add_parser(
         "example",
         help="run a bundled map job (with a journal), then show its status",
@@ -109,6 +143,8 @@ def run_command(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             return _status(args.journal, args.json, out)
         if args.command == "example":
             return _example(args.dir, args.jobs, out)
+        if args.command == "run":
+            return run_map(_run_job(args), stdout=out)
         if args.retry_failed and not args.resume:
             raise UsageError("--retry-failed goes with --resume")
         job = MapJob(
@@ -123,6 +159,33 @@ def run_command(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     except (UsageError, JournalError) as exc:
         print(f"workhorse {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _halt(text: str) -> tuple[str, int]:
+    when, _, rule = text.partition(",")
+    count = rule.removeprefix("fail=")
+    if when not in ("now", "soon") or not count.isdigit() or int(count) < 1:
+        raise argparse.ArgumentTypeError(f"must be now,fail=N or soon,fail=N, not {text!r}")
+    return when, int(count)
+
+
+def _run_job(args: argparse.Namespace) -> MapJob:
+    inputs: tuple[str, ...] | None = None
+    if args.args:
+        if args.args[0] != ":::":
+            raise UsageError(f"after COMMAND comes '::: ARG ...', not {args.args[0]!r}")
+        if args.arg_file:
+            raise UsageError("give the inputs after ':::' or with -a FILE, not both")
+        inputs = tuple(args.args[1:])
+    if args.retry_failed and not args.resume:
+        raise UsageError("--retry-failed goes with --resume")
+    return MapJob(
+        target=args.template, input=args.arg_file or "-", output=args.output, kind="run",
+        args=inputs, journal=args.journal, workers=args.jobs, timeout=args.timeout,
+        retries=args.retries, ordered=args.ordered, resume=args.resume,
+        retry_failed=args.retry_failed, quiet=args.quiet, json_summary=args.json_summary,
+        halt=args.halt,
+    )  # fmt: skip
 
 
 def _example(folder: str | None, workers: int | None, out: TextIO) -> int:

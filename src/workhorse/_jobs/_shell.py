@@ -1,0 +1,120 @@
+"""What ``workhorse run`` runs for one input: a shell command, built from a template with GNU
+parallel's placeholders, in a process group of its own.
+
+Placeholders (each value shell-quoted, as GNU parallel does): ``{}`` the input, ``{.}`` without
+its extension, ``{/}`` its base name, ``{//}`` its directory, ``{/.}`` the base name without
+extension, ``{#}`` the job number (1-based). A template without any gets `` {}`` appended.
+
+The command's standard output and error are captured apart; ``--timeout`` kills its whole
+process group (the shell and everything it started), and so does ``--halt now``.
+
+Example::
+
+    run = Command("gzip -k {}", timeout=60)
+    ok, text, worker, seconds = run((1, "data.csv"))   # text: {"command": ..., "exit": 0, ...}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import threading
+import time
+from typing import Any
+
+from .._worker_info import worker
+
+__all__ = ["Command", "expand"]
+
+_PLACEHOLDER = re.compile(r"\{(#|/\.|//|/|\.|)\}")
+
+
+def expand(template: str, value: str, number: int) -> str:
+    """``template`` with its placeholders replaced for input ``value``, job ``number``."""
+    if not _PLACEHOLDER.search(template):
+        template += " {}"
+
+    def replace(match: re.Match[str]) -> str:
+        kind = match.group(1)
+        if kind == "#":
+            return str(number)
+        head, base = os.path.split(value)
+        stem = {
+            "": value, ".": os.path.splitext(value)[0], "/": base,
+            "//": head or ".", "/.": os.path.splitext(base)[0],
+        }[kind]  # fmt: skip
+        return shlex.quote(stem)
+
+    return _PLACEHOLDER.sub(replace, template)
+
+
+class Command:
+    """Runs ``template`` for one ``(number, input)`` (see the module docstring); thread-safe,
+    and :meth:`kill_all` stops every command it has running."""
+
+    def __init__(self, template: str, timeout: float | None = None) -> None:
+        self.template, self.timeout = template, timeout
+        self.__qualname__ = f"command {template!r}"  # how pool messages name the task
+        self._running: set[subprocess.Popen[str]] = set()
+        self._lock = threading.Lock()
+        self._killed = False
+
+    def __call__(self, item: tuple[int, str]) -> tuple[bool, str, str, float]:
+        number, value = item
+        command = expand(self.template, value, number)
+        info = worker()
+        where = info.name if info is not None else "caller"
+        began = time.perf_counter()
+        with self._lock:
+            if self._killed:
+                return False, self._fields(command, None, "", "", "Halted", "halted"), where, 0.0
+            process = subprocess.Popen(
+                command, shell=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
+            )  # fmt: skip
+            self._running.add(process)
+        try:
+            out, err = process.communicate(timeout=self.timeout)
+            problem = None
+        except subprocess.TimeoutExpired:
+            _kill_group(process)
+            out, err = process.communicate()
+            problem = ("Timeout", f"killed after {self.timeout:g} s (its process group)")
+        finally:
+            with self._lock:
+                self._running.discard(process)
+        seconds = time.perf_counter() - began
+        code = process.returncode
+        if problem is None and self._killed and code != 0:
+            problem = ("Halted", "killed by --halt now")
+        if problem is None and code != 0:
+            problem = ("CommandFailed", f"exit status {code}")
+        kind, message = problem if problem is not None else ("", "")
+        text = self._fields(command, code, out, err, kind, message)
+        return problem is None, text, where, seconds
+
+    @staticmethod
+    def _fields(command: str, code: int | None, out: str, err: str, kind: str, why: str) -> str:
+        fields: dict[str, Any] = {"command": command, "exit": code, "stdout": out, "stderr": err}
+        if kind:
+            fields = {"type": kind, "message": why, **fields}
+        return json.dumps(fields)
+
+    def kill_all(self) -> None:
+        """Kill every running command's process group; start no new one (``--halt now``)."""
+        with self._lock:
+            self._killed = True
+            running = list(self._running)
+        for process in running:
+            _kill_group(process)
+
+
+def _kill_group(process: subprocess.Popen[str]) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
