@@ -60,3 +60,8 @@ def test_worker_crashed_names_the_signal_or_exit_code() -> None:
     assert exited.signal_name is None
     assert "exited with code 3" in str(exited)
     assert pickle.loads(pickle.dumps(killed)).pid == 10
+    unknown = WorkerCrashed("task f(1)", 12, None)  # a Dask worker: the client has no code
+    assert "code None" not in str(unknown)
+    assert "its exit status is not known to the client" in str(unknown)
+    lost = WorkerCrashed("task f(1) (batch lost)", None, None)
+    assert "pid None" not in str(lost)

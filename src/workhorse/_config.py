@@ -89,10 +89,8 @@ class DaskPoolExtras(ViewOptions, total=False):
     insights: bool
 
 
-class DaskExecutorExtras(DaskPoolExtras, total=False):
+class DaskExecutorExtras(DaskPoolExtras, ExecutorViewOptions, total=False):
     """The Dask ``ProcessPoolExecutor``'s."""
-
-    cancel_running: bool
 
 
 class ThreadPoolExtras(DaskPoolExtras, total=False):
@@ -103,10 +101,8 @@ class ThreadPoolExtras(DaskPoolExtras, total=False):
     worker_exit: Callable[[], Any] | None
 
 
-class ThreadPoolExecutorExtras(ThreadPoolExtras, total=False):
+class ThreadPoolExecutorExtras(ThreadPoolExtras, ExecutorViewOptions, total=False):
     """``ThreadPoolExecutor``'s."""
-
-    cancel_running: bool
 
 
 class PoolExtras(ThreadPoolExtras, total=False):
@@ -116,10 +112,8 @@ class PoolExtras(ThreadPoolExtras, total=False):
     idle_timeout: float | None
 
 
-class ProcessPoolExecutorExtras(PoolExtras, total=False):
+class ProcessPoolExecutorExtras(PoolExtras, ExecutorViewOptions, total=False):
     """``ProcessPoolExecutor``'s."""
-
-    cancel_running: bool
 
 
 def spelled_out(extras: type[Any], default: Callable[[str], Any]) -> Callable[[F], F]:

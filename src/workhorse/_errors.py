@@ -134,12 +134,17 @@ class WorkerCrashed(WorkhorseError, BrokenProcessPool):
                 reason = "(for instance by the OOM killer, a memory limit or a timeout)"
             elif reason is None and self.signal_name in ("SIGSEGV", "SIGBUS", "SIGABRT"):
                 reason = "(a crash in native code)"
+        elif exitcode is None:  # a Dask worker: its nanny saw the exit, the client does not
+            how = "died (its exit status is not known to the client)"
+            if reason is None:
+                reason = "(os._exit, a signal or a crash in native code)"
         else:
             how = f"exited with code {exitcode}"
             if reason is None:
                 reason = "(os._exit, or a crash in native code)"
         how = f"{how} {reason}"
-        super().__init__(f"{what} (pid {pid}) {how} before delivering its result")
+        where = "" if pid is None else f" (pid {pid})"
+        super().__init__(f"{what}{where} {how} before delivering its result")
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.what, self.pid, self.exitcode, self.reason))

@@ -41,10 +41,12 @@ __all__ = [
     "PROTOCOL",
     "describe_type",
     "dumps",
+    "dumps_out_of_band",
     "fallback_dumps",
     "loads",
     "locate_unpicklable",
     "unpicklable",
+    "unpicklable_result",
 ]
 
 PROTOCOL = 5
@@ -66,6 +68,48 @@ def dumps(obj: object, *, what: str = "object", main_by_value: bool = False) -> 
         return fallback_dumps(obj, main_by_value=main_by_value)
     except Exception as exc:
         raise unpicklable(obj, what, exc) from exc  # the cause is set either way
+
+
+def unpicklable_result(fn: Any, value: object, exc: BaseException) -> BaseException:
+    """What the task's future gets: the error pickling raised, as the stdlib delivers it
+    (a ``SystemExit`` itself; otherwise a ``SerializationError`` of that type too)."""
+    name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    kind = f"{type(value).__module__}.{type(value).__qualname__}"
+    reason = str(exc) if isinstance(exc, SerializationError) else f"{type(exc).__name__}: {exc}"
+    original = exc.__cause__ if isinstance(exc, SerializationError) and exc.__cause__ else exc
+    message = f"the result of task {name} (of type {kind}) could not be pickled in the worker: "
+    return SerializationError.wrapping(original, message + reason)
+
+
+def dumps_out_of_band(
+    obj: object, threshold: int, *, what: str = "object", main_by_value: bool = False
+) -> tuple[bytes, list[memoryview]]:
+    """Pickle ``obj`` as :func:`dumps` does, but with every contiguous buffer of at least
+    ``threshold`` bytes (a NumPy array's data, a ``PickleBuffer``) left out of the stream:
+    returns the stream and those buffers, in the order ``pickle.loads(stream, buffers=...)``
+    wants them back. Nothing is copied for them here."""
+    raws: list[memoryview] = []
+
+    def out_of_band(buffer: pickle.PickleBuffer) -> bool:
+        try:
+            raw = buffer.raw()
+        except BufferError:  # not contiguous: pickled in-band
+            return True
+        if raw.nbytes < max(threshold, 1):
+            return True
+        raws.append(raw)
+        return False
+
+    if not main_by_value:
+        try:
+            return pickle.dumps(obj, PROTOCOL, buffer_callback=out_of_band), raws
+        except Exception:  # the C pickler refused; cloudpickle may not
+            raws.clear()
+    try:
+        stream = fallback_dumps(obj, main_by_value=main_by_value, buffer_callback=out_of_band)
+    except Exception as exc:
+        raise unpicklable(obj, what, exc) from exc
+    return stream, raws
 
 
 def loads(data: bytes | bytearray | memoryview) -> Any:

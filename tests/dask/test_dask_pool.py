@@ -347,3 +347,33 @@ def test_shutdown_cancel_futures_and_terminate(cluster: DaskContext) -> None:
     pool.close()
     pool.join(timeout=30)
     assert result.get(timeout=1) == [0.05] * 4
+
+
+def gives_a_lock(x: int) -> Any:
+    import threading
+
+    return threading.Lock() if x == 2 else x
+
+
+def test_unpicklable_arguments_and_results_fail_alone_as_on_the_local_pools(
+    cluster: DaskContext, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import threading
+
+    with cluster.ProcessPoolExecutor() as executor:
+        futures = [executor.submit(abs, threading.Lock() if i == 1 else -i) for i in range(4)]
+        errors = [f.exception(timeout=60) for f in futures]
+        assert isinstance(errors[1], workhorse.SerializationError)
+        assert isinstance(errors[1], TypeError)  # the type pickling raised, as locally
+        assert "cannot pickle an argument of task abs" in str(errors[1])
+        assert [f.result() for i, f in enumerate(futures) if i != 1] == [0, 2, 3]
+        results = executor.map(gives_a_lock, range(5))  # one batch: one item fails
+        assert [next(results), next(results)] == [0, 1]
+        with pytest.raises(workhorse.SerializationError, match="result of task gives_a_lock"):
+            next(results)
+        with cluster.Pool() as pool:
+            mapped = pool.map_async(gives_a_lock, [0, 1, 3, 4])
+            assert mapped.get(60) == [0, 1, 3, 4]
+    err = capfd.readouterr().err
+    assert "Failed to serialize" not in err
+    assert "Could not serialize" not in err

@@ -47,7 +47,7 @@ from concurrent.futures import CancelledError
 from typing import Any
 
 from .._backend import BackendBase
-from .._errors import PoolBroken, TaskTimeout, WorkerCrashed
+from .._errors import PoolBroken, WorkerCrashed
 from .._options import TaskOptions
 from .._remote import load_exception
 from .._scheduler._batching import Batcher
@@ -57,6 +57,7 @@ from .._scheduler._outcomes import Requeue, deliver, fail_or_retry, timeout_erro
 from .._scheduler._units import Pending, Unit
 from .._serialize import unpicklable
 from . import _runner
+from ._pickling import quiet_pickling, unpicklable_items
 
 __all__ = ["SCATTER_BYTES", "DaskEngine"]
 
@@ -201,17 +202,26 @@ class DaskEngine(BackendBase):
         job = unit.job
         calls = _scatter(self.client, batch, job.calls[unit.start : unit.stop], job.kind)
         try:
-            batch.future = self.client.submit(
-                _runner.run_batch, batch.key, job.fn, calls, job.kind, job.options.timeout,
-                self._shared, self.events.per_task is not None, key=batch.key, pure=False,
-            )  # fmt: skip
-        except Exception as exc:  # the cluster is gone: these items cannot run
+            with quiet_pickling():  # a refusal is ours to report (see _pickling)
+                batch.future = self.client.submit(
+                    _runner.run_batch, batch.key, job.fn, calls, job.kind, job.options.timeout,
+                    self._shared, self.events.per_task is not None, key=batch.key, pure=False,
+                )  # fmt: skip
+        except Exception as exc:  # something cannot be pickled, or the cluster is gone
             self._finish(batch)
-            error = PoolBroken(f"the Dask cluster refused the batch: {exc}")
-            error.__cause__ = exc
-            self.events.broken(error)
-            for index in range(unit.start, unit.stop):
-                job.sink.fail(index, error)
+            failures = unpicklable_items(unit)  # they fail (a retry would fail again)
+            if not failures:
+                error = PoolBroken(f"the Dask cluster refused the batch: {exc}")
+                error.__cause__ = exc
+                self.events.broken(error)
+                failures = dict.fromkeys(range(unit.start, unit.stop), error)
+            with self._lock:  # the others run
+                for index in reversed(range(unit.start, unit.stop)):
+                    if index not in failures:
+                        self._pending.retry(job, index, unit.attempt)
+            for index, failure in failures.items():
+                job.sink.fail(index, failure)
+            self._pump()
             return
         batch.future.add_done_callback(lambda _: self._settle(batch))
 
@@ -342,19 +352,13 @@ class DaskEngine(BackendBase):
         if reason == "timeout":
             what = "killing its Dask worker (its nanny restarts it)"
             self.events.timed_out(job.describe(at), job.options.timeout, what)
-            self._failed(unit, at, self._timeout_error(job, at))
+            self._failed(unit, at, timeout_error(job, at, _KILLED_TO_STOP))
             rest = at + 1
         elif reason == "cancelled":
             job.sink.drop(at, unit.stop)
             return
         if rest < unit.stop:
             self._requeue(Unit(job, rest, unit.stop, unit.attempt, isolate=unit.isolate))
-
-    @staticmethod
-    def _timeout_error(job: Job, index: int) -> TaskTimeout:
-        return timeout_error(
-            job, index, "its Dask worker was killed (and restarted by its nanny) to stop it"
-        )
 
     def _deliver(self, unit: Unit, start: int, values: list[Any], errors: dict[int, bytes]) -> None:
         failures = {start + offset: load_exception(blob) for offset, blob in errors.items()}
@@ -373,6 +377,9 @@ class DaskEngine(BackendBase):
     def _requeue(self, unit: Unit) -> None:
         with self._lock:
             self._pending.push_front([unit])
+
+
+_KILLED_TO_STOP = "its Dask worker was killed (and restarted by its nanny) to stop it"
 
 
 def _scatter_shared(client: Any, obj: Any) -> Any:

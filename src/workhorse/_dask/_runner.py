@@ -32,6 +32,7 @@ import dataclasses
 import heapq
 import itertools
 import os
+import pickle
 import signal
 import threading
 import time
@@ -40,6 +41,7 @@ from typing import Any
 
 from .._remote import dump_exception
 from .._scheduler._job import ARGS, ITEM
+from .._serialize import PROTOCOL, fallback_dumps, unpicklable_result
 from .._worker_info import WorkerInfo, enter, leave
 
 __all__ = ["FINISHED", "STARTED", "run_batch", "stop_batches"]
@@ -124,8 +126,38 @@ def run_batch(
             batch.index = len(calls)  # the watchdog's pending deadlines no longer apply
         leave(previous)
     seconds = time.monotonic() - began
+    _check_results(fn, values, errors)
     Variable(key, client=client).set((FINISHED, os.getpid()))
     return values, errors, seconds, os.getpid(), ends
+
+
+def _check_results(fn: Callable[..., Any], values: list[Any], errors: dict[int, bytes]) -> None:
+    """A result Dask cannot pickle must fail its own item, as on the local pools
+    (``SerializationError`` naming the task and the type), not the whole batch with Dask's
+    own error and traceback. Buffers are not copied to check (they always pickle)."""
+    try:
+        pickle.dumps(values, PROTOCOL, buffer_callback=_out_of_band)
+        return
+    except Exception:
+        pass
+    for index, value in enumerate(values):
+        if index in errors:
+            continue
+        try:
+            pickle.dumps(value, PROTOCOL, buffer_callback=_out_of_band)
+            continue
+        except Exception:
+            pass
+        try:  # Dask falls back to cloudpickle too
+            fallback_dumps(value, buffer_callback=_out_of_band)
+        except Exception as exc:
+            error = unpicklable_result(fn, value, exc)
+            errors[index] = dump_exception(error, f"a Dask worker (pid {os.getpid()})")
+            values[index] = None
+
+
+def _out_of_band(_: pickle.PickleBuffer) -> bool:
+    return False
 
 
 def _info() -> WorkerInfo:

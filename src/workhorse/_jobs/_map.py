@@ -111,36 +111,22 @@ def load_target(target: str) -> Any:
 def run_map(job: MapJob, stderr: TextIO = sys.stderr, stdout: TextIO = sys.stdout) -> int:
     """Run ``job``; returns the exit status (see the module docstring)."""
     began = time.monotonic()
-    call: Any = (
-        Command(job.target, job.timeout) if job.kind == "run" else Call(load_target(job.target))
+    call: Command | Call = (
+        Command(job.target, job.timeout, job.halt, job.retries)
+        if job.kind == "run"
+        else Call(load_target(job.target))
     )
     records = _records(job)
-    if not job.use_journal and (job.resume or job.journal):
-        raise UsageError("--no-journal leaves nothing to --resume from (nor a --journal)")
-    if job.resume and job.journal is None and job.output is None:
-        raise UsageError("--resume needs the journal: give -o OUTPUT or --journal PATH")
-    # Without a journal the same bookkeeping runs in memory: nothing survives the run.
-    default = None if job.output is None else f"{job.output}.journal"
-    named = job.journal or default
-    journal_path = Path(named) if job.use_journal and named else None
-    identity = {
-        "kind": job.kind, "target": job.target, "format": job.input_format or "",
-        "key": job.key or "", "input": digest(r.source for r in records),
-    }  # fmt: skip
-    try:
-        journal = Journal.open(journal_path or ":memory:")
-        journal.start(identity, len(records), resume=job.resume)
-    except JournalError as exc:
-        raise UsageError(str(exc)) from None
+    journal, journal_path = _journal(job, records)
     try:
         if job.retry_failed:
             journal.forget_failed()
         output = None if job.output is None else _rebuild(job.output, journal)
         try:
             pool, cluster = _pool(job)
-            # run: as many commands in flight as can run, so that --halt soon starts none more
+            # run: each command its own task, the next one at hand for each thread
             workers = pool._front.workers
-            chunk, window = (1, workers) if job.kind == "run" else (JOB_ITEMS, 2 * JOB_ITEMS)
+            chunk, window = (1, 2 * workers) if job.kind == "run" else (JOB_ITEMS, 2 * JOB_ITEMS)
             runner = Runner(job, call, records, journal, output, stderr, chunk=chunk, window=window)
             try:
                 counts = runner.run(pool)
@@ -168,6 +154,28 @@ def run_map(job: MapJob, stderr: TextIO = sys.stderr, stdout: TextIO = sys.stdou
     if counts["interrupted"]:
         return EXIT_INTERRUPTED
     return EXIT_FAILED if totals["failed"] or totals["pending"] else 0
+
+
+def _journal(job: MapJob, records: list[Record]) -> tuple[Journal, Path | None]:
+    """The job's journal, bound to it, and its path (``None``: kept in memory)."""
+    if not job.use_journal and (job.resume or job.journal):
+        raise UsageError("--no-journal leaves nothing to --resume from (nor a --journal)")
+    if job.resume and job.journal is None and job.output is None:
+        raise UsageError("--resume needs the journal: give -o OUTPUT or --journal PATH")
+    # Without a journal the same bookkeeping runs in memory: nothing survives the run.
+    default = None if job.output is None else f"{job.output}.journal"
+    named = job.journal or default
+    path = Path(named) if job.use_journal and named else None
+    identity = {
+        "kind": job.kind, "target": job.target, "format": job.input_format or "",
+        "key": job.key or "", "input": digest(r.source for r in records),
+    }  # fmt: skip
+    try:
+        journal = Journal.open(path or ":memory:")
+        journal.start(identity, len(records), resume=job.resume)
+    except JournalError as exc:
+        raise UsageError(str(exc)) from None
+    return journal, path
 
 
 def _records(job: MapJob) -> list[Record]:

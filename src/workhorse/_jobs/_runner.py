@@ -56,6 +56,7 @@ class Runner:
         self.finished: SimpleQueue[tuple[ListSink, list[int], int, int]] = SimpleQueue()
         self.in_flight = 0
         self.halting: str | None = None
+        self.workers_json: dict[str | None, str] = {}  # each worker's name, as JSON
 
     def run(self, pool: Any) -> dict[str, Any]:
         """Run every pending record on ``pool`` (an executor face); returns the counts."""
@@ -75,6 +76,8 @@ class Runner:
                             rows.append(row)
                 self.journal.commit(rows)  # durable before the lines are written
                 self._write(rows)
+                if self.bar is not None and rows:
+                    self.bar.update(len(rows))
                 self._check_halt()
                 self._refill()
         except KeyboardInterrupt:  # what is committed stays committed; the rest stops now
@@ -113,24 +116,30 @@ class Runner:
             ok, text, where, seconds = False, error_fields(result.error), None, None
         else:
             ok, text, where, seconds = result
-        if not ok and self.halting is not None and json.loads(text).get("type") in _STOPPED:
+        if not ok and json.loads(text).get("type") in _STOPPED:
             return None
         if not ok and attempts <= self.job.retries and self.halting is None:
             self.queue.appendleft(position)  # runs again (--retries)
             return None
+        # The line is assembled by hand: the parent formats every record of the job, and
+        # json.dumps of a dict per record cost more than the workers' calls (10 us a record).
         key = self.records[position].key
-        fields = [f'"key": {json.dumps(key)}', f'"index": {position}']
-        fields.append(f'"result": {text}' if ok else f'"error": {text}')
-        fields += [f'"attempts": {attempts}', f'"worker": {json.dumps(where)}']
-        fields.append(f'"seconds": {json.dumps(None if seconds is None else round(seconds, 6))}')
+        quoted = f'"{key}"' if key.isalnum() else json.dumps(key)
+        shown = self.workers_json.get(where)
+        if shown is None:
+            shown = self.workers_json[where] = json.dumps(where)
+        took = "null" if seconds is None else f"{seconds:.6f}"
+        outcome = f'"result": {text}' if ok else f'"error": {text}'
+        line = (
+            f'{{"key": {quoted}, "index": {position}, {outcome}, "attempts": {attempts}, '
+            f'"worker": {shown}, "seconds": {took}}}'
+        )
         self.counts["ran"] += 1
         if not ok:
             self.counts["failed"] += 1
             if self.bar is not None:
                 self.bar.describe(f"{self.job.kind}, {self.counts['failed']} failed")
-        if self.bar is not None:
-            self.bar.update()
-        return (position, key, "done" if ok else "failed", "{" + ", ".join(fields) + "}", attempts)
+        return (position, key, "done" if ok else "failed", line, attempts)
 
     def _check_halt(self) -> None:
         halt = self.job.halt
@@ -138,10 +147,9 @@ class Runner:
             return
         self.halting = halt[0]
         self.counts["halted"] = True
-        if halt[0] == "now":
-            kill_all = getattr(self.call, "kill_all", None)
-            if kill_all is not None:
-                kill_all()
+        stop = getattr(self.call, "kill_all" if halt[0] == "now" else "stop_starting", None)
+        if stop is not None:
+            stop()
 
     def _write(self, rows: list[Row]) -> None:
         """Write (or, for ``run`` without ``-o``, print) the finished records; ``--ordered``:

@@ -54,14 +54,25 @@ def expand(template: str, value: str, number: int) -> str:
 
 class Command:
     """Runs ``template`` for one ``(number, input)`` (see the module docstring); thread-safe,
-    and :meth:`kill_all` stops every command it has running."""
+    and :meth:`kill_all` stops every command it has running.
 
-    def __init__(self, template: str, timeout: float | None = None) -> None:
-        self.template, self.timeout = template, timeout
+    ``halt`` (``("now" | "soon", N)``, with ``retries``) is applied here, in the thread whose
+    command made the Nth failure, before that thread takes its next input: with ``soon`` no
+    command starts after it, as with GNU parallel.
+    """
+
+    def __init__(
+        self, template: str, timeout: float | None = None,
+        halt: tuple[str, int] | None = None, retries: int = 0,
+    ) -> None:  # fmt: skip
+        self.template, self.timeout, self.halt, self.retries = template, timeout, halt, retries
+        self._tries: dict[int, int] = {}
+        self._failures = 0
         self.__qualname__ = f"command {template!r}"  # how pool messages name the task
         self._running: set[subprocess.Popen[str]] = set()
         self._lock = threading.Lock()
-        self._killed = False
+        self._killed = False  # --halt now: running commands were killed
+        self._halted = False  # --halt (now or soon): none starts any more
 
     def __call__(self, item: tuple[int, str]) -> tuple[bool, str, str, float]:
         number, value = item
@@ -69,14 +80,17 @@ class Command:
         info = worker()
         where = info.name if info is not None else "caller"
         began = time.perf_counter()
-        with self._lock:
-            if self._killed:
-                return False, self._fields(command, None, "", "", "Halted", "halted"), where, 0.0
-            process = subprocess.Popen(
-                command, shell=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
-            )  # fmt: skip
+        if self._halted:  # --halt: no command starts any more
+            return False, self._fields(command, None, "", "", "Halted", "halted"), where, 0.0
+        process = subprocess.Popen(
+            command, shell=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
+        )  # fmt: skip
+        with self._lock:  # (not held while starting: the threads start commands at once)
             self._running.add(process)
+            killed = self._killed
+        if killed:  # --halt now came while it was starting
+            _kill_group(process)
         try:
             out, err = process.communicate(timeout=self.timeout)
             problem = None
@@ -95,7 +109,19 @@ class Command:
             problem = ("CommandFailed", f"exit status {code}")
         kind, message = problem if problem is not None else ("", "")
         text = self._fields(command, code, out, err, kind, message)
+        if problem is not None and kind != "Halted":
+            self._failed(number)
         return problem is None, text, where, seconds
+
+    def _failed(self, number: int) -> None:
+        with self._lock:
+            tries = self._tries[number] = self._tries.get(number, 0) + 1
+            if tries <= self.retries or self.halt is None:
+                return  # it runs again
+            self._failures += 1
+            reached = self._failures >= self.halt[1]
+        if reached:
+            self.kill_all() if self.halt[0] == "now" else self.stop_starting()
 
     @staticmethod
     def _fields(command: str, code: int | None, out: str, err: str, kind: str, why: str) -> str:
@@ -104,8 +130,13 @@ class Command:
             fields = {"type": kind, "message": why, **fields}
         return json.dumps(fields)
 
+    def stop_starting(self) -> None:
+        """Start no new command (``--halt soon``); the running ones finish."""
+        self._halted = True
+
     def kill_all(self) -> None:
         """Kill every running command's process group; start no new one (``--halt now``)."""
+        self._halted = True
         with self._lock:
             self._killed = True
             running = list(self._running)

@@ -30,7 +30,7 @@ import pickle
 from multiprocessing import reduction
 from typing import Any
 
-from ..._serialize import PROTOCOL, fallback_dumps, unpicklable
+from ..._serialize import dumps_out_of_band
 from ..._sharing import create_shm, owner_prefix, unlink_shm
 
 __all__ = ["OUT_OF_BAND", "SharedData", "load"]
@@ -92,31 +92,9 @@ class SharedData:
             _inherited[self._token] = obj
             self._handle: _Inherited | _Mapped = _Inherited(self._token)
             return
-        raws: list[memoryview] = []
-
-        def out_of_band(buffer: pickle.PickleBuffer) -> bool:
-            try:
-                raw = buffer.raw()
-            except BufferError:  # not contiguous: pickled in-band
-                return True
-            if raw.nbytes < OUT_OF_BAND:
-                return True
-            raws.append(raw)
-            return False
-
-        stream: bytes | None = None
-        if not main_by_value:
-            try:
-                stream = pickle.dumps(obj, PROTOCOL, buffer_callback=out_of_band)
-            except Exception:  # the C pickler refused; cloudpickle may not
-                raws.clear()
-        if stream is None:
-            try:
-                stream = fallback_dumps(
-                    obj, main_by_value=main_by_value, buffer_callback=out_of_band
-                )
-            except Exception as exc:
-                raise unpicklable(obj, "shared", exc) from exc
+        stream, raws = dumps_out_of_band(
+            obj, OUT_OF_BAND, what="shared", main_by_value=main_by_value
+        )
         layout, size = [], 0
         for raw in raws:
             layout.append((size, raw.nbytes))

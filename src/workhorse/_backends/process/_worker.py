@@ -43,10 +43,9 @@ from multiprocessing import parent_process
 from multiprocessing.connection import Connection
 from typing import Any
 
-from ..._errors import SerializationError
 from ..._remote import dump_exception
 from ..._scheduler._job import ARGS, CALL, ITEM
-from ..._serialize import dumps, loads
+from ..._serialize import dumps, loads, unpicklable_result
 from ..._worker_info import WorkerInfo, run_exit_hook, set_process_worker
 from ._progress import ProgressBoard
 from ._shared import load as load_shared
@@ -331,24 +330,13 @@ def _pack_done(
         try:
             dumps(value)
         except BaseException as exc:
-            error = _unpicklable_result(fn, value, exc)
+            error = unpicklable_result(fn, value, exc)
             failures[index] = dump_exception(error, origin)
             values[index] = None
     try:
         return DONE + pack(done, prefix=prefix, reply_to=arguments)[0]
     except OSError:  # /dev/shm full: in the pipe, then
         return DONE + dumps(done)
-
-
-def _unpicklable_result(fn: Any, value: object, exc: BaseException) -> BaseException:
-    """What the task's future gets: the error pickling raised, as the stdlib delivers it
-    (a ``SystemExit`` itself; otherwise a ``SerializationError`` of that type too)."""
-    name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
-    kind = f"{type(value).__module__}.{type(value).__qualname__}"
-    reason = str(exc) if isinstance(exc, SerializationError) else f"{type(exc).__name__}: {exc}"
-    original = exc.__cause__ if isinstance(exc, SerializationError) and exc.__cause__ else exc
-    message = f"the result of task {name} (of type {kind}) could not be pickled in the worker: "
-    return SerializationError.wrapping(original, message + reason)
 
 
 def _lead_a_process_group() -> None:

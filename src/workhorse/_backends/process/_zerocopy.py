@@ -46,7 +46,7 @@ import weakref
 from collections.abc import Iterable
 from typing import Any
 
-from ..._serialize import PROTOCOL, fallback_dumps, unpicklable
+from ..._serialize import dumps_out_of_band
 from ..._sharing import create_shm, owner_prefix, unlink_shm
 
 __all__ = ["discard", "make_prefix", "pack", "sweep", "unpack"]
@@ -103,29 +103,7 @@ def pack(
     """
     if not prefix.startswith("wh-"):
         raise ValueError(f"shared-memory prefix must start with 'wh-', not {prefix!r}")
-    raws: list[memoryview] = []
-
-    def callback(buffer: pickle.PickleBuffer) -> bool:
-        try:
-            raw = buffer.raw()
-        except BufferError:  # not contiguous: pickle copies it in-band
-            return True
-        if raw.nbytes < max(threshold, 1):
-            return True
-        raws.append(raw)
-        return False
-
-    stream: bytes | None = None
-    if not main_by_value:
-        try:
-            stream = pickle.dumps(obj, PROTOCOL, buffer_callback=callback)
-        except Exception:  # the C pickler refused; cloudpickle may not
-            raws.clear()
-    if stream is None:
-        try:
-            stream = fallback_dumps(obj, main_by_value=main_by_value, buffer_callback=callback)
-        except Exception as exc:
-            raise unpicklable(obj, what, exc) from exc
+    stream, raws = dumps_out_of_band(obj, threshold, what=what, main_by_value=main_by_value)
     if not raws:
         return stream, []
     targets = _held_targets(reply_to) if reply_to is not None else []
