@@ -153,3 +153,25 @@ def test_workhorse_map_runs_on_a_cluster(cli_cluster: str, tmp_path: Path) -> No
     lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert sorted(r["result"]["n"] for r in lines) == list(range(1, 51))
     assert {r["result"]["steps"] for r in lines if r["result"]["n"] == 27} == {111}
+
+
+def test_workhorse_run_runs_commands_on_dask_workers(cli_cluster: str, tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "workhorse", "run", "--dask", cli_cluster, "-o", "r.jsonl",
+         "--timeout", "5", "echo {#}; [ {} != b ]", ":::", "a", "b", "c"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=START + 30, check=False,
+    )  # fmt: skip
+    assert run.returncode == 1, run.stderr  # 'b' failed
+    records = {
+        r["key"]: r for r in map(json.loads, (tmp_path / "r.jsonl").read_text().split("\n")[:-1])
+    }
+    assert records["a"]["result"]["stdout"] == "1\n"
+    assert records["b"]["error"]["exit"] == 1
+    assert records["c"]["worker"].startswith("tcp://")  # a Dask worker ran it
+    refused = subprocess.run(
+        [sys.executable, "-m", "workhorse", "run", "--dask", cli_cluster, "--halt", "now,fail=1",
+         "true", ":::", "a"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=START, check=False,
+    )  # fmt: skip
+    assert refused.returncode == 2
+    assert "--halt now cannot kill commands on Dask workers" in refused.stderr

@@ -130,6 +130,10 @@ class Command:
             fields = {"type": kind, "message": why, **fields}
         return json.dumps(fields)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # To a Dask worker (--dask): the template and limits; its running set is its own.
+        return (Command, (self.template, self.timeout, self.halt, self.retries))
+
     def stop_starting(self) -> None:
         """Start no new command (``--halt soon``); the running ones finish."""
         self._halted = True

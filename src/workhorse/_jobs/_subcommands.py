@@ -106,6 +106,8 @@ def add_commands(commands: Any) -> None:
                        help="now,fail=N: kill the running commands at N failures; soon,fail=N: "
                        "start no more (default: never)")  # fmt: skip
     shell.add_argument("-o", "--output", metavar="OUTPUT", help="JSON Lines results")
+    shell.add_argument("--dask", nargs="?", const="", metavar="ADDRESS",
+                       help="run on Dask workers (no ADDRESS: an embedded cluster)")  # fmt: skip
     shell.add_argument("-a", "--arg-file", metavar="FILE", help="inputs, one per line")
     shell.add_argument("--journal", metavar="PATH", help="default: OUTPUT.journal")
     shell.add_argument("--resume", action="store_true", help="go on where the journal stops")
@@ -179,12 +181,14 @@ def _run_job(args: argparse.Namespace) -> MapJob:
         inputs = tuple(args.args[1:])
     if args.retry_failed and not args.resume:
         raise UsageError("--retry-failed goes with --resume")
+    if args.dask is not None and args.halt is not None and args.halt[0] == "now":
+        raise UsageError("--halt now cannot kill commands on Dask workers: use --halt soon")
     return MapJob(
         target=args.template, input=args.arg_file or "-", output=args.output, kind="run",
         args=inputs, journal=args.journal, workers=args.jobs, timeout=args.timeout,
         retries=args.retries, ordered=args.ordered, resume=args.resume,
         retry_failed=args.retry_failed, quiet=args.quiet, json_summary=args.json_summary,
-        halt=args.halt,
+        halt=args.halt, dask=args.dask,
     )  # fmt: skip
 
 
