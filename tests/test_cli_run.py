@@ -146,3 +146,21 @@ def test_kill_9_then_resume_runs_each_command_once(tmp_path: Path) -> None:
     assert len(ran) - 300 <= 3 * 2
     assert sorted(set(ran), key=int) == list(map(str, range(300)))
     assert os.path.exists(tmp_path / "r.jsonl.journal")
+
+
+def test_ctrl_c_kills_the_running_commands_and_exits_130(tmp_path: Path) -> None:
+    marker = tmp_path / "started"
+    command = f"touch {marker}; sleep 30 # {{}}"
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "workhorse", "run", "-o", "r.jsonl", command, ":::", "x"],
+        cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + BOUND
+    while not marker.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)  # slack: the command starts in its own time
+    started = time.monotonic()
+    runner.send_signal(signal.SIGINT)
+    _, err = runner.communicate(timeout=BOUND)
+    assert runner.returncode == 130, err
+    assert time.monotonic() - started < 10  # the 'sleep 30' was killed, not awaited

@@ -82,6 +82,9 @@ class Runner:
                 self._refill()
         except KeyboardInterrupt:  # what is committed stays committed; the rest stops now
             self.counts["interrupted"] = True
+            kill_all = getattr(self.call, "kill_all", None)  # run: its commands' groups
+            if kill_all is not None:
+                kill_all()
             pool.terminate()
             pool.shutdown(wait=True)
         else:
