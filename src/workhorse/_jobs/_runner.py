@@ -86,7 +86,9 @@ class Runner:
             if kill_all is not None:
                 kill_all()
             pool.terminate()
-            pool.shutdown(wait=True)
+            # A thread cannot be killed: a --threads map leaves its running calls behind
+            # (daemon threads) rather than wait for them.
+            pool.shutdown(wait=not self.job.threads)
         else:
             pool.shutdown(wait=True)
         finally:
