@@ -9,26 +9,10 @@ from typing import Any
 import pytest
 
 import workhorse
+from test_aio import BOUND, _wait_for, block, fails_on_zero
 
 trio = pytest.importorskip("trio")
 anyio = pytest.importorskip("anyio")
-
-BOUND = 30
-
-
-def block(event: Any) -> bool:
-    return bool(event.wait(BOUND))
-
-
-def fails_on_zero(x: int) -> float:
-    return 1 / x
-
-
-def _wait_for(predicate: Any) -> None:
-    deadline = time.monotonic() + BOUND
-    while not predicate():
-        assert time.monotonic() < deadline
-        time.sleep(0.01)  # slack: the pool reports in its own thread
 
 
 @pytest.mark.parametrize("backend", ["processes", "threads", "serial"])

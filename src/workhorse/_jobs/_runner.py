@@ -4,8 +4,9 @@ write it out.
 Records go to the pool's engine as map jobs (its adaptive batching, per-item crash isolation
 and timeouts), a window of them at a time; each filled range of results lands on a queue, and
 one wake-up commits every result that is in, in one transaction, *then* writes their lines.
-A record that failed with tries left goes back to the queue. ``--halt`` stops submitting at N
-failures (``soon``) or also kills what runs (``now``); what it stops stays pending.
+A record that failed with tries left goes back to the queue. Once ``--halt`` stopped the
+commands (see :class:`._shell.Command`), nothing more is submitted; what it stopped stays
+pending.
 
 Example::
 
@@ -55,7 +56,6 @@ class Runner:
         )
         self.finished: SimpleQueue[tuple[ListSink, list[int], int, int]] = SimpleQueue()
         self.in_flight = 0
-        self.halting: str | None = None
         self.workers_json: dict[str | None, str] = {}  # each worker's name, as JSON
 
     def run(self, pool: Any) -> dict[str, Any]:
@@ -78,7 +78,6 @@ class Runner:
                 self._write(rows)
                 if self.bar is not None and rows:
                     self.bar.update(len(rows))
-                self._check_halt()
                 self._refill()
         except KeyboardInterrupt:  # what is committed stays committed; the rest stops now
             self.counts["interrupted"] = True
@@ -94,12 +93,13 @@ class Runner:
         finally:
             if self.bar is not None:
                 self.bar.close()
+        self.counts["halted"] = self.halted
         return self.counts
 
     def _refill(self) -> None:
         """Submit queued records while fewer than ``window`` are in flight."""
         queue, backend, options = self.queue, self.front.backend, self.front.options
-        while queue and self.in_flight < self.window and self.halting is None:
+        while queue and self.in_flight < self.window and not self.halted:
             size = min(self.chunk, len(queue), self.window - self.in_flight)
             chunk = [queue.popleft() for _ in range(size)]
             for position in chunk:
@@ -123,7 +123,7 @@ class Runner:
             ok, text, where, seconds = result
         if not ok and json.loads(text).get("type") in _STOPPED:
             return None
-        if not ok and attempts <= self.job.retries and self.halting is None:
+        if not ok and attempts <= self.job.retries and not self.halted:
             self.queue.appendleft(position)  # runs again (--retries)
             return None
         # The line is assembled by hand: the parent formats every record of the job, and
@@ -146,15 +146,11 @@ class Runner:
                 self.bar.describe(f"{self.job.kind}, {self.counts['failed']} failed")
         return (position, key, "done" if ok else "failed", line, attempts)
 
-    def _check_halt(self) -> None:
-        halt = self.job.halt
-        if halt is None or self.halting is not None or self.counts["failed"] < halt[1]:
-            return
-        self.halting = halt[0]
-        self.counts["halted"] = True
-        stop = getattr(self.call, "kill_all" if halt[0] == "now" else "stop_starting", None)
-        if stop is not None:
-            stop()
+    @property
+    def halted(self) -> bool:
+        """``--halt`` stopped the job (the command runner counts the failures, where they
+        happen: see :class:`._shell.Command`)."""
+        return bool(getattr(self.call, "halted", False))
 
     def _write(self, rows: list[Row]) -> None:
         """Write (or, for ``run`` without ``-o``, print) the finished records; ``--ordered``:

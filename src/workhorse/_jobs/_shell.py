@@ -134,6 +134,11 @@ class Command:
         # To a Dask worker (--dask): the template and limits; its running set is its own.
         return (Command, (self.template, self.timeout, self.halt, self.retries))
 
+    @property
+    def halted(self) -> bool:
+        """``--halt`` came: no command starts any more."""
+        return self._halted
+
     def stop_starting(self) -> None:
         """Start no new command (``--halt soon``); the running ones finish."""
         self._halted = True
