@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +15,7 @@ import pytest
 
 pytest.importorskip("distributed")
 
+from cli_cluster import START, start_cli_cluster
 from dask_cluster import *  # noqa: F403
 
 import workhorse
@@ -25,16 +23,6 @@ from workhorse import WorkerCrashed
 from workhorse._dask._context import DaskContext
 
 pytestmark = pytest.mark.timeout(90)
-
-START = 30.0  # seconds the command-line cluster may take to come up
-DASK = shutil.which(
-    "dask", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-)
-# What the embedded cluster sets (see workhorse._dask._context), the operator's way.
-ENV = {
-    "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0",
-    "DASK_DISTRIBUTED__SCHEDULER__LOCKS__LEASE_TIMEOUT": "10s",
-}
 
 
 def exit_on(x: int) -> int:
@@ -50,56 +38,11 @@ def use_primitives(q: Any, lock: Any, event: Any, x: int) -> int:
     return x
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM (dask shuts down cleanly), then SIGKILL the whole session after a while."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(process.pid, signal.SIGKILL)  # the worker's nanny and worker, if left
-    except (ProcessLookupError, PermissionError):
-        pass
-    process.wait(timeout=15)
-
-
 @pytest.fixture
 def cli_cluster(tmp_path: Path) -> Iterator[str]:
-    """A scheduler and one worker (with its nanny, one thread) from the ``dask`` command."""
-    if DASK is None:
-        pytest.skip("the dask command-line program is not installed")
-    scheduler_file = tmp_path / "scheduler.json"
-    # the workers unpickle this module's functions: they must find it, as a real
-    # deployment's workers find the job's code
-    path = os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])
-    env = {**os.environ, **ENV, "PYTHONPATH": path}
-    started: list[subprocess.Popen[bytes]] = []
-
-    def launch(*args: str) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(
-            [str(DASK), *args], env=env, cwd=tmp_path, start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        started.append(process)
-        return process
-
-    try:
-        scheduler = launch("scheduler", "--host", "127.0.0.1", "--port", "0",
-                           "--no-dashboard", "--scheduler-file", str(scheduler_file))  # fmt: skip
-        deadline = time.monotonic() + START
-        while not scheduler_file.exists() or not scheduler_file.read_text().strip():
-            if scheduler.poll() is not None or time.monotonic() > deadline:
-                pytest.skip("`dask scheduler` did not start here")
-            time.sleep(0.05)
-        address = json.loads(scheduler_file.read_text())["address"]
-        launch("worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--nworkers", "2",
-               "--no-dashboard")  # fmt: skip
-        yield address
-    finally:
-        for process in reversed(started):
-            _stop(process)
+    """The operator's cluster, set as the embedded one is (see cli_cluster.ENV)."""
+    with start_cli_cluster(tmp_path) as started:
+        yield started.address
 
 
 def test_a_cluster_started_with_the_dask_programs(cli_cluster: str, cluster: DaskContext) -> None:

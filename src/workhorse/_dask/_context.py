@@ -11,11 +11,10 @@ Three ways in, one object out:
 * ``client=``: use an existing ``distributed.Client`` and leave it open.
 
 Why ``allowed-failures`` is 0 on the embedded cluster: Dask re-runs a task whose worker died
-up to ``allowed-failures`` times, on its own. workhorse decides itself what a worker's death
-means for each item (see :mod:`._engine`), so Dask must hand the failure back at once. A
-cluster you connect to should set ``distributed.scheduler.allowed-failures: 0`` too (for
-``dask scheduler``: ``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=0``); otherwise a task
-that kills its worker is re-run by Dask before workhorse sees it (a warning says so).
+up to ``allowed-failures`` times, on its own, and workhorse decides itself what a worker's
+death means for each item (see :mod:`._engine`). On a cluster you connect to, at Dask's
+default of 3, Dask's second attempt at a batch finds the first one's record and returns it
+without running (see :mod:`._runner`): the outcome is the same, a restarted worker later.
 
 Why the lock lease timeout is 10 s on the embedded cluster (Dask's default is 30 s): a lock
 or semaphore held by a worker that died is freed by the scheduler once its lease runs out.
@@ -38,10 +37,8 @@ closes (contexts may overlap in any order: see :class:`_ConfigHold`).
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
-import warnings
 from typing import TYPE_CHECKING, Any, Self, Unpack
 
 from .. import _publish
@@ -198,7 +195,6 @@ class DaskContext:
                 "dashboard_address": "127.0.0.1:0",
             }
             settings.update(cluster_kwargs)
-            _quiet_timeouts()
             _while_open.acquire()
             self._holds_config = True
             try:
@@ -214,24 +210,8 @@ class DaskContext:
                 self._holds_config = False
                 _while_open.release()
                 raise
-        if self.cluster is None:
-            self._check_allowed_failures()
         # A closed context must not stay the default of a still-open outer one.
         self._previous_client = set_default_client(self.client)
-
-    def _check_allowed_failures(self) -> None:
-        try:
-            allowed = self.client.run_on_scheduler(_allowed_failures)
-        except Exception:  # an old or locked-down scheduler: nothing to check
-            return
-        if allowed:
-            warnings.warn(
-                f"the Dask scheduler re-runs a task whose worker died up to {allowed} times; "
-                "set distributed.scheduler.allowed-failures to 0 so that workhorse alone "
-                "decides (a task that kills its worker fails with WorkerCrashed)",
-                RuntimeWarning,
-                stacklevel=3,
-            )
 
     # -- pools ------------------------------------------------------------------------
 
@@ -400,23 +380,6 @@ class DaskContext:
 _publish.bind(DaskContext, "dask")
 
 
-class _TimeoutNoise(logging.Filter):
-    """Drops the scheduler's ERROR for a primitive's wait that timed out: a ``get(timeout=)``
-    on a Dask queue or variable that expires is an answer, not a failure."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if record.exc_info else None
-        waiting = any(op in record.getMessage() for op in ("queue_get", "variable_get"))
-        return not (waiting and isinstance(error, TimeoutError))
-
-
-def _quiet_timeouts() -> None:
-    """Install :class:`_TimeoutNoise` on the embedded scheduler's logger, once."""
-    logger = logging.getLogger("distributed.core")
-    if not any(isinstance(f, _TimeoutNoise) for f in logger.filters):
-        logger.addFilter(_TimeoutNoise())
-
-
 def _share_forkserver() -> None:
     """Let Dask set the forkserver's preload list (it does so once, on first use, if the
     server is not running yet), then add workhorse's module back: local pools started later
@@ -430,7 +393,3 @@ def _share_forkserver() -> None:
     from .._process import _preload_into_forkserver
 
     _preload_into_forkserver()
-
-
-def _allowed_failures(dask_scheduler: Any) -> int:
-    return int(dask_scheduler.allowed_failures)

@@ -14,8 +14,9 @@ while the client handles the last one.
 
 Outcomes come back in the Dask callback thread (``Future.add_done_callback``), which delivers
 them to the job's sink and dispatches more batches. A batch whose worker died
-(``KilledWorker``, with ``distributed.scheduler.allowed-failures`` at 0 so that Dask does not
-re-run it on its own) is settled from its record (see :mod:`._runner`):
+(``KilledWorker`` where ``distributed.scheduler.allowed-failures`` is 0; a :class:`Replayed`
+from Dask's own second attempt where it is not) is settled from its record (see
+:mod:`._runner`):
 
 =====================================  =================================================
 record                                 what happens
@@ -56,7 +57,7 @@ from .._scheduler._job import ARGS, ITEM, FutureSink, Job
 from .._scheduler._outcomes import Requeue, deliver, fail_or_retry, timeout_error
 from .._scheduler._units import Pending, Unit
 from .._serialize import unpicklable
-from . import _runner
+from . import _extension, _runner
 from ._pickling import quiet_pickling, unpicklable_items
 
 __all__ = ["SCATTER_BYTES", "DaskEngine"]
@@ -118,6 +119,7 @@ class DaskEngine(BackendBase):
         self._closing = False
         self._prefix = f"workhorse-{uuid.uuid4().hex[:12]}"
         self._keys = itertools.count()
+        self._records = _extension.PoolRecords(client, self._prefix)  # where batches keep them
         self.feeds: weakref.WeakSet[Any] = weakref.WeakSet()  # the lazy maps open on it
         self.events.started(self.workers, f"Dask, scheduler {client.scheduler.address}")
 
@@ -149,6 +151,7 @@ class DaskEngine(BackendBase):
                 while self._pending or self._inflight:
                     self._idle.wait()
                 self._shared = None  # every batch is done: the cluster may drop the data
+        self._close_records()
 
     def terminate(self) -> None:
         """Drop every queued item and stop every running batch now."""
@@ -160,6 +163,7 @@ class DaskEngine(BackendBase):
             for batch in running:
                 batch.stopping = "terminated"
         self._stop([b.key for b in running])
+        self._close_records()  # now if nothing runs; else when the last stopped batch settles
 
     @property
     def alive(self) -> bool:
@@ -239,6 +243,14 @@ class DaskEngine(BackendBase):
             self._inflight.pop(batch.key, None)
             if not self._pending and not self._inflight:
                 self._idle.notify_all()
+        self._close_records()
+
+    def _close_records(self) -> None:
+        """Drop the pool's records on the scheduler once it is closing and idle."""
+        with self._lock:
+            idle = self._closing and not self._pending and not self._inflight
+        if idle:
+            self._records.close()
 
     def _settle(self, batch: _Batch) -> None:
         try:
@@ -249,7 +261,7 @@ class DaskEngine(BackendBase):
             batch.future.release()
             self._finish(batch)
             self._pump()  # before the record's deletion: a scheduler round trip
-            self._forget(batch.key)
+            self._records.forget(batch.key)
 
     def _outcome(self, batch: _Batch) -> None:
         unit, future = batch.unit, batch.future
@@ -266,10 +278,18 @@ class DaskEngine(BackendBase):
                 error = exc
         if error is None and future.status == "finished":
             try:
-                values, errors, seconds, pid, offsets = future.result()
+                result = future.result()
             except BaseException as exc:  # lost again while fetching, and this time failed
                 error = exc
             else:
+                if isinstance(result, _runner.Replayed):  # Dask's own retry of a lost batch
+                    record = _extension.PoolRecords.decode(result.record)
+                    if batch.stopping is not None:
+                        self._stopped(batch, record)
+                    else:
+                        self._lost(batch, record)
+                    return
+                values, errors, seconds, pid, offsets = result
                 self._batcher.observe(len(values), seconds, unit.job.fn)
                 started = time.monotonic() - seconds  # placed by its arrival (module docstring)
                 ends = None if offsets is None else [started + o for o in offsets]
@@ -284,32 +304,12 @@ class DaskEngine(BackendBase):
         from distributed import KilledWorker
 
         if batch.stopping is not None:
-            self._stopped(batch, self._record(batch.key))
+            self._stopped(batch, self._records.read(batch.key))
         elif isinstance(error, (KilledWorker, CancelledError)) or future.status == "lost":
-            self._lost(batch, self._record(batch.key))
+            self._lost(batch, self._records.read(batch.key))
         else:  # the batch itself could not run (its arguments or results did not pickle)
             for index in range(unit.start, unit.stop):
                 self._failed(unit, index, error)
-
-    def _record(self, key: str) -> Any:
-        from distributed import Variable
-
-        try:
-            # Variable.get(timeout=0) on a missing name works but makes the scheduler log an
-            # ERROR; a missing record is the normal case for a bystander batch, so look first.
-            if not self.client.run_on_scheduler(_has_variable, key):
-                return None
-            return Variable(key, client=self.client).get(timeout=0)
-        except Exception:  # never written: the batch never started
-            return None
-
-    def _forget(self, key: str) -> None:
-        from distributed import Variable
-
-        try:
-            Variable(key, client=self.client).delete()
-        except Exception:
-            pass
 
     def _stopped(self, batch: _Batch, record: Any) -> None:
         """A batch we stopped (cancel or terminate): deliver what finished, drop the rest."""
@@ -427,11 +427,3 @@ def _scatter(client: Any, batch: _Batch, calls: list[Any], kind: str) -> list[An
                 out = list(calls)
             out[position] = new
     return out
-
-
-def _has_variable(key: str, dask_scheduler: Any) -> bool:
-    """Whether the scheduler holds a ``distributed.Variable`` called ``key``."""
-    try:
-        return key in dask_scheduler.extensions["variables"].variables
-    except (AttributeError, KeyError):  # another layout: ask Variable.get (it may log)
-        return True

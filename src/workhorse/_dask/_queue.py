@@ -8,6 +8,9 @@ fits, not only what Dask's msgpack takes. Dask's queue has no shutdown; it is bu
   consumer and raises ``QueueShutDown`` -- so every blocked consumer wakes, items put before
   the shutdown are still delivered first, and iteration ends once the queue is drained.
 
+Timed ``get``/``put`` go through workhorse's scheduler extension (:mod:`._extension`), so
+that a wait that runs out is an answer, not an ERROR in the scheduler's log.
+
 A ``put`` racing with ``shutdown`` from another process may land behind the mark (and stay
 unread); a ``shutdown`` of a full bounded queue waits for room for its mark.
 
@@ -29,6 +32,7 @@ from .._errors import QueueShutDown
 from .._primitive import until_shutdown
 from .._serialize import dumps, loads
 from .._timeouts import Deadline, queue_timeout, wait_timeout
+from ._extension import NOTHING, queue_get, queue_put
 from ._shared import Shared
 from ._sync import POLL, Event, Lock
 
@@ -86,10 +90,9 @@ class Queue(Shared):
         self._put_raw(dumps(item), wait)
 
     def _put_raw(self, data: Any, wait: float | None) -> None:
-        try:
-            self._queue.put(data, timeout=None if wait is None else max(wait, POLL))
-        except TimeoutError:
-            raise queue.Full from None
+        # through workhorse's scheduler extension: a wait that runs out is not an ERROR there
+        if not queue_put(self._client, self.name, data, None if wait is None else max(wait, POLL)):
+            raise queue.Full
 
     def put_nowait(self, item: Any) -> None:
         """``put(item, block=False)``."""
@@ -107,10 +110,9 @@ class Queue(Shared):
         """The next item; ``queue.Empty`` after ``timeout``; ``QueueShutDown`` once shut
         down and drained."""
         wait = queue_timeout(block, timeout)
-        try:
-            data = self._queue.get(timeout=None if wait is None else max(wait, POLL))
-        except TimeoutError:
-            raise queue.Empty from None
+        data = queue_get(self._client, self.name, None if wait is None else max(wait, POLL))
+        if data is NOTHING:
+            raise queue.Empty
         if isinstance(data, str) and data == SHUTDOWN_MARK:
             self._shut = True
             self._queue.put(SHUTDOWN_MARK)  # for the next consumer

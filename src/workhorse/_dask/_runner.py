@@ -1,9 +1,9 @@
 """The worker side of the Dask engine: one Dask task runs one batch of a job's items.
 
 Dask has no per-task timeout and cannot stop a running task, and a batch's results only
-travel back when the whole batch returns. So each batch leaves a *record* on the scheduler (a
-``distributed.Variable`` named by the batch's key), which the client reads only when the
-batch's worker died:
+travel back when the whole batch returns. So each batch leaves a *record* on the scheduler
+(kept by workhorse's scheduler extension, :mod:`._extension`), which the client reads only
+when the batch's worker died:
 
 * ``("started", pid)`` -- written synchronously before the first item runs (one scheduler
   round trip per batch, about 1 ms). A lost batch without it never started: it is innocent
@@ -17,6 +17,11 @@ batch's worker died:
   cancelled (``"cancelled"``); ``values``/``errors`` are the outcomes of the items before it,
   so finished work is never recomputed. ``"collateral"`` marks the other batches of the
   process (a worker with several threads), which are re-run from ``index``.
+
+A batch that finds a record of its own when it begins is a second attempt: Dask re-ran it
+after its worker died (a cluster whose ``allowed-failures`` is above 0). It does not run
+again but returns :class:`Replayed` with that record, and the client settles it as it would
+a ``KilledWorker`` -- so a timeout fires once, and a crash is isolated, at Dask's defaults.
 
 Why kill the worker process: a Python thread cannot be stopped, and running each item in a
 subprocess of the worker would double every transfer. Killing the process (SIGKILL) is the
@@ -41,13 +46,37 @@ from typing import Any
 
 from .._remote import dump_exception
 from .._scheduler._job import ARGS, ITEM
-from .._serialize import PROTOCOL, fallback_dumps, unpicklable_result
+from .._serialize import PROTOCOL, dumps, fallback_dumps, unpicklable_result
 from .._worker_info import WorkerInfo, enter, leave
 
-__all__ = ["FINISHED", "STARTED", "run_batch", "stop_batches"]
+__all__ = ["FINISHED", "STARTED", "Replayed", "pool_of", "run_batch", "stop_batches"]
 
 STARTED = "started"
 FINISHED = "finished"
+
+
+class Replayed:
+    """What a second attempt at a batch returns instead of running: ``record`` (pickled)
+    is what the first attempt left when its worker died."""
+
+    __slots__ = ("record",)
+
+    def __init__(self, record: bytes) -> None:
+        self.record = record
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Replayed, (self.record,))
+
+
+def pool_of(key: str) -> str:
+    """The pool a batch key belongs to (keys are ``<pool>-<n>``)."""
+    return key.rpartition("-")[0]
+
+
+def _write(batch: _Running, record: tuple[Any, ...]) -> None:
+    from . import _extension
+
+    _extension.mark(batch.client, pool_of(batch.key), batch.key, dumps(record, what="record"))
 
 
 class _Running:
@@ -76,10 +105,11 @@ _state_info: WorkerInfo | None = None  # this worker process's (see _info)
 def run_batch(
     key: str, fn: Callable[..., Any], calls: list[Any], kind: str, timeout: float | None,
     shared: Any = None, timed: bool = False,
-) -> tuple[list[Any], dict[int, bytes], float, int, list[float] | None]:  # fmt: skip
+) -> tuple[list[Any], dict[int, bytes], float, int, list[float] | None] | Replayed:  # fmt: skip
     """Run ``calls`` of ``fn`` in this Dask worker; ``(values, errors, seconds, pid, ends)``,
     ``ends`` (``timed``, for ``insights=True``): when each item ended, in seconds from the
-    batch's start (this worker's clock is not the client's).
+    batch's start (this worker's clock is not the client's). :class:`Replayed` instead if
+    this is a second attempt (see the module docstring).
 
     An item that raises gets ``None`` in ``values`` and its pickled exception (with
     traceback) in ``errors``, so one failure never hides the rest of the batch.
@@ -88,10 +118,15 @@ def run_batch(
 
         client.submit(run_batch, "wh-1", abs, [-1, 2], ITEM, None, key="wh-1")
     """
-    from distributed import Variable, get_client
+    from distributed import get_client
+
+    from . import _extension
 
     client = get_client()
-    Variable(key, client=client).set((STARTED, os.getpid()))
+    started = dumps((STARTED, os.getpid()), what="record")
+    earlier = _extension.begin(client, pool_of(key), key, started)
+    if earlier is not None:
+        return Replayed(earlier)
     batch = _Running(key, client)
     with _lock:
         _running[key] = batch
@@ -127,7 +162,7 @@ def run_batch(
         leave(previous)
     seconds = time.monotonic() - began
     _check_results(fn, values, errors)
-    Variable(key, client=client).set((FINISHED, os.getpid()))
+    _write(batch, (FINISHED, os.getpid()))
     return values, errors, seconds, os.getpid(), ends
 
 
@@ -216,8 +251,6 @@ def _enforce() -> None:
 def _die(culprit: _Running, reason: str) -> None:
     """Leave a record for every batch running here, then kill this process."""
     global _dying
-    from distributed import Variable
-
     with _lock:
         if _dying:
             return
@@ -228,7 +261,7 @@ def _die(culprit: _Running, reason: str) -> None:
         why = reason if batch is culprit else "collateral"
         record = (why, index, batch.values[:index], dict(batch.errors), os.getpid())
         try:
-            Variable(batch.key, client=batch.client).set(record)
+            _write(batch, record)
         except Exception:  # the record is advice: without it the batch is isolated
             pass
     os.kill(os.getpid(), signal.SIGKILL)

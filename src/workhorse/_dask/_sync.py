@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 
 from .._primitive import LockContext, wait_for
 from .._timeouts import lock_timeout, semaphore_timeout, wait_timeout
+from . import _extension
 from ._shared import Shared
 
 __all__ = ["Barrier", "BoundedSemaphore", "Condition", "Event", "Lock", "RLock", "Semaphore"]
@@ -314,11 +315,9 @@ class Condition(Shared, LockContext):
         return woken
 
     def _take(self, timeout: float | None) -> bool:
-        try:
-            self._tokens.get(timeout=_dask_timeout(timeout))
-        except TimeoutError:
-            return False
-        return True
+        # through workhorse's scheduler extension: a wait that runs out is not an ERROR there
+        token = _extension.queue_get(self._client, self._tokens.name, _dask_timeout(timeout))
+        return token is not _extension.NOTHING
 
     def wait_for(self, predicate: Callable[[], T], timeout: float | None = None) -> T:
         """Wait until ``predicate()`` is true (or ``timeout``); returns its last value."""

@@ -1,0 +1,174 @@
+"""workhorse's scheduler extension, the client's side: batch records and timed waits that
+leave no trace in the scheduler's log (the scheduler's side: :mod:`._scheduler_plugin`).
+
+Built-in Dask coordination is loud on a cluster an operator runs: deleting a
+``distributed.Variable`` logs "Remove client variable-..." at INFO (one line per batch when
+each batch kept its record in one), and a ``Queue.get``/``put`` whose timeout expires
+raises inside the scheduler, which logs "Exception while handling op queue_get" with a
+traceback at ERROR. So workhorse installs a small scheduler plugin (once per scheduler,
+through ``Client.register_plugin``) that adds its own handlers:
+
+* **batch records** (see :mod:`._runner`): bytes kept per pool and key, which the scheduler
+  never unpickles. ``begin`` stores a batch's "started" record and hands back the record an
+  earlier attempt left, in one round trip: a batch that Dask re-runs on its own after its
+  worker died (``allowed-failures`` above 0) learns so and returns that record instead of
+  running again, so timeouts and crash isolation hold at Dask's defaults. A pool's records go
+  when it shuts down, or when its client leaves the scheduler.
+* **timed queue waits**: a ``get``/``put`` on a ``distributed.Queue`` whose time runs out
+  returns a plain "no" instead of raising in the scheduler.
+
+The scheduler must be able to import workhorse (as the workers must, to run batches); when
+it cannot, :func:`install` raises a ``RuntimeError`` saying so.
+
+Example::
+
+    install(client)
+    assert queue_get(client, "q", 0.1) is NOTHING  # an empty queue, and a quiet log
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import Any
+
+from .._serialize import loads
+
+__all__ = [
+    "NAME",
+    "NOTHING",
+    "PoolRecords",
+    "begin",
+    "close_pool",
+    "forget",
+    "install",
+    "mark",
+    "open_pool",
+    "queue_get",
+    "queue_put",
+    "read",
+]
+
+NAME = "workhorse-v1"  # the plugin's name and its handlers' prefix: bump on a change
+NOTHING: Any = object()  # a timed wait that ran out
+
+
+_installed: weakref.WeakSet[Any] = weakref.WeakSet()  # clients known to have it
+
+
+def install(client: Any) -> None:
+    """Make sure ``client``'s scheduler runs the extension (a no-op after the first time)."""
+    if client in _installed:
+        return
+    from ._scheduler_plugin import SchedulerExtension
+
+    try:
+        client.register_plugin(SchedulerExtension(), name=NAME)
+    except Exception as exc:
+        address = getattr(client.scheduler, "address", "?")
+        raise RuntimeError(
+            f"the Dask scheduler at {address} could not load workhorse's scheduler extension "
+            f"({type(exc).__name__}: {exc}); install workhorse there, as on the workers"
+        ) from exc
+    _installed.add(client)
+
+
+class PoolRecords:
+    """The client side of one pool's batch records.
+
+    Example::
+
+        records = PoolRecords(client, "workhorse-1234")
+        assert records.read("workhorse-1234-0") is None  # that batch never started
+        records.close()
+    """
+
+    def __init__(self, client: Any, pool: str) -> None:
+        self.client, self.pool = client, pool
+        self._open = True
+        self._lock = threading.Lock()
+        open_pool(client, pool)
+
+    @staticmethod
+    def decode(record: bytes | None) -> Any:
+        """The record a batch left (None for none, or from a pool already gone)."""
+        return loads(record) if record else None
+
+    def read(self, key: str) -> Any:
+        """Batch ``key``'s record, decoded (None: it never started)."""
+        try:
+            return self.decode(read(self.client, self.pool, key))
+        except Exception:  # unreadable: treated as never started (re-run, then isolated)
+            return None
+
+    def forget(self, key: str) -> None:
+        """Drop the record of a settled batch."""
+        try:
+            forget(self.client, self.pool, [key])
+        except Exception:  # the cluster is gone: so is the record
+            pass
+
+    def close(self) -> None:
+        """Drop every record of the pool (once)."""
+        with self._lock:
+            if not self._open:
+                return
+            self._open = False
+        try:
+            close_pool(self.client, self.pool)
+        except Exception:  # the cluster is gone: so are the records
+            pass
+
+
+def _call(dask_client: Any, handler: str, /, **kwargs: Any) -> Any:
+    op = getattr(dask_client.scheduler, f"{NAME.replace('-', '_')}_{handler}")
+    return dask_client.sync(op, **kwargs)
+
+
+def open_pool(client: Any, pool: str) -> None:
+    """Start keeping records for ``pool`` (dropped by :func:`close_pool` or when
+    ``client`` leaves the scheduler)."""
+    install(client)
+    _call(client, "open", pool=pool, client=client.id)
+
+
+def close_pool(client: Any, pool: str) -> None:
+    """Drop every record of ``pool``."""
+    _call(client, "close", pool=pool)
+
+
+def begin(client: Any, pool: str, key: str, record: bytes) -> bytes | None:
+    """Store ``record`` for a batch about to run; the record of an earlier attempt if there
+    was one (then nothing is stored), or ``b""`` if the pool is gone."""
+    result: bytes | None = _call(client, "begin", pool=pool, key=key, record=record)
+    return result
+
+
+def mark(client: Any, pool: str, key: str, record: bytes) -> None:
+    """Replace a batch's record."""
+    _call(client, "mark", pool=pool, key=key, record=record)
+
+
+def read(client: Any, pool: str, key: str) -> bytes | None:
+    """A batch's record (None: it never started)."""
+    result: bytes | None = _call(client, "read", pool=pool, key=key)
+    return result
+
+
+def forget(client: Any, pool: str, keys: list[str]) -> None:
+    """Drop the records of settled batches."""
+    _call(client, "forget", pool=pool, keys=keys)
+
+
+def queue_get(client: Any, name: str, timeout: float | None) -> Any:
+    """The next item of the Dask queue ``name``, or :data:`NOTHING` after ``timeout``."""
+    install(client)
+    value = _call(client, "queue_get", name=name, timeout=timeout)
+    return NOTHING if value is None else value
+
+
+def queue_put(client: Any, name: str, data: Any, timeout: float | None) -> bool:
+    """Put ``data`` on the Dask queue ``name``; False if it stayed full for ``timeout``."""
+    install(client)
+    done: bool = _call(client, "queue_put", name=name, data=data, timeout=timeout)
+    return done

@@ -1,0 +1,100 @@
+"""workhorse's scheduler plugin: the handlers behind :mod:`._extension` (read that first).
+
+It runs in the Dask scheduler, registered by the first pool or primitive of a client. Its
+records are opaque bytes: the scheduler never unpickles what the workers and the client
+exchange through it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from distributed.diagnostics.plugin import SchedulerPlugin
+
+from ._extension import NAME
+
+__all__ = ["SchedulerExtension"]
+
+
+class SchedulerExtension(SchedulerPlugin):  # type: ignore[misc]
+    """The scheduler side of :mod:`._extension`; installed by its ``install``.
+
+    Example::
+
+        client.register_plugin(SchedulerExtension(), name=NAME)
+    """
+
+    name = NAME
+    idempotent = True  # a second client's registration keeps the records already here
+
+    def __init__(self) -> None:
+        self.pools: dict[str, dict[str, bytes]] = {}
+        self.owners: dict[str, str] = {}  # pool -> the client that opened it
+        self.scheduler: Any = None
+
+    async def start(self, scheduler: Any) -> None:
+        self.scheduler = scheduler
+        prefix = NAME.replace("-", "_")
+        scheduler.handlers.update(
+            {
+                f"{prefix}_open": self.open,
+                f"{prefix}_close": self.close,
+                f"{prefix}_begin": self.begin,
+                f"{prefix}_mark": self.mark,
+                f"{prefix}_read": self.read,
+                f"{prefix}_forget": self.forget,
+                f"{prefix}_queue_get": self.queue_get,
+                f"{prefix}_queue_put": self.queue_put,
+            }
+        )
+
+    def remove_client(self, scheduler: Any, client: str) -> None:
+        for pool in [p for p, owner in self.owners.items() if owner == client]:
+            self.close(pool)
+
+    # -- batch records -------------------------------------------------------------------
+    def open(self, pool: str, client: str) -> None:
+        self.pools.setdefault(pool, {})
+        self.owners[pool] = client
+
+    def close(self, pool: str) -> None:
+        self.pools.pop(pool, None)
+        self.owners.pop(pool, None)
+
+    def begin(self, pool: str, key: str, record: bytes) -> bytes | None:
+        records = self.pools.get(pool)
+        if records is None:  # the pool is gone: nobody wants this batch any more
+            return b""
+        earlier = records.get(key)
+        if earlier is None:
+            records[key] = record
+        return earlier
+
+    def mark(self, pool: str, key: str, record: bytes) -> None:
+        records = self.pools.get(pool)
+        if records is not None:
+            records[key] = record
+
+    def read(self, pool: str, key: str) -> bytes | None:
+        return self.pools.get(pool, {}).get(key)
+
+    def forget(self, pool: str, keys: list[str]) -> None:
+        records = self.pools.get(pool, {})
+        for key in keys:
+            records.pop(key, None)
+
+    # -- timed queue waits ---------------------------------------------------------------
+    async def queue_get(self, name: str, timeout: float | None) -> Any:
+        queues = self.scheduler.extensions["queues"]
+        try:
+            return (await queues.get(name=name, timeout=timeout))["value"]
+        except TimeoutError:
+            return None  # items are never None (see _queue: they travel as bytes or str)
+
+    async def queue_put(self, name: str, data: Any, timeout: float | None) -> bool:
+        queues = self.scheduler.extensions["queues"]
+        try:
+            await queues.put(name=name, data=data, timeout=timeout)
+        except TimeoutError:
+            return False
+        return True
