@@ -134,7 +134,7 @@ class WorkerCrashed(WorkhorseError, BrokenProcessPool):
                 reason = "(for instance by the OOM killer, a memory limit or a timeout)"
             elif reason is None and self.signal_name in ("SIGSEGV", "SIGBUS", "SIGABRT"):
                 reason = "(a crash in native code)"
-        elif exitcode is None:  # a Dask worker: its nanny saw the exit, the client does not
+        elif exitcode is None:  # a Dask worker whose nanny did not report how it ended
             how = "died (its exit status is not known to the client)"
             if reason is None:
                 reason = "(os._exit, a signal or a crash in native code)"

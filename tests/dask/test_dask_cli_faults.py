@@ -113,8 +113,9 @@ def test_timeouts_and_crashes_hold_at_dask_defaults(
             # one batch of ten: item 5 kills its worker; the others are delivered
             items = [(str(crashed), x) for x in range(10)]
             results = pool.starmap_async(note_and_exit_on, items, chunksize=10)
-            with pytest.raises(WorkerCrashed):
+            with pytest.raises(WorkerCrashed) as info:
                 results.get(timeout=90)
+            assert info.value.exitcode == 1  # as the worker's nanny saw it
         counts = {x: runs(crashed).count(x) for x in range(10)}
         # isolation reruns each item of the batch alone once: the culprit ran twice, not
         # once more per Dask attempt (before: at least once per attempt, four or more)

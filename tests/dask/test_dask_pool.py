@@ -277,6 +277,24 @@ def test_a_task_that_exits_fails_alone(cluster: DaskContext) -> None:
         assert executor.submit(square, 5).result(timeout=30) == 25  # the pool goes on
 
 
+def kill_self(how: str) -> None:
+    if how == "exit":
+        os._exit(3)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_worker_crashed_says_how_the_worker_ended(cluster: DaskContext) -> None:
+    """The nanny's view of the exit reaches the client (it said "exited with code None")."""
+    with cluster.ProcessPoolExecutor() as executor:
+        exited = executor.submit(kill_self, "exit").exception(timeout=30)
+        assert isinstance(exited, workhorse.WorkerCrashed)
+        assert exited.exitcode == 3
+        assert "exited with code 3" in str(exited)
+        killed = executor.submit(kill_self, "kill").exception(timeout=30)
+        assert isinstance(killed, workhorse.WorkerCrashed)
+        assert (killed.exitcode, killed.signal_name) == (-signal.SIGKILL, "SIGKILL")
+
+
 def test_a_batch_whose_worker_dies_loses_only_the_culprit(cluster: DaskContext) -> None:
     # fixed batches of 10: item 13 kills the worker in the middle of the second batch
     with cluster.Pool(chunksize=10) as pool:

@@ -340,7 +340,9 @@ class DaskEngine(BackendBase):
             self.events.worker_died(pid, "its Dask worker was lost", task)
             self.events.worker_exited(f"pid {pid}", "lost")
             if unit.stop - unit.start == 1:
-                self._failed(unit, unit.start, WorkerCrashed(job.describe(unit.start), pid, None))
+                exitcode = self._records.exit_status(record[2]) if len(record) > 2 else None
+                crash = WorkerCrashed(job.describe(unit.start), pid, exitcode)
+                self._failed(unit, unit.start, crash)
             else:  # one of these killed the worker: run each alone to find which
                 for index in reversed(range(unit.start, unit.stop)):
                     self._requeue(Unit(job, index, index + 1, unit.attempt, isolate=True))

@@ -51,6 +51,9 @@ __all__ = [
 
 NAME = "workhorse-v1"  # the plugin's name and its handlers' prefix: bump on a change
 NOTHING: Any = object()  # a timed wait that ran out
+# How long a crash report waits for the dead worker's nanny: it reports within milliseconds
+# of the exit, usually before the client hears of the lost task.
+EXIT_WAIT = 1.0
 
 
 _installed: weakref.WeakSet[Any] = weakref.WeakSet()  # clients known to have it
@@ -60,7 +63,7 @@ def install(client: Any) -> None:
     """Make sure ``client``'s scheduler runs the extension (a no-op after the first time)."""
     if client in _installed:
         return
-    from ._scheduler_plugin import SchedulerExtension
+    from ._scheduler_plugin import ExitReporter, SchedulerExtension
 
     try:
         client.register_plugin(SchedulerExtension(), name=NAME)
@@ -70,6 +73,10 @@ def install(client: Any) -> None:
             f"the Dask scheduler at {address} could not load workhorse's scheduler extension "
             f"({type(exc).__name__}: {exc}); install workhorse there, as on the workers"
         ) from exc
+    try:
+        client.register_plugin(ExitReporter(), name=ExitReporter.name)
+    except Exception:  # exit codes are advice: without them WorkerCrashed says "not known"
+        pass
     _installed.add(client)
 
 
@@ -100,6 +107,16 @@ class PoolRecords:
             return self.decode(read(self.client, self.pool, key))
         except Exception:  # unreadable: treated as never started (re-run, then isolated)
             return None
+
+    def exit_status(self, address: str, wait: float = EXIT_WAIT) -> int | None:
+        """The exit code of the worker process that was at ``address`` (negative: killed by
+        that signal), waiting up to ``wait`` seconds for its nanny to report it; None if
+        none did (a worker without a nanny, or a nanny that died too)."""
+        try:
+            code: int | None = _call(self.client, "exit_status", address=address, timeout=wait)
+        except Exception:
+            return None
+        return code
 
     def forget(self, key: str) -> None:
         """Drop the record of a settled batch."""

@@ -5,7 +5,7 @@ travel back when the whole batch returns. So each batch leaves a *record* on the
 (kept by workhorse's scheduler extension, :mod:`._extension`), which the client reads only
 when the batch's worker died:
 
-* ``("started", pid)`` -- written synchronously before the first item runs (one scheduler
+* ``("started", pid, address)`` -- written synchronously before the first item runs (one scheduler
   round trip per batch, about 1 ms). A lost batch without it never started: it is innocent
   and re-run whole. A lost batch with it was running when its worker died.
 * ``("finished", pid)`` -- written synchronously after the last item, before the batch
@@ -118,12 +118,13 @@ def run_batch(
 
         client.submit(run_batch, "wh-1", abs, [-1, 2], ITEM, None, key="wh-1")
     """
-    from distributed import get_client
+    from distributed import get_client, get_worker
 
     from . import _extension
 
     client = get_client()
-    started = dumps((STARTED, os.getpid()), what="record")
+    # the worker's address: its nanny reports the process's exit code under it
+    started = dumps((STARTED, os.getpid(), get_worker().address), what="record")
     earlier = _extension.begin(client, pool_of(key), key, started)
     if earlier is not None:
         return Replayed(earlier)
