@@ -41,6 +41,17 @@ def note_and_exit_on(log: str, x: int) -> int:
     return x
 
 
+def gives_a_lock(x: int) -> Any:
+    import threading
+
+    return threading.Lock() if x == 2 else x
+
+
+def take_and_die(lock: Any) -> None:
+    lock.acquire()
+    os._exit(5)  # the worker dies holding the lease
+
+
 def runs(log: Path) -> list[int]:
     return [int(line) for line in log.read_text().split()] if log.exists() else []
 
@@ -83,6 +94,21 @@ def test_the_scheduler_log_stays_quiet(quiet_cluster: CliCluster, cluster: DaskC
         condition = remote.Condition()
         with condition:
             assert condition.wait(0.2) is False
+        # what cannot be pickled fails alone, as on the local pools (issue 14, point 2)
+        import threading
+
+        with remote.ProcessPoolExecutor() as executor:
+            futures = [executor.submit(abs, threading.Lock() if i == 1 else -i) for i in range(3)]
+            refused = futures[1].exception(timeout=60)
+            assert isinstance(refused, workhorse.SerializationError)
+            assert "cannot pickle an argument of task abs" in str(refused)
+            assert [futures[0].result(), futures[2].result()] == [0, 2]
+        with remote.Pool() as pool:
+            results = pool.imap(gives_a_lock, range(4))
+            assert [next(results), next(results)] == [0, 1]
+            with pytest.raises(workhorse.SerializationError, match="result of task gives_a_lock"):
+                next(results)
+            assert list(results) == [3]
         assert records_on(remote.client) == {}  # the pool's records went with it
     log = quiet_cluster.scheduler_log()
     assert "Remove client variable" not in log
@@ -138,3 +164,27 @@ def test_a_scheduler_without_workhorse_is_named(tmp_path: Path, cluster: DaskCon
         q = remote.Queue()
         with pytest.raises(RuntimeError, match=started.address):
             q.get(timeout=1)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+@pytest.mark.skipif(
+    not os.environ.get("WORKHORSE_DASK_SLOW"),
+    reason="about a minute: run with WORKHORSE_DASK_SLOW=1 (see docs/dask-faults.md)",
+)
+def test_a_dead_holders_lease_at_dask_defaults(
+    default_cluster: CliCluster, cluster: DaskContext
+) -> None:
+    """Dask's defaults: lease 30 s, checked every 10 s -- freed within about 40 s (39.8 s
+    measured), as the README says."""
+    with workhorse.dask(address=default_cluster.address) as remote:
+        remote.client.wait_for_workers(2, timeout=START)
+        lock = remote.Lock()
+        with remote.ProcessPoolExecutor() as executor, pytest.raises(WorkerCrashed):
+            executor.submit(take_and_die, lock).result(timeout=60)
+        died = time.monotonic()
+        assert lock.locked()
+        assert lock.acquire(timeout=120)
+        freed = time.monotonic() - died
+        assert 20 < freed < 30 + 10 + 15, f"freed after {freed:.1f} s"
+        lock.release()
