@@ -193,3 +193,43 @@ def test_sweep_never_touches_other_namespaces_or_live_owners() -> None:
     finally:
         for name in created:
             Path("/dev/shm", name).unlink(missing_ok=True)
+
+
+_IDLE_POOL_SCRIPT = textwrap.dedent(
+    """
+    import os, sys, time
+    import workhorse
+
+    if __name__ == "__main__":
+        with workhorse.Pool(2, context=workhorse.get_context(sys.argv[1])) as pool:
+            assert pool.map(abs, range(-100, 0)) == list(range(100, 0, -1))
+            print("pids", os.getpid(), *pool._front.backend.worker_pids(), flush=True)
+            time.sleep(60)
+    """
+)
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+def test_a_whole_process_family_killed_at_once_leaves_nothing_in_dev_shm(
+    method: str, tmp_path: Path
+) -> None:
+    """SIGKILL of the pool's whole process group -- parent, workers, template and resource
+    tracker together, as a container or a job scheduler stops a job -- leaves no name in
+    /dev/shm: no one would be left to remove it. A pool that moves no large data names none
+    while it runs (its progress board is unlinked as soon as it is created)."""
+    with subprocess.Popen(
+        [sys.executable, "-c", _IDLE_POOL_SCRIPT, method],
+        stdout=subprocess.PIPE, text=True, cwd=tmp_path, start_new_session=True,
+    ) as proc:  # fmt: skip
+        assert proc.stdout is not None
+        line = proc.stdout.readline().split()
+        assert line[:1] == ["pids"], line
+        family = {int(p) for p in line[1:]}
+        assert not _names_of(family), f"named in /dev/shm while it runs: {_names_of(family)}"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+        proc.communicate()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not all(_gone(pid) for pid in family):
+        time.sleep(0.05)
+    assert not _names_of(family), f"left in /dev/shm: {_names_of(family)}"

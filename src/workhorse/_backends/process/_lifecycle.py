@@ -96,7 +96,8 @@ class WorkerLifecycle(ManagerState):
         parent_conn, child_conn = self._ctx.Pipe()
         limits = (self._max_tasks, self._result_prefix(slot))
         shared = None if self._shared is None else self._shared.handle()
-        args = (child_conn, self._board.name, self.workers, slot, self._setup, shared, *limits)
+        board = self._board.handle()
+        args = (child_conn, board, self.workers, slot, self._setup, shared, *limits)
         name = f"workhorse-worker-{slot}"
         try:
             if self._template is None or directly:

@@ -47,7 +47,7 @@ from ..._remote import dump_exception
 from ..._scheduler._job import ARGS, CALL, ITEM
 from ..._serialize import dumps, loads, unpicklable_result
 from ..._worker_info import WorkerInfo, run_exit_hook, set_process_worker
-from ._progress import ProgressBoard
+from ._progress import BoardHandle, ProgressBoard
 from ._shared import load as load_shared
 from ._zerocopy import pack, unpack
 
@@ -94,7 +94,7 @@ def _resident_bytes() -> int | None:
 
 def worker_main(
     conn: Connection,
-    board_name: str,
+    board_handle: BoardHandle,
     slots: int,
     slot: int,
     setup: bytes,
@@ -108,7 +108,7 @@ def worker_main(
     if not faulthandler.is_enabled():  # a crash in native code leaves a traceback on stderr
         faulthandler.enable()
     _watch_parent()
-    board = ProgressBoard.attach(board_name, slots)
+    board = ProgressBoard.attach(board_handle, slots)
     origin = f"pool worker (pid {os.getpid()})"
     initializer, initargs, start_method, worker_exit = loads(setup)
     name = f"pid {os.getpid()}"
