@@ -67,20 +67,17 @@ def _records(name: str, dask_scheduler: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def quiet_cluster(tmp_path: Path) -> Iterator[CliCluster]:
-    with start_cli_cluster(tmp_path) as started:
-        yield started
-
-
-@pytest.fixture
 def default_cluster(tmp_path: Path) -> Iterator[CliCluster]:
     """Dask's own settings: allowed-failures 3, lease 30 s."""
     with start_cli_cluster(tmp_path, defaults=True) as started:
         yield started
 
 
-def test_the_scheduler_log_stays_quiet(quiet_cluster: CliCluster, cluster: DaskContext) -> None:
-    with workhorse.dask(address=quiet_cluster.address) as remote:
+def test_the_scheduler_log_stays_quiet(tmp_path: Path, cluster: DaskContext) -> None:
+    with (
+        start_cli_cluster(tmp_path) as quiet_cluster,
+        workhorse.dask(address=quiet_cluster.address) as remote,
+    ):
         remote.client.wait_for_workers(2, timeout=START)
         with remote.Pool() as pool:  # 300 batches, each of which once made and deleted a Variable
             assert pool.map(abs, range(-300, 0), chunksize=1) == list(range(300, 0, -1))
@@ -110,7 +107,8 @@ def test_the_scheduler_log_stays_quiet(quiet_cluster: CliCluster, cluster: DaskC
                 next(results)
             assert list(results) == [3]
         assert records_on(remote.client) == {}  # the pool's records went with it
-    log = quiet_cluster.scheduler_log()
+    log = quiet_cluster.scheduler_log()  # up to the scheduler's exit, its plugins' close too
+    assert "Closing scheduler" in log
     assert "Remove client variable" not in log
     assert "Exception while handling op" not in log
     assert " - ERROR - " not in log, log[-3000:]

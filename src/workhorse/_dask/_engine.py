@@ -212,7 +212,6 @@ class DaskEngine(BackendBase):
                     self._shared, self.events.per_task is not None, key=batch.key, pure=False,
                 )  # fmt: skip
         except Exception as exc:  # something cannot be pickled, or the cluster is gone
-            self._finish(batch)
             failures = unpicklable_items(unit)  # they fail (a retry would fail again)
             if not failures:
                 error = PoolBroken(f"the Dask cluster refused the batch: {exc}")
@@ -223,6 +222,7 @@ class DaskEngine(BackendBase):
                 for index in reversed(range(unit.start, unit.stop)):
                     if index not in failures:
                         self._pending.retry(job, index, unit.attempt)
+            self._finish(batch)  # after the retries: a closing pool must not look idle
             for index, failure in failures.items():
                 job.sink.fail(index, failure)
             self._pump()
@@ -340,7 +340,7 @@ class DaskEngine(BackendBase):
             self.events.worker_died(pid, "its Dask worker was lost", task)
             self.events.worker_exited(f"pid {pid}", "lost")
             if unit.stop - unit.start == 1:
-                exitcode = self._records.exit_status(record[2]) if len(record) > 2 else None
+                exitcode = self._records.exit_status(record[2], pid) if len(record) > 2 else None
                 crash = WorkerCrashed(job.describe(unit.start), pid, exitcode)
                 self._failed(unit, unit.start, crash)
             else:  # one of these killed the worker: run each alone to find which

@@ -108,12 +108,14 @@ class PoolRecords:
         except Exception:  # unreadable: treated as never started (re-run, then isolated)
             return None
 
-    def exit_status(self, address: str, wait: float = EXIT_WAIT) -> int | None:
-        """The exit code of the worker process that was at ``address`` (negative: killed by
-        that signal), waiting up to ``wait`` seconds for its nanny to report it; None if
-        none did (a worker without a nanny, or a nanny that died too)."""
+    def exit_status(self, address: str, pid: int, wait: float = EXIT_WAIT) -> int | None:
+        """The exit code of worker process ``pid`` that was at ``address`` (negative: killed
+        by that signal), waiting up to ``wait`` seconds for its nanny to report it; None if
+        none will (a worker without a nanny of workhorse's) or none did in time."""
         try:
-            code: int | None = _call(self.client, "exit_status", address=address, timeout=wait)
+            code: int | None = _call(
+                self.client, "exit_status", address=address, pid=pid, timeout=wait
+            )[0]
         except Exception:
             return None
         return code
@@ -139,26 +141,36 @@ class PoolRecords:
 
 def _call(dask_client: Any, handler: str, /, **kwargs: Any) -> Any:
     op = getattr(dask_client.scheduler, f"{NAME.replace('-', '_')}_{handler}")
-    return dask_client.sync(op, **kwargs)
+    reply = dask_client.sync(op, **kwargs)
+    if reply is None:  # no such handler: a scheduler restarted without the plugin
+        _installed.discard(dask_client)
+        install(dask_client)
+        reply = dask_client.sync(op, **kwargs)
+        if reply is None:
+            raise RuntimeError(f"the Dask scheduler does not answer workhorse's {handler!r}")
+    return reply
 
 
 def open_pool(client: Any, pool: str) -> None:
-    """Start keeping records for ``pool`` (dropped by :func:`close_pool` or when
-    ``client`` leaves the scheduler)."""
+    """Start keeping records for ``pool`` (dropped by :func:`close_pool`, or when
+    ``client`` leaves the scheduler until it comes back)."""
     install(client)
-    _call(client, "open", pool=pool, client=client.id)
+    _call(client, "open_pool", pool=pool, client=client.id)
 
 
 def close_pool(client: Any, pool: str) -> None:
     """Drop every record of ``pool``."""
-    _call(client, "close", pool=pool)
+    _call(client, "close_pool", pool=pool)
 
 
 def begin(client: Any, pool: str, key: str, record: bytes) -> bytes | None:
     """Store ``record`` for a batch about to run; the record of an earlier attempt if there
-    was one (then nothing is stored), or ``b""`` if the pool is gone."""
-    result: bytes | None = _call(client, "begin", pool=pool, key=key, record=record)
-    return result
+    was one (then nothing is stored), or ``b""`` if the pool was shut down."""
+    reply = _call(client, "begin", pool=pool, key=key, record=record)
+    if reply[0] == "run":
+        return None
+    earlier: bytes = reply[1] if reply[0] == "earlier" else b""
+    return earlier
 
 
 def mark(client: Any, pool: str, key: str, record: bytes) -> None:
@@ -168,7 +180,7 @@ def mark(client: Any, pool: str, key: str, record: bytes) -> None:
 
 def read(client: Any, pool: str, key: str) -> bytes | None:
     """A batch's record (None: it never started)."""
-    result: bytes | None = _call(client, "read", pool=pool, key=key)
+    result: bytes | None = _call(client, "read", pool=pool, key=key)[0]
     return result
 
 
@@ -180,12 +192,12 @@ def forget(client: Any, pool: str, keys: list[str]) -> None:
 def queue_get(client: Any, name: str, timeout: float | None) -> Any:
     """The next item of the Dask queue ``name``, or :data:`NOTHING` after ``timeout``."""
     install(client)
-    value = _call(client, "queue_get", name=name, timeout=timeout)
-    return NOTHING if value is None else value
+    reply = _call(client, "queue_get", name=name, timeout=timeout)
+    return reply[1] if reply[0] == "ok" else NOTHING
 
 
 def queue_put(client: Any, name: str, data: Any, timeout: float | None) -> bool:
     """Put ``data`` on the Dask queue ``name``; False if it stayed full for ``timeout``."""
     install(client)
-    done: bool = _call(client, "queue_put", name=name, data=data, timeout=timeout)
+    done: bool = _call(client, "queue_put", name=name, data=data, timeout=timeout)[0] == "ok"
     return done

@@ -63,10 +63,10 @@ class ProgressBoard:
         try:
             unlink_shm(name)  # from here on it lives as long as a descriptor or mapping does
             os.ftruncate(fd, 8 * FIELDS * slots)
+            board = cls(fd, slots, keep_fd=True)
         except BaseException:
             os.close(fd)
             raise
-        board = cls(fd, slots, keep_fd=True)
         for slot in range(slots):
             board.clear(slot)
         return board
