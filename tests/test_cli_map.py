@@ -10,6 +10,7 @@ file, so the calls of each run can be told apart).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -174,7 +175,7 @@ def test_an_unwritable_output_and_another_job_s_journal_lose_nothing(job: Path) 
 
 
 def _journal_counts(path: Path) -> tuple[int, int]:
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db:
         rows = dict(db.execute("SELECT status, count(*) FROM items GROUP BY status").fetchall())
     return rows.get("done", 0), rows.get("failed", 0)
 
@@ -182,7 +183,7 @@ def _journal_counts(path: Path) -> tuple[int, int]:
 def _committed(path: Path) -> set[int]:
     if not path.exists():
         return set()
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db:
         return {row[0] for row in db.execute("SELECT position FROM items")}
 
 

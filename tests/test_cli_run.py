@@ -3,6 +3,7 @@ codes, ``--timeout`` that kills a command's whole process group, ``--halt``, and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -177,5 +178,5 @@ def test_ctrl_c_kills_the_running_commands_and_exits_130(tmp_path: Path) -> None
 def _committed(journal: Path) -> set[int]:
     if not journal.exists():
         return set()
-    with sqlite3.connect(journal) as db:
+    with contextlib.closing(sqlite3.connect(journal)) as db:
         return {row[0] for row in db.execute("SELECT position FROM items WHERE status = 'done'")}
