@@ -29,7 +29,7 @@ def _forget_client(client_id: str, dask_scheduler: Any) -> None:
 
 
 def _drop_plugin(dask_scheduler: Any) -> None:
-    prefix = _extension.NAME.replace("-", "_")
+    prefix = _extension.HANDLERS
     for op in [op for op in dask_scheduler.handlers if op.startswith(prefix)]:
         del dask_scheduler.handlers[op]
     dask_scheduler.plugins.pop(_extension.NAME, None)

@@ -35,6 +35,7 @@ from typing import Any
 from .._serialize import loads
 
 __all__ = [
+    "HANDLERS",
     "NAME",
     "NOTHING",
     "PoolRecords",
@@ -50,6 +51,7 @@ __all__ = [
 ]
 
 NAME = "workhorse-v1"  # the plugin's name and its handlers' prefix: bump on a change
+HANDLERS = NAME.replace("-", "_")  # the scheduler's handlers are f"{HANDLERS}_{name}"
 NOTHING: Any = object()  # a timed wait that ran out
 # How long a crash report waits for the dead worker's nanny: it reports within milliseconds
 # of the exit, usually before the client hears of the lost task.
@@ -140,7 +142,7 @@ class PoolRecords:
 
 
 def _call(dask_client: Any, handler: str, /, **kwargs: Any) -> Any:
-    op = getattr(dask_client.scheduler, f"{NAME.replace('-', '_')}_{handler}")
+    op = getattr(dask_client.scheduler, f"{HANDLERS}_{handler}")
     reply = dask_client.sync(op, **kwargs)
     if reply is None:  # no such handler: a scheduler restarted without the plugin
         _installed.discard(dask_client)

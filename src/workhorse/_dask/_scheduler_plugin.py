@@ -12,7 +12,7 @@ from typing import Any
 
 from distributed.diagnostics.plugin import NannyPlugin, SchedulerPlugin
 
-from ._extension import NAME
+from ._extension import HANDLERS, NAME
 
 __all__ = ["ExitReporter", "SchedulerExtension"]
 
@@ -54,12 +54,11 @@ class SchedulerExtension(SchedulerPlugin):  # type: ignore[misc]
         self.scheduler = scheduler
         for address in scheduler.workers:
             self.add_worker(scheduler, address)
-        prefix = NAME.replace("-", "_")
         handlers = (
             self.open_pool, self.close_pool, self.begin, self.mark, self.read, self.forget,
             self.queue_get, self.queue_put, self.exited, self.exit_status,
         )  # fmt: skip
-        scheduler.handlers.update({f"{prefix}_{h.__name__}": h for h in handlers})
+        scheduler.handlers.update({f"{HANDLERS}_{h.__name__}": h for h in handlers})
 
     def add_worker(self, scheduler: Any, worker: str) -> None:
         state = scheduler.workers.get(worker)
@@ -170,14 +169,13 @@ class ExitReporter(NannyPlugin):  # type: ignore[misc]
         if getattr(nanny, "_wh_reporting", False):  # registered again (a new scheduler)
             return
         nanny._wh_reporting = True
-        prefix = NAME.replace("-", "_")
         original = nanny._on_worker_exit_sync
         _note_pids(nanny.process)
 
         def call(handler: str, **kwargs: Any) -> None:
             async def send() -> None:
                 try:
-                    await getattr(nanny.scheduler, f"{prefix}_{handler}")(**kwargs)
+                    await getattr(nanny.scheduler, f"{HANDLERS}_{handler}")(**kwargs)
                 except Exception:  # advice only: without it the code is "not known"
                     pass
 
