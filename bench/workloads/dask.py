@@ -12,7 +12,10 @@ measures, in tasks (or operations) per second:
   the sum of the Dask workers' own serial rates, each timed in a task on its worker. Raw
   Dask and workhorse on Dask are measured on the *same* cluster, alternately,
   :data:`CPU_REPS` times each, and each reports its median: on a shared 2-core machine the
-  rate drifts by 2x between seconds, so only an interleaved comparison says which is faster;
+  rate drifts by 2x between seconds, so only an interleaved comparison says which is faster.
+  Between the repetitions the job also times the serial loop and two bare processes, and
+  each map reports its items' own durations: ideals measured in the same seconds as the maps
+  (see :func:`cpu_interleaved`);
 * the same CPU-bound comparison on a cluster started the way operators start one: ``dask
   scheduler`` and ``dask worker --nworkers 2 --nthreads 1`` at Dask's defaults (spawned
   workers, ``allowed-failures`` 3), reached by address;
@@ -53,6 +56,11 @@ NOOP, CPU = "no-op tasks", "CPU ~20 ms tasks, 2 workers"
 CPU_CLI = "CPU ~20 ms tasks, 2 workers, `dask` CLI cluster"
 AT_WORKER_SPEED = "ideal at the workers' own speed"
 AT_WORKER_SPEED_CLI = "ideal at the workers' own speed, `dask` CLI cluster"
+# Measured in the same job, between the repetitions of the CPU case (see cpu_interleaved): on
+# this machine a core's speed moves by 1.5x from one second to the next, so an ideal measured
+# minutes earlier in another process says little about the seconds the map ran in.
+ALONGSIDE = ", measured alongside"
+AS_THEY_RAN = ", ideal for the items as they ran"
 PRIMITIVES = ("Lock acquire+release", "Semaphore acquire+release", "Event set+is_set",
               "Queue put+get")  # fmt: skip
 CPU_TASKS = 64
@@ -93,8 +101,7 @@ def run(contender: str, noops: int, iterations: int) -> dict[str, float]:
                 pool.map(noop, range(100))
                 figures[NOOP] = _rate(noops, lambda: pool.map(noop, range(noops)))
             checkpoint(figures)
-            raw, mine = cpu_interleaved(client, pool, iterations)
-            figures[CPU] = raw if contender == RAW else mine
+            figures.update(cpu_interleaved(client, pool, iterations, CPU, contender))
             checkpoint(figures)
         if contender == ON_DASK:
             figures[AT_WORKER_SPEED] = worker_ideal(client, iterations)
@@ -107,8 +114,7 @@ def run(contender: str, noops: int, iterations: int) -> dict[str, float]:
         with remote.Pool() as pool:
             pool.map(noop, range(100))
             remote.client.gather(remote.client.map(noop, range(100)))
-            raw, mine = cpu_interleaved(remote.client, pool, iterations)
-            figures[CPU_CLI] = raw if contender == RAW else mine
+            figures.update(cpu_interleaved(remote.client, pool, iterations, CPU_CLI, contender))
             if contender == ON_DASK:
                 figures[AT_WORKER_SPEED_CLI] = worker_ideal(remote.client, iterations)
     return figures
@@ -175,15 +181,47 @@ def cli_cluster() -> Iterator[str]:
                     process.wait()
 
 
-def cpu_interleaved(client: Any, pool: Any, iterations: int) -> tuple[float, float]:
+def cpu_interleaved(
+    client: Any, pool: Any, iterations: int, case: str, contender: str
+) -> dict[str, float]:
     """Median rates of raw ``client.map`` and ``pool.map`` on the CPU-bound tasks, measured
-    alternately on one cluster (see the module docstring)."""
+    alternately on one cluster (see the module docstring); ``contender``'s rate under
+    ``case``, with three ideals measured in the same seconds:
+
+    * ``case + ALONGSIDE`` for :data:`SERIAL` and :data:`BARE`: the serial loop in this
+      process and two bare forked processes, run between the repetitions;
+    * ``case + AS_THEY_RAN``: the rate the map would reach if the workers never waited, from
+      the items' own durations in this very map (2 x items / their summed seconds): one minus
+      the efficiency against it is what scheduling cost, whatever the cores' speed."""
     args = [iterations] * CPU_TASKS
-    raw, mine = [], []
+    rates: dict[str, list[float]] = {}
+
+    def measure(name: str, run: Any) -> None:
+        start = time.perf_counter()
+        seconds = run()
+        wall = time.perf_counter() - start
+        rates.setdefault(name, []).append(CPU_TASKS / wall)
+        rates.setdefault(name + AS_THEY_RAN, []).append(WORKERS * CPU_TASKS / sum(seconds))
+
     for _ in range(CPU_REPS):
-        raw.append(_rate(CPU_TASKS, lambda: client.gather(client.map(spin, args, pure=False))))
-        mine.append(_rate(CPU_TASKS, lambda: pool.map(spin, args)))
-    return statistics.median(raw), statistics.median(mine)
+        rates.setdefault(SERIAL, []).append(serial(iterations, share=CPU_TASKS // 4)[CPU])
+        measure(RAW, lambda: client.gather(client.map(timed_spin, args, pure=False)))
+        measure(ON_DASK, lambda: pool.map(timed_spin, args))
+        rates.setdefault(BARE, []).append(bare(iterations, share=CPU_TASKS // 4, best_of=1)[CPU])
+    mine = RAW if contender == RAW else ON_DASK
+    return {
+        case: statistics.median(rates[mine]),
+        case + AS_THEY_RAN: statistics.median(rates[mine + AS_THEY_RAN]),
+        f"{case}{ALONGSIDE}: {SERIAL}": statistics.median(rates[SERIAL]),
+        f"{case}{ALONGSIDE}: {BARE}": statistics.median(rates[BARE]),
+    }
+
+
+def timed_spin(iterations: int) -> float:
+    """:func:`spin`, returning how long it took here (seconds)."""
+    start = time.perf_counter()
+    spin(iterations)
+    return time.perf_counter() - start
 
 
 def primitives(cluster: Any, rounds: int = 200) -> dict[str, float]:
@@ -215,22 +253,22 @@ def primitives(cluster: Any, rounds: int = 200) -> dict[str, float]:
     return out
 
 
-def serial(iterations: int) -> dict[str, float]:
-    best = min(_rate(CPU_TASKS, lambda: [spin(iterations) for _ in range(CPU_TASKS)])
+def serial(iterations: int, share: int = CPU_TASKS) -> dict[str, float]:
+    """The serial loop's rate over ``share`` items (best of 3)."""
+    best = max(_rate(share, lambda: [spin(iterations) for _ in range(share)])
                for _ in range(3))  # fmt: skip
     return {CPU: best}
 
 
-def bare(iterations: int) -> dict[str, float]:
-    """What two processes doing the work at once reach, with no scheduling at all (best of
-    3): on a shared machine two busy cores run slower than one, which the serial loop x 2
-    does not see."""
+def bare(iterations: int, share: int = CPU_TASKS // WORKERS, best_of: int = 3) -> dict[str, float]:
+    """What two processes doing ``share`` items each at once reach, with no scheduling at
+    all (best of ``best_of``): on a shared machine two busy cores run slower than one, which
+    the serial loop x 2 does not see."""
     import multiprocessing
 
     context = multiprocessing.get_context("fork")
     best = float("inf")
-    for _ in range(3):
-        share = CPU_TASKS // WORKERS
+    for _ in range(best_of):
         processes = [context.Process(target=_spin_many, args=(iterations, share))
                      for _ in range(WORKERS)]  # fmt: skip
         start = time.perf_counter()
@@ -239,7 +277,7 @@ def bare(iterations: int) -> dict[str, float]:
         for process in processes:
             process.join()
         best = min(best, time.perf_counter() - start)
-    return {CPU: CPU_TASKS / best}
+    return {CPU: WORKERS * share / best}
 
 
 def _spin_many(iterations: int, count: int) -> None:
@@ -277,30 +315,60 @@ def targets(best: Mapping[tuple[str, str], tuple[float, str]]) -> list[str]:
     ideal = best.get((CPU, SERIAL))
     for case, where in ((CPU, "embedded cluster"), (CPU_CLI, "`dask` CLI cluster")):
         cpu, cpu_raw = best.get((case, ON_DASK)), best.get((case, RAW))
-        if cpu and ideal:
+        if not cpu:
+            continue
+        ahead = cpu_raw is None or cpu[0] > cpu_raw[0]
+        if ideal:
             efficiency = cpu[0] / (ideal[0] * WORKERS)
             beside = f", raw Dask {cpu_raw[0] / (ideal[0] * WORKERS):.2f}" if cpu_raw else ""
-            ahead = cpu_raw is None or cpu[0] > cpu_raw[0]
             verdict = "met" if efficiency >= 0.9 and ahead else "missed"
             lines.append(
                 f"CPU-bound, {where}: workhorse on Dask at {efficiency:.2f} of ideal{beside} "
                 f"(>= 0.9 and ahead of raw Dask): {verdict}"
             )
+        # the same target against the serial loop timed between the repetitions
+        alongside = best.get((f"{case}{ALONGSIDE}: {SERIAL}", ON_DASK))
+        if alongside:
+            efficiency = cpu[0] / (alongside[0] * WORKERS)
+            verdict = "met" if efficiency >= 0.9 and ahead else "missed"
+            line = _against(best, f"{case}{ALONGSIDE}: {SERIAL}", case, WORKERS)
+            lines.append(f"CPU-bound, {where}, against 2 x the serial loop measured alongside: "
+                         f"{line} (>= 0.9 and ahead of raw Dask): {verdict}")  # fmt: skip
+        for key, name in (
+            (f"{case}{ALONGSIDE}: {BARE}", "2 bare processes measured alongside"),
+            (case + AS_THEY_RAN, "the items' own durations in the map (scheduling alone)"),
+        ):
+            if line := _against(best, key, case):
+                lines.append(f"CPU-bound, {where}, against {name}: {line}")
         capacity = best.get((CPU, BARE))
-        if cpu and capacity:
+        if capacity:
             beside = f", raw Dask {cpu_raw[0] / capacity[0]:.2f}" if cpu_raw else ""
             lines.append(
                 f"CPU-bound, {where}, against 2 bare processes at once: workhorse on Dask at "
                 f"{cpu[0] / capacity[0]:.2f}{beside}"
             )
         own = best.get((AT_WORKER_SPEED if case == CPU else AT_WORKER_SPEED_CLI, ON_DASK))
-        if cpu and own:
+        if own:
             beside = f", raw Dask {cpu_raw[0] / own[0]:.2f}" if cpu_raw else ""
             lines.append(
                 f"CPU-bound, {where}, against the workers' own serial speed: workhorse on "
                 f"Dask at {cpu[0] / own[0]:.2f}{beside}"
             )
     return lines or ["no figure"]
+
+
+def _against(best: Mapping[tuple[str, str], tuple[float, str]], ideal: str, case: str,
+             factor: int = 1) -> str:  # fmt: skip
+    """How ``case`` compares with the ideal each contender measured under the key ``ideal``
+    (x ``factor``): "workhorse on Dask at E, raw Dask R"; empty without the figures."""
+    cpu, ideal_mine = best.get((case, ON_DASK)), best.get((ideal, ON_DASK))
+    if not cpu or not ideal_mine:
+        return ""
+    line = f"workhorse on Dask at {cpu[0] / (ideal_mine[0] * factor):.2f}"
+    cpu_raw, ideal_raw = best.get((case, RAW)), best.get((ideal, RAW))
+    if cpu_raw and ideal_raw:
+        line += f", raw Dask {cpu_raw[0] / (ideal_raw[0] * factor):.2f}"
+    return line
 
 
 WORKLOAD = Workload(

@@ -367,6 +367,37 @@ def test_shutdown_cancel_futures_and_terminate(cluster: DaskContext) -> None:
     assert result.get(timeout=1) == [0.05] * 4
 
 
+def test_batches_sent_together_are_refused_alone(
+    cluster: DaskContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first batches of a map go in one Dask call; when it is refused (an argument that
+    does not pickle), each is sent alone: only the one holding that argument fails."""
+    import threading
+
+    grouped = []
+    real_map = cluster.client.map
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        grouped.append(len(kwargs["key"]))
+        return real_map(*args, **kwargs)
+
+    monkeypatch.setattr(cluster.client, "map", spy)
+    items: list[Any] = [-i for i in range(8)]
+    items[5] = threading.Lock()
+    with cluster.Pool() as pool:
+        results = pool.imap(abs, items, chunksize=2)
+        got: list[Any] = []
+        for _ in items:
+            try:
+                got.append(next(results))
+            except workhorse.SerializationError as exc:
+                got.append(str(exc))
+        assert pool.map(abs, [-1, -2, -3, -4], chunksize=1) == [1, 2, 3, 4]  # together again
+    assert got[:5] + got[6:] == [0, 1, 2, 3, 4, 6, 7]
+    assert "cannot pickle an argument of task abs" in got[5]
+    assert grouped and max(grouped) > 1, grouped
+
+
 def gives_a_lock(x: int) -> Any:
     import threading
 

@@ -32,14 +32,13 @@ none (the batch never started)         re-run whole (a bystander queued on the w
 ``collateral`` at item *i*             items before *i* delivered, the rest re-run
 =====================================  =================================================
 
-Large NumPy arguments (>= :data:`SCATTER_BYTES`) are sent once with ``client.scatter`` and
-referenced by the task, so they travel worker to worker, not through the scheduler.
+Batches are sent by :mod:`._submit` (all those ready at once in one Dask call; large NumPy
+arguments scattered once).
 """
 
 from __future__ import annotations
 
 import itertools
-import sys
 import threading
 import time
 import uuid
@@ -53,32 +52,22 @@ from .._options import TaskOptions
 from .._remote import load_exception
 from .._scheduler._batching import Batcher
 from .._scheduler._events import PoolEvents
-from .._scheduler._job import ARGS, ITEM, FutureSink, Job
+from .._scheduler._job import FutureSink, Job
 from .._scheduler._outcomes import Requeue, deliver, fail_or_retry, timeout_error
 from .._scheduler._units import Pending, Unit
 from .._serialize import unpicklable
 from . import _extension, _runner
-from ._pickling import quiet_pickling, unpicklable_items
+from ._pickling import unpicklable_items
+from ._submit import Batch, submit
 
-__all__ = ["SCATTER_BYTES", "DaskEngine"]
+__all__ = ["DaskEngine"]
 
-SCATTER_BYTES = 1 << 20  # NumPy arguments at least this large go through client.scatter
 BATCH_SECONDS = 0.4  # of work per batch: 40x the local engines' target
 # No batch shorter than this, even in the tail: a Dask task costs ~5 ms of scheduler, worker
 # and client time here, so a tail shrinking to one 20 ms item per batch spends more on the
 # extra batches than it saves in balance (simulated and measured: see docs/benchmarks.md).
 MIN_BATCH_SECONDS = 0.05
 MAX_LOST = 3  # a batch lost this often without ever starting fails instead of looping
-
-
-class _Batch:
-    __slots__ = ("future", "key", "scattered", "stopping", "unit")
-
-    def __init__(self, unit: Unit, key: str) -> None:
-        self.unit, self.key = unit, key
-        self.future: Any = None
-        self.scattered: list[Any] = []  # keeps scattered arguments alive while it runs
-        self.stopping: str | None = None  # "cancelled" / "terminated" once we stop it
 
 
 class DaskEngine(BackendBase):
@@ -115,7 +104,7 @@ class DaskEngine(BackendBase):
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._pending = Pending()
-        self._inflight: dict[str, _Batch] = {}
+        self._inflight: set[Batch] = set()
         self._closing = False
         self._prefix = f"workhorse-{uuid.uuid4().hex[:12]}"
         self._keys = itertools.count()
@@ -135,7 +124,7 @@ class DaskEngine(BackendBase):
     def stop_job(self, job: Job) -> None:
         """Stop the running batches of ``job`` (their workers are killed and restarted)."""
         with self._lock:
-            doomed = [b for b in self._inflight.values() if b.unit.job is job]
+            doomed = [b for b in self._inflight if b.unit.job is job]
             for batch in doomed:
                 batch.stopping = "cancelled"
         self._stop([b.key for b in doomed])
@@ -159,7 +148,7 @@ class DaskEngine(BackendBase):
         with self._lock:
             self._closing = True
             self._pending.drop_all()
-            running = list(self._inflight.values())
+            running = list(self._inflight)
             for batch in running:
                 batch.stopping = "terminated"
         self._stop([b.key for b in running])
@@ -193,41 +182,38 @@ class DaskEngine(BackendBase):
     def _pump(self) -> None:
         """Send batches while there is room (never with the lock held: submit may block)."""
         while True:
+            batches = []
             with self._lock:
-                unit = self._take()
-                if unit is None:
-                    return
-                batch = _Batch(unit, f"{self._prefix}-{next(self._keys)}")
-                self._inflight[batch.key] = batch
-            self._send(batch)
+                while (unit := self._take()) is not None:
+                    batch = Batch(unit, f"{self._prefix}-{next(self._keys)}")
+                    self._inflight.add(batch)
+                    batches.append(batch)
+            if not batches:
+                return
+            timed = self.events.per_task is not None
+            refusals = submit(self.client, batches, shared=self._shared, timed=timed)
+            for batch, refusal in zip(batches, refusals, strict=True):
+                if refusal is None:
+                    batch.future.add_done_callback(lambda _, b=batch: self._settle(b))
+                else:
+                    self._refused(batch, refusal)
 
-    def _send(self, batch: _Batch) -> None:
-        unit = batch.unit
-        job = unit.job
-        calls = _scatter(self.client, batch, job.calls[unit.start : unit.stop], job.kind)
-        try:
-            with quiet_pickling():  # a refusal is ours to report (see _pickling)
-                batch.future = self.client.submit(
-                    _runner.run_batch, batch.key, job.fn, calls, job.kind, job.options.timeout,
-                    self._shared, self.events.per_task is not None, key=batch.key, pure=False,
-                )  # fmt: skip
-        except Exception as exc:  # something cannot be pickled, or the cluster is gone
-            failures = unpicklable_items(unit)  # they fail (a retry would fail again)
-            if not failures:
-                error = PoolBroken(f"the Dask cluster refused the batch: {exc}")
-                error.__cause__ = exc
-                self.events.broken(error)
-                failures = dict.fromkeys(range(unit.start, unit.stop), error)
-            with self._lock:  # the others run
-                for index in reversed(range(unit.start, unit.stop)):
-                    if index not in failures:
-                        self._pending.retry(job, index, unit.attempt)
-            self._finish(batch)  # after the retries: a closing pool must not look idle
-            for index, failure in failures.items():
-                job.sink.fail(index, failure)
-            self._pump()
-            return
-        batch.future.add_done_callback(lambda _: self._settle(batch))
+    def _refused(self, batch: Batch, exc: BaseException) -> None:
+        """Dask refused ``batch``: the items that do not pickle fail, the others run."""
+        unit, job = batch.unit, batch.unit.job
+        failures = unpicklable_items(unit)  # they fail (a retry would fail again)
+        if not failures:
+            error = PoolBroken(f"the Dask cluster refused the batch: {exc}")
+            error.__cause__ = exc
+            self.events.broken(error)
+            failures = dict.fromkeys(range(unit.start, unit.stop), error)
+        with self._lock:  # the others run
+            for index in reversed(range(unit.start, unit.stop)):
+                if index not in failures:
+                    self._pending.retry(job, index, unit.attempt)
+        self._finish(batch)  # after the retries: a closing pool must not look idle
+        for index, failure in failures.items():
+            job.sink.fail(index, failure)
 
     def _stop(self, keys: list[str]) -> None:
         if keys:
@@ -238,12 +224,15 @@ class DaskEngine(BackendBase):
 
     # -- outcomes (in the Dask callback thread) ----------------------------------------
 
-    def _finish(self, batch: _Batch) -> None:
+    def _finish(self, batch: Batch) -> bool:
+        """``batch`` is no longer in flight; True if nothing is left to run."""
         with self._lock:
-            self._inflight.pop(batch.key, None)
-            if not self._pending and not self._inflight:
+            self._inflight.discard(batch)
+            idle = not self._pending and not self._inflight
+            if idle:
                 self._idle.notify_all()
         self._close_records()
+        return idle
 
     def _close_records(self) -> None:
         """Drop the pool's records on the scheduler once it is closing and idle."""
@@ -252,18 +241,18 @@ class DaskEngine(BackendBase):
         if idle:
             self._records.close()
 
-    def _settle(self, batch: _Batch) -> None:
+    def _settle(self, batch: Batch) -> None:
         try:
             self._outcome(batch)
         finally:
             # Release the result on the cluster now, not when the Future is collected: a
             # worker that dies while still holding it would make Dask recompute it for nobody.
             batch.future.release()
-            self._finish(batch)
-            self._pump()  # before the record's deletion: a scheduler round trip
-            self._records.forget(batch.key)
+            idle = self._finish(batch)
+            self._pump()  # before the record's deletion, which may be a scheduler round trip
+            self._records.forget(batch.key, now=idle)
 
-    def _outcome(self, batch: _Batch) -> None:
+    def _outcome(self, batch: Batch) -> None:
         unit, future = batch.unit, batch.future
         error: BaseException | None = None
         if future.status != "finished":
@@ -311,7 +300,7 @@ class DaskEngine(BackendBase):
             for index in range(unit.start, unit.stop):
                 self._failed(unit, index, error)
 
-    def _stopped(self, batch: _Batch, record: Any) -> None:
+    def _stopped(self, batch: Batch, record: Any) -> None:
         """A batch we stopped (cancel or terminate): deliver what finished, drop the rest."""
         unit = batch.unit
         done = unit.start
@@ -321,7 +310,7 @@ class DaskEngine(BackendBase):
             done = unit.start + index
         unit.job.sink.drop(done, unit.stop)
 
-    def _lost(self, batch: _Batch, record: Any) -> None:
+    def _lost(self, batch: Batch, record: Any) -> None:
         unit = batch.unit
         job = unit.job
         if record is None or record[0] == _runner.FINISHED:
@@ -390,42 +379,3 @@ def _scatter_shared(client: Any, obj: Any) -> Any:
         return client.scatter([obj], broadcast=True, hash=False)[0]
     except Exception as exc:
         raise unpicklable(obj, "shared", exc) from exc
-
-
-def _scatter(client: Any, batch: _Batch, calls: list[Any], kind: str) -> list[Any]:
-    """``calls`` with every large NumPy array replaced by a future of its scattered copy
-    (Dask resolves futures nested in task arguments)."""
-    numpy = sys.modules.get("numpy")
-    if numpy is None:
-        return calls
-    ndarray = numpy.ndarray
-
-    def big(value: Any) -> bool:
-        return isinstance(value, ndarray) and value.nbytes >= SCATTER_BYTES
-
-    def swap(value: Any) -> Any:
-        if not big(value):
-            return value
-        # hash=False: a key of its own, so that releasing another batch's copy of the same
-        # array never cancels this batch
-        future = client.scatter(value, direct=False, hash=False)
-        batch.scattered.append(future)
-        return future
-
-    out = calls
-    for position, call in enumerate(calls):
-        if kind == ITEM:
-            new: Any = swap(call)
-        elif kind == ARGS:
-            new = tuple(swap(a) for a in call) if any(big(a) for a in call) else call
-        else:
-            args, kwargs = call
-            if any(big(a) for a in args) or any(big(v) for v in kwargs.values()):
-                new = (tuple(swap(a) for a in args), {k: swap(v) for k, v in kwargs.items()})
-            else:
-                new = call
-        if new is not call:
-            if out is calls:
-                out = list(calls)
-            out[position] = new
-    return out
