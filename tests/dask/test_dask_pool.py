@@ -265,6 +265,22 @@ def test_large_numpy_arguments_are_scattered(cluster: DaskContext) -> None:
         assert list(executor.map(total, [array, array])) == [300_000.0, 300_000.0]
 
 
+def test_a_failed_scatter_fails_its_batch_instead_of_hanging(
+    cluster: DaskContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    numpy = pytest.importorskip("numpy")
+    array = numpy.ones(300_000)
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("the cluster went away")
+
+    with cluster.Pool() as pool:
+        monkeypatch.setattr(cluster.client, "scatter", refuse)
+        results = pool.map_async(total, [array, array], chunksize=1)
+        with pytest.raises(workhorse.PoolBroken, match="the cluster went away"):
+            results.get(timeout=30)
+
+
 def test_a_task_that_exits_fails_alone(cluster: DaskContext) -> None:
     with cluster.ProcessPoolExecutor() as executor:
         futures = [executor.submit(exit_on, x) for x in range(6)]

@@ -53,32 +53,38 @@ def submit(
 ) -> list[BaseException | None]:
     """Send ``batches`` (each gets its ``future``); per batch, None or the exception with
     which Dask refused it."""
-    args = [_arguments(client, batch, shared, timed) for batch in batches]
-    if len(batches) > 1:
+    refusals: list[BaseException | None] = [None] * len(batches)
+    args: list[tuple[Any, ...]] = []
+    for position, batch in enumerate(batches):
+        try:
+            args.append(_arguments(client, batch, shared, timed))
+        except Exception as exc:  # scattering a large argument failed: the cluster is gone
+            refusals[position] = exc
+            args.append(())
+    ready = [p for p, refusal in enumerate(refusals) if refusal is None]
+    if len(ready) > 1:
         try:
             with quiet_pickling():  # a refusal is ours to report (see _pickling)
                 futures = client.map(
-                    _runner.run_batch, *zip(*args, strict=True),
-                    key=[batch.key for batch in batches], pure=False,
+                    _runner.run_batch, *zip(*(args[p] for p in ready), strict=True),
+                    key=[batches[p].key for p in ready], pure=False,
                 )  # fmt: skip
         except Exception:  # one of them cannot go: each alone, to learn which
-            for batch in batches:
-                batch.key += "r"  # still <pool>-<n...>: see _runner.pool_of
+            for p in ready:
+                batches[p].key += "r"  # still <pool>-<n...>: see _runner.pool_of
         else:
-            for batch, future in zip(batches, futures, strict=True):
-                batch.future = future
-            return [None] * len(batches)
-    refusals: list[BaseException | None] = []
-    for batch, (_, *rest) in zip(batches, args, strict=True):
+            for p, future in zip(ready, futures, strict=True):
+                batches[p].future = future
+            return refusals
+    for p in ready:
+        batch = batches[p]
         try:
             with quiet_pickling():
                 batch.future = client.submit(
-                    _runner.run_batch, batch.key, *rest, key=batch.key, pure=False
+                    _runner.run_batch, batch.key, *args[p][1:], key=batch.key, pure=False
                 )
         except Exception as exc:  # something cannot be pickled, or the cluster is gone
-            refusals.append(exc)
-        else:
-            refusals.append(None)
+            refusals[p] = exc
     return refusals
 
 
