@@ -281,6 +281,28 @@ def test_a_failed_scatter_fails_its_batch_instead_of_hanging(
             results.get(timeout=30)
 
 
+def test_ctrl_c_while_sending_leaves_nothing_in_flight(
+    cluster: DaskContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A KeyboardInterrupt while a group of batches is pickled reaches the caller; the
+    batches not sent go back to the queue, so the pool neither hangs nor loses them."""
+    real_map = cluster.client.map
+    interrupts = [KeyboardInterrupt()]
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        if interrupts:
+            raise interrupts.pop()
+        return real_map(*args, **kwargs)
+
+    monkeypatch.setattr(cluster.client, "map", interrupted)
+    with cluster.Pool() as pool:
+        with pytest.raises(KeyboardInterrupt):
+            pool.map_async(square, range(8), chunksize=2)
+        assert pool.map(square, range(4), chunksize=1) == [0, 1, 4, 9]
+        pool.close()
+        pool.join()  # the interrupted map's batches ran too: nothing was left in flight
+
+
 def test_a_task_that_exits_fails_alone(cluster: DaskContext) -> None:
     with cluster.ProcessPoolExecutor() as executor:
         futures = [executor.submit(exit_on, x) for x in range(6)]
@@ -390,12 +412,15 @@ def test_batches_sent_together_are_refused_alone(
     does not pickle), each is sent alone: only the one holding that argument fails."""
     import threading
 
-    grouped = []
+    refused_groups = []
     real_map = cluster.client.map
 
     def spy(*args: Any, **kwargs: Any) -> Any:
-        grouped.append(len(kwargs["key"]))
-        return real_map(*args, **kwargs)
+        try:
+            return real_map(*args, **kwargs)
+        except Exception:
+            refused_groups.append(len(kwargs["key"]))
+            raise
 
     monkeypatch.setattr(cluster.client, "map", spy)
     items: list[Any] = [-i for i in range(8)]
@@ -411,7 +436,7 @@ def test_batches_sent_together_are_refused_alone(
         assert pool.map(abs, [-1, -2, -3, -4], chunksize=1) == [1, 2, 3, 4]  # together again
     assert got[:5] + got[6:] == [0, 1, 2, 3, 4, 6, 7]
     assert "cannot pickle an argument of task abs" in got[5]
-    assert max(grouped, default=0) > 1, grouped
+    assert max(refused_groups, default=0) > 1, refused_groups  # refused as a group first
 
 
 def gives_a_lock(x: int) -> Any:

@@ -12,25 +12,9 @@ cost more than they balance (about 5 ms of Dask per batch here against a 20 ms i
 most ``2 * workers`` batches are in flight, so a worker always has its next batch at hand
 while the client handles the last one.
 
-Outcomes come back in the Dask callback thread (``Future.add_done_callback``), which delivers
-them to the job's sink and dispatches more batches. A batch whose worker died
-(``KilledWorker`` where ``distributed.scheduler.allowed-failures`` is 0; a :class:`Replayed`
-from Dask's own second attempt where it is not) is settled from its record (see
-:mod:`._runner`):
-
-=====================================  =================================================
-record                                 what happens
-=====================================  =================================================
-none (the batch never started)         re-run whole (a bystander queued on the worker)
-``finished`` (result lost with it)     re-run whole (it ran to the end: not the culprit)
-``started``, one item                  that item fails with ``WorkerCrashed`` (or retries)
-``started``, several items             each item re-run alone, so the next death names
-                                       the culprit ("isolation"); the culprit runs twice
-``timeout`` at item *i*                items before *i* delivered, *i* fails with
-                                       ``TaskTimeout``, the rest re-run
-``cancelled`` at item *i*              items before *i* delivered, the rest dropped
-``collateral`` at item *i*             items before *i* delivered, the rest re-run
-=====================================  =================================================
+Outcomes come back in the Dask callback thread (``Future.add_done_callback``): they are
+settled by :class:`~._outcomes.BatchOutcomes` (what a lost batch's record means), which
+delivers them to the job's sink; then more batches are dispatched.
 
 Batches are sent by :mod:`._submit` (all those ready at once in one Dask call; large NumPy
 arguments scattered once).
@@ -40,23 +24,20 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 import uuid
 import weakref
-from concurrent.futures import CancelledError
 from typing import Any
 
 from .._backend import BackendBase
-from .._errors import PoolBroken, WorkerCrashed
+from .._errors import PoolBroken
 from .._options import TaskOptions
-from .._remote import load_exception
 from .._scheduler._batching import Batcher
 from .._scheduler._events import PoolEvents
 from .._scheduler._job import FutureSink, Job
-from .._scheduler._outcomes import Requeue, deliver, fail_or_retry, timeout_error
 from .._scheduler._units import Pending, Unit
 from .._serialize import unpicklable
 from . import _extension, _runner
+from ._outcomes import BatchOutcomes
 from ._pickling import unpicklable_items
 from ._submit import Batch, submit
 
@@ -67,10 +48,9 @@ BATCH_SECONDS = 0.4  # of work per batch: 40x the local engines' target
 # and client time here, so a tail shrinking to one 20 ms item per batch spends more on the
 # extra batches than it saves in balance (simulated and measured: see docs/benchmarks.md).
 MIN_BATCH_SECONDS = 0.05
-MAX_LOST = 3  # a batch lost this often without ever starting fails instead of looping
 
 
-class DaskEngine(BackendBase):
+class DaskEngine(BatchOutcomes, BackendBase):
     """Runs jobs as batches of Dask tasks on ``client``'s cluster.
 
     Example::
@@ -191,7 +171,16 @@ class DaskEngine(BackendBase):
             if not batches:
                 return
             timed = self.events.per_task is not None
-            refusals = submit(self.client, batches, shared=self._shared, timed=timed)
+            try:
+                refusals = submit(self.client, batches, shared=self._shared, timed=timed)
+            except BaseException:  # Ctrl-C while pickling: what was not sent stays queued
+                for batch in batches:
+                    if batch.future is not None:
+                        batch.future.add_done_callback(lambda _, b=batch: self._settle(b))
+                    else:
+                        self._requeue(batch.unit)
+                        self._finish(batch)
+                raise
             for batch, refusal in zip(batches, refusals, strict=True):
                 if refusal is None:
                     batch.future.add_done_callback(lambda _, b=batch: self._settle(b))
@@ -252,125 +241,9 @@ class DaskEngine(BackendBase):
             self._pump()  # before the record's deletion, which may be a scheduler round trip
             self._records.forget(batch.key, now=idle)
 
-    def _outcome(self, batch: Batch) -> None:
-        unit, future = batch.unit, batch.future
-        error: BaseException | None = None
-        if future.status != "finished":
-            try:
-                # A batch that finished on a worker which then died before its result was
-                # fetched is "lost" here, not failed: Dask recomputes it elsewhere (it never
-                # ran into the death, so it is no KilledWorker), and this waits for that second
-                # run. Its record says "started" but must not be read as "running when the
-                # worker died".
-                error = future.exception()
-            except BaseException as exc:  # a cancelled Dask future raises instead
-                error = exc
-        if error is None and future.status == "finished":
-            try:
-                result = future.result()
-            except BaseException as exc:  # lost again while fetching, and this time failed
-                error = exc
-            else:
-                if isinstance(result, _runner.Replayed):  # Dask's own retry of a lost batch
-                    record = _extension.PoolRecords.decode(result.record)
-                    if batch.stopping is not None:
-                        self._stopped(batch, record)
-                    else:
-                        self._lost(batch, record)
-                    return
-                values, errors, seconds, pid, offsets = result
-                self._batcher.observe(len(values), seconds, unit.job.fn)
-                started = time.monotonic() - seconds  # placed by its arrival (module docstring)
-                ends = None if offsets is None else [started + o for o in offsets]
-                self.events.ran(
-                    f"pid {pid}", len(values), seconds, job=unit.job, index=unit.start,
-                    started=started, ends=ends,
-                )  # fmt: skip
-                self._deliver(unit, unit.start, values, errors)
-                return
-        if error is None:  # cancelled by Dask itself (a dependency lost): run it again
-            error = CancelledError()
-        from distributed import KilledWorker
-
-        if batch.stopping is not None:
-            self._stopped(batch, self._records.read(batch.key))
-        elif isinstance(error, (KilledWorker, CancelledError)) or future.status == "lost":
-            self._lost(batch, self._records.read(batch.key))
-        else:  # the batch itself could not run (its arguments or results did not pickle)
-            for index in range(unit.start, unit.stop):
-                self._failed(unit, index, error)
-
-    def _stopped(self, batch: Batch, record: Any) -> None:
-        """A batch we stopped (cancel or terminate): deliver what finished, drop the rest."""
-        unit = batch.unit
-        done = unit.start
-        if record is not None and record[0] not in (_runner.STARTED, _runner.FINISHED):
-            _, index, values, errors, _pid = record
-            self._deliver(unit, unit.start, values, errors)
-            done = unit.start + index
-        unit.job.sink.drop(done, unit.stop)
-
-    def _lost(self, batch: Batch, record: Any) -> None:
-        unit = batch.unit
-        job = unit.job
-        if record is None or record[0] == _runner.FINISHED:
-            # never started, or finished before its worker died (its result went with it):
-            # a bystander of another batch's death
-            if unit.lost + 1 >= MAX_LOST:
-                crash = WorkerCrashed(f"{job.describe(unit.start)} (batch lost)", None, None)
-                for index in range(unit.start, unit.stop):
-                    self._failed(unit, index, crash)
-            else:
-                self._requeue(Unit(job, unit.start, unit.stop, unit.attempt, lost=unit.lost + 1))
-            return
-        if record[0] == _runner.STARTED:
-            pid = record[1]
-            task = job.describe(unit.start) if unit.stop - unit.start == 1 else None
-            self.events.worker_died(pid, "its Dask worker was lost", task)
-            self.events.worker_exited(f"pid {pid}", "lost")
-            if unit.stop - unit.start == 1:
-                exitcode = self._records.exit_status(record[2], pid) if len(record) > 2 else None
-                crash = WorkerCrashed(job.describe(unit.start), pid, exitcode)
-                self._failed(unit, unit.start, crash)
-            else:  # one of these killed the worker: run each alone to find which
-                for index in reversed(range(unit.start, unit.stop)):
-                    self._requeue(Unit(job, index, index + 1, unit.attempt, isolate=True))
-            return
-        reason, index, values, errors, _pid = record
-        self._deliver(unit, unit.start, values, errors)
-        at = unit.start + index
-        rest = at
-        if reason == "timeout":
-            what = "killing its Dask worker (its nanny restarts it)"
-            self.events.timed_out(job.describe(at), job.options.timeout, what)
-            self._failed(unit, at, timeout_error(job, at, _KILLED_TO_STOP))
-            rest = at + 1
-        elif reason == "cancelled":
-            job.sink.drop(at, unit.stop)
-            return
-        if rest < unit.stop:
-            self._requeue(Unit(job, rest, unit.stop, unit.attempt, isolate=unit.isolate))
-
-    def _deliver(self, unit: Unit, start: int, values: list[Any], errors: dict[int, bytes]) -> None:
-        failures = {start + offset: load_exception(blob) for offset, blob in errors.items()}
-        requeue = self._requeue_for(unit)
-        deliver(unit.job, start, values, failures, unit.attempt, requeue, self.events)
-
-    def _failed(self, unit: Unit, index: int, error: BaseException) -> None:
-        fail_or_retry(unit.job, index, unit.attempt, error, self._requeue_for(unit), self.events)
-
-    def _requeue_for(self, unit: Unit) -> Requeue:
-        def requeue(index: int, attempt: int) -> None:
-            self._requeue(Unit(unit.job, index, index + 1, attempt, isolate=unit.isolate))
-
-        return requeue
-
     def _requeue(self, unit: Unit) -> None:
         with self._lock:
             self._pending.push_front([unit])
-
-
-_KILLED_TO_STOP = "its Dask worker was killed (and restarted by its nanny) to stop it"
 
 
 def _scatter_shared(client: Any, obj: Any) -> Any:
